@@ -1,0 +1,16 @@
+/*
+ * parcore/parcore.h - the whole public API.
+ *
+ *   vcore.h   ask for cores; see what you were granted
+ *   thread.h  uthreads: create, join, yield, sleep, park, local keys
+ *   sched.h   replace the second-level scheduler
+ */
+#ifndef PARCORE_PARCORE_H
+#define PARCORE_PARCORE_H
+
+#include <parcore/common.h>
+#include <parcore/sched.h>
+#include <parcore/thread.h>
+#include <parcore/vcore.h>
+
+#endif /* PARCORE_PARCORE_H */

@@ -1,0 +1,122 @@
+/*
+ * parcore/sched.h - the second-level scheduler (2LS) interface.
+ *
+ * The runtime owns vcores, contexts and stacks; the 2LS owns the decision
+ * of which runnable uthread runs where. A program can replace the default
+ * 2LS (per-vcore run queues with work stealing) by passing its own table
+ * to pc_sched_set() before it enters multi-core mode.
+ *
+ * Contexts. Every operation except init runs on a vcore, in one of two
+ * contexts, as its comment says:
+ *  - vcore context: on the vcore's transition stack, no uthread current.
+ *    It must not block or yield; it may spin briefly.
+ *  - caller context: whatever thread called into the runtime (a uthread,
+ *    vcore context, or a plain pthread of the process).
+ * Operations run concurrently on different vcores: the 2LS does its own
+ * locking.
+ *
+ * The runtime guarantees:
+ *  - a uthread is handed to thread_runnable() only when it is not running
+ *    and its context is completely saved, so any vcore may run it at once;
+ *  - each uthread is in at most one of: running, handed to the 2LS and not
+ *    yet returned by pick_next(), or blocked.
+ * The 2LS guarantees:
+ *  - every uthread given to it is returned by pick_next() exactly once;
+ *  - a runnable uthread does not wait forever while a vcore is idle: after
+ *    queuing work, it calls pc_sched_wake() (or pc_sched_wake_vcore()).
+ */
+#ifndef PARCORE_SCHED_H
+#define PARCORE_SCHED_H
+
+#include <parcore/common.h>
+#include <parcore/thread.h>
+
+PC_BEGIN_DECLS
+
+/* Bytes of per-uthread storage reserved for the 2LS (pc_thread_sched_data). */
+#define PC_SCHED_DATA_SIZE 32
+
+struct pc_sched_ops {
+	/* Shown in diagnostics. */
+	const char *name;
+
+	/*
+	 * Called once, from the thread entering multi-core mode, before any
+	 * vcore starts. @max_vcores bounds every vcoreid passed later.
+	 * Return 0, or -errno to refuse (pc_vcore_request() returns it).
+	 */
+	int (*init)(int max_vcores);
+
+	/*
+	 * The next uthread for vcore @vcoreid to run, or NULL if there is
+	 * none (the vcore then spins, calling again, and later parks).
+	 * Vcore context.
+	 */
+	struct pc_thread *(*pick_next)(int vcoreid);
+
+	/*
+	 * @t became runnable: newly created, woken, or resumed after sleep.
+	 * Caller context (may be a plain pthread: pc_vcore_id() is -1).
+	 */
+	void (*thread_runnable)(struct pc_thread *t);
+
+	/*
+	 * @t yielded and is still runnable. Vcore context of the vcore it
+	 * left. May be NULL: thread_runnable() is then used.
+	 */
+	void (*thread_paused)(struct pc_thread *t);
+
+	/*
+	 * Vcore @vcoreid is giving its core back: every uthread queued for
+	 * it must become reachable from the other vcores before this
+	 * returns. Vcore context of @vcoreid. May be NULL if the 2LS has no
+	 * per-vcore queues.
+	 */
+	void (*vcore_leaving)(int vcoreid);
+};
+
+/*
+ * pc_sched_set() - install @ops as the process's 2LS. The table must stay
+ * valid for the life of the process.
+ * Returns 0; -EINVAL if @ops or one of init, pick_next, thread_runnable is
+ * NULL; -EBUSY once the process is in multi-core mode.
+ */
+PC_EXPORT int pc_sched_set(const struct pc_sched_ops *ops);
+
+/*
+ * pc_sched_default() - the default 2LS's table.
+ */
+PC_EXPORT const struct pc_sched_ops *pc_sched_default(void);
+
+/*
+ * pc_thread_sched_data() - @t's PC_SCHED_DATA_SIZE bytes of 2LS storage,
+ * pointer-aligned, zero when @t is created. Only the 2LS touches them.
+ */
+PC_EXPORT void *pc_thread_sched_data(struct pc_thread *t);
+
+/*
+ * pc_thread_last_vcore() - the vcore @t last ran on, or -1 if it never ran.
+ */
+PC_EXPORT int pc_thread_last_vcore(const struct pc_thread *t);
+
+/*
+ * pc_sched_wake() - make sure a vcore looks for work: if no vcore is
+ * spinning for work and one is parked, wake one. Any context.
+ */
+PC_EXPORT void pc_sched_wake(void);
+
+/*
+ * pc_sched_wake_vcore() - wake vcore @vcoreid if it is parked; returns 1
+ * if it was idle (spinning or parked), 0 if it is busy or not granted.
+ * Any context.
+ */
+PC_EXPORT int pc_sched_wake_vcore(int vcoreid);
+
+/*
+ * pc_sched_vcore_online() - 1 if vcore @vcoreid is granted, else 0.
+ */
+PC_EXPORT int pc_sched_vcore_online(int vcoreid);
+
+PC_END_DECLS
+
+#endif /* PARCORE_SCHED_H */

@@ -1,0 +1,86 @@
+/*
+ * parcore/vcore.h - vcores: the cores a process has been granted.
+ *
+ * A vcore is a Linux thread of the process pinned to one CPU. The process
+ * says how many it wants (amt_wanted); the arbiter grants up to that many.
+ * Vcore ids are dense, 0..pc_vcore_max()-1, and an id freed by a vcore that
+ * went away is the first one reused.
+ *
+ * In embedded mode (the default: no parcored daemon) the arbiter lives in
+ * the process and grants up to the number of CPUs in the process's affinity
+ * mask, or up to the limit set with pc_vcore_limit_set(), which may exceed
+ * the CPUs (oversubscription: several vcores then share a CPU).
+ *
+ * A granted vcore with nothing to run spins briefly and then parks on a
+ * futex; it is woken when work arrives for it.
+ */
+#ifndef PARCORE_VCORE_H
+#define PARCORE_VCORE_H
+
+#include <parcore/common.h>
+
+PC_BEGIN_DECLS
+
+/* Most vcores a process can have, whatever the limit says. */
+#define PC_VCORE_MAX 256
+
+/*
+ * pc_vcore_request() - set the number of vcores the process wants.
+ * The first request of 1 or more enters multi-core mode: the runtime
+ * starts, and the calling context becomes a uthread (pc_thread_self() is
+ * then non-NULL) that vcore 0 resumes; the call returns in that uthread.
+ * Later requests raise or lower amt_wanted; extra vcores start, surplus
+ * vcores give their cores back when they next reach their scheduler, and
+ * their uthreads move to the remaining vcores.
+ * Grants never exceed the request or the pool; the call does not wait for
+ * the grant. Works from any thread and any uthread.
+ * Returns the number of vcores granted after the call (>= 1);
+ * -EINVAL if @n is negative or above PC_VCORE_MAX;
+ * -EOPNOTSUPP for @n == 0 (leaving multi-core mode is not supported yet);
+ * -EAGAIN if a Linux thread for a vcore could not be created (the vcores
+ * that did start are kept).
+ */
+PC_EXPORT int pc_vcore_request(int n);
+
+/*
+ * pc_vcore_limit_set() - set the embedded arbiter's pool: how many vcores
+ * may be granted at most. The default is the CPU count of the affinity
+ * mask at start-up (or $PARCORE_VCORES if set, read once). A limit above
+ * the CPU count oversubscribes the CPUs. Lowering it does not revoke
+ * vcores already granted; it caps later grants.
+ * Returns 0, or -EINVAL if @n < 1 or @n > PC_VCORE_MAX.
+ */
+PC_EXPORT int pc_vcore_limit_set(int n);
+
+/*
+ * pc_vcore_limit() - the current pool size (see pc_vcore_limit_set()).
+ */
+PC_EXPORT int pc_vcore_limit(void);
+
+/*
+ * pc_vcore_id() - the id of the vcore the caller runs on, or -1 outside
+ * multi-core mode or on a thread that is not a vcore. A uthread may move
+ * between vcores at any switch, so the answer may be stale once the caller
+ * yields, sleeps or blocks.
+ */
+PC_EXPORT int pc_vcore_id(void);
+
+/*
+ * pc_vcore_count() - how many vcores are granted right now.
+ */
+PC_EXPORT int pc_vcore_count(void);
+
+/*
+ * pc_vcore_wanted() - the process's current amt_wanted.
+ */
+PC_EXPORT int pc_vcore_wanted(void);
+
+/*
+ * pc_vcore_cpu() - the CPU vcore @vcoreid is pinned to, or -EINVAL if
+ * @vcoreid is not granted.
+ */
+PC_EXPORT int pc_vcore_cpu(int vcoreid);
+
+PC_END_DECLS
+
+#endif /* PARCORE_VCORE_H */

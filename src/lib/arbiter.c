@@ -1,0 +1,180 @@
+/*
+ * arbiter.c - the embedded arbiter: the process's core pool, amt_wanted
+ * and grants (DESIGN.md section 5, embedded mode).
+ *
+ * The pool is the CPUs of the affinity mask at start-up, or a limit set by
+ * the program or $PARCORE_VCORES, which may exceed the CPUs. The arbiter
+ * keeps nr_vcores == min(amt_wanted, limit) as its target: it grants the
+ * lowest free vcore ids up to the target at once, and a surplus vcore
+ * gives its core back the next time it passes through its loop.
+ *
+ * Lock: grant_lock serializes grants against surplus vcores leaving, so
+ * that the count of granted vcores and their online flags agree.
+ */
+#include "internal.h"
+
+#include <sched.h>
+#include <stdlib.h>
+
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+
+static void pool_init(void)
+{
+	cpu_set_t set;
+	const char *env = getenv("PARCORE_VCORES");
+	int n = 0;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		for (int cpu = 0; cpu < CPU_SETSIZE && n < PC_VCORE_MAX; cpu++)
+			if (CPU_ISSET(cpu, &set))
+				pc__rt.cpus[n++] = cpu;
+	if (n == 0)
+		pc__rt.cpus[n++] = 0;
+	pc__rt.ncpus = n;
+	atomic_store(&pc__rt.limit, n);
+	if (env) {
+		char *end;
+		long v = strtol(env, &end, 10);
+
+		if (*env && !*end && v >= 1 && v <= PC_VCORE_MAX)
+			atomic_store(&pc__rt.limit, (int)v);
+	}
+	if (!pc__rt.ops)
+		pc__rt.ops = pc_sched_default();
+}
+
+int pc__vcore_cpu_for(int id)
+{
+	pthread_once(&pool_once, pool_init);
+	return pc__rt.cpus[id % pc__rt.ncpus];
+}
+
+int pc__arbiter_target(void)
+{
+	int want = atomic_load_explicit(&pc__rt.amt_wanted,
+					memory_order_relaxed);
+	int limit = atomic_load_explicit(&pc__rt.limit, memory_order_relaxed);
+
+	return want < limit ? want : limit;
+}
+
+/*
+ * pc__arbiter_should_leave() - if the process holds more vcores than the
+ * target, mark @vc offline and return true: the caller gives the core
+ * back. Vcore context of @vc. The unlocked check keeps the common case to
+ * two loads.
+ */
+bool pc__arbiter_should_leave(struct pc__vcore *vc)
+{
+	bool leave = false;
+	int target = pc__arbiter_target();
+
+	if (PC_LIKELY(atomic_load_explicit(&pc__rt.nr_vcores,
+					   memory_order_relaxed) <= target ||
+		      target < 1))
+		return false;
+	pthread_mutex_lock(&pc__rt.grant_lock);
+	if (atomic_load(&pc__rt.nr_vcores) > pc__arbiter_target()) {
+		atomic_fetch_sub(&pc__rt.nr_vcores, 1);
+		atomic_store(&vc->online, false);
+		leave = true;
+	}
+	pthread_mutex_unlock(&pc__rt.grant_lock);
+	return leave;
+}
+
+/* Grants the lowest free ids up to the target. grant_lock held. */
+static int grant_to_target_locked(void)
+{
+	int target = pc__arbiter_target();
+
+	for (int id = 0; id < PC_VCORE_MAX &&
+			 atomic_load(&pc__rt.nr_vcores) < target;
+	     id++) {
+		int err;
+
+		if (pc_sched_vcore_online(id))
+			continue;
+		err = pc__vcore_grant_locked(id);
+		if (err)
+			return err;
+		atomic_fetch_add(&pc__rt.nr_vcores, 1);
+	}
+	return 0;
+}
+
+/* The first request: set up the runtime and enter multi-core mode. */
+static int enter_multicore(void)
+{
+	int expect = PC_MODE_S, err;
+
+	if (!atomic_compare_exchange_strong(&pc__rt.mode, &expect,
+					    PC_MODE_ENTERING)) {
+		/* Another thread is entering: wait for it to finish. */
+		while (atomic_load(&pc__rt.mode) == PC_MODE_ENTERING)
+			sched_yield();
+		return 0;
+	}
+	pthread_once(&pool_once, pool_init);
+	err = pc__rt.ops->init(PC_VCORE_MAX);
+	if (err == 0) {
+		/* Published before vcore 0 runs main(): creates work. */
+		atomic_store(&pc__rt.mode, PC_MODE_M);
+		err = pc__vcore_start_first();
+	}
+	if (err)
+		atomic_store(&pc__rt.mode, PC_MODE_S);
+	return err;
+}
+
+int pc_vcore_request(int n)
+{
+	int err;
+
+	if (n < 0 || n > PC_VCORE_MAX)
+		return -EINVAL;
+	if (n == 0)
+		return -EOPNOTSUPP;
+	atomic_store(&pc__rt.amt_wanted, n);
+	if (atomic_load(&pc__rt.mode) != PC_MODE_M) {
+		err = enter_multicore();
+		if (err)
+			return err;
+	}
+	pthread_mutex_lock(&pc__rt.grant_lock);
+	err = grant_to_target_locked();
+	pthread_mutex_unlock(&pc__rt.grant_lock);
+	return err ? err : pc_vcore_count();
+}
+
+int pc_vcore_limit_set(int n)
+{
+	if (n < 1 || n > PC_VCORE_MAX)
+		return -EINVAL;
+	pthread_once(&pool_once, pool_init);
+	pthread_mutex_lock(&pc__rt.grant_lock);
+	atomic_store(&pc__rt.limit, n);
+	pthread_mutex_unlock(&pc__rt.grant_lock);
+	return 0;
+}
+
+int pc_vcore_limit(void)
+{
+	pthread_once(&pool_once, pool_init);
+	return atomic_load(&pc__rt.limit);
+}
+
+int pc_vcore_wanted(void)
+{
+	return atomic_load(&pc__rt.amt_wanted);
+}
+
+int pc_sched_set(const struct pc_sched_ops *ops)
+{
+	if (!ops || !ops->init || !ops->pick_next || !ops->thread_runnable)
+		return -EINVAL;
+	if (atomic_load(&pc__rt.mode) != PC_MODE_S)
+		return -EBUSY;
+	pc__rt.ops = ops;
+	return 0;
+}

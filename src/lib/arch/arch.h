@@ -1,0 +1,82 @@
+/*
+ * arch.h - the contract every architecture's context switch implements.
+ *
+ * A saved context is one word: the stack pointer of a suspended stack whose
+ * top holds everything needed to resume it. A cooperative switch happens at
+ * a function call, so it saves only what the calling convention says a
+ * callee must preserve, plus the floating-point control state:
+ *
+ *   x86-64 (SysV)  rbx rbp r12-r15, rsp, MXCSR, x87 control word
+ *   aarch64        x19-x29, x30 (lr), sp, d8-d15, FPCR
+ *
+ * Vector and other floating-point registers are caller-saved, so nobody
+ * needs them across a call: they are never saved here (seed 004).
+ *
+ * Every entry point passes a word through the switch: the resumed side sees
+ * it as the return value of the call that suspended it (or as @prev of a
+ * fresh context's entry function). The runtime passes the context it came
+ * from, so the resumed side can finish the switch for it.
+ *
+ * All functions here are in assembly (src/lib/arch/<arch>/switch.S); none
+ * touch memory other than the stacks and the contexts named.
+ */
+#ifndef PARCORE_ARCH_H
+#define PARCORE_ARCH_H
+
+#include <stddef.h>
+
+struct pc__ctx {
+	void *sp;
+};
+
+/*
+ * Entry of a fresh context: @prev is the word passed by whoever started
+ * it, @arg the one given to pc__ctx_make(). Must never return.
+ */
+typedef void (*pc__ctx_entry_fn)(void *prev, void *arg);
+
+/* Called on a new stack by pc__ctx_call(); must never return. */
+typedef void (*pc__ctx_call_fn)(void *arg0, void *arg1);
+
+/*
+ * pc__ctx_make() - prepare @ctx to start entry(prev, arg) on the stack
+ * [@stack_lo, @stack_hi) when first switched to. @stack_hi must be
+ * 16-byte aligned. The FP control state starts at the ABI defaults.
+ */
+void pc__ctx_make(struct pc__ctx *ctx, void *stack_hi,
+		  pc__ctx_entry_fn entry, void *arg);
+
+/*
+ * pc__ctx_switch() - save the caller into @from and resume @to, passing
+ * @pass to it. Returns, when something resumes @from, the word that
+ * resumer passed.
+ */
+void *pc__ctx_switch(struct pc__ctx *from, const struct pc__ctx *to,
+		     void *pass);
+
+/*
+ * pc__ctx_jump() - resume @to, passing @pass, without saving anything:
+ * the caller's stack is abandoned.
+ */
+__attribute__((noreturn)) void pc__ctx_jump(const struct pc__ctx *to,
+					    void *pass);
+
+/*
+ * pc__ctx_save_call() - save the caller into @from, switch to the stack
+ * whose top is @stack_hi (16-byte aligned) and call fn(@from, @arg) there.
+ * Returns, when something resumes @from, the word that resumer passed.
+ * This is how a uthread enters vcore context: its state is completely
+ * saved before fn runs, so fn may hand it to another vcore.
+ */
+void *pc__ctx_save_call(struct pc__ctx *from, void *stack_hi,
+			pc__ctx_call_fn fn, void *arg);
+
+/*
+ * pc__ctx_call() - abandon the caller's stack and call fn(@arg0, @arg1) on
+ * the stack whose top is @stack_hi.
+ */
+__attribute__((noreturn)) void pc__ctx_call(void *stack_hi,
+					    pc__ctx_call_fn fn, void *arg0,
+					    void *arg1);
+
+#endif /* PARCORE_ARCH_H */

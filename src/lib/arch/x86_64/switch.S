@@ -1,0 +1,164 @@
+/*
+ * x86-64 context switch; the contract is in ../arch.h.
+ *
+ * A suspended stack looks like this, from the saved sp upwards:
+ *
+ *     sp+0   MXCSR (4 bytes), x87 control word (2 bytes), padding
+ *     sp+8   r15
+ *     sp+16  r14
+ *     sp+24  r13
+ *     sp+32  r12
+ *     sp+40  rbx
+ *     sp+48  rbp
+ *     sp+56  return address
+ *
+ * The word passed through a switch travels in rax (the suspended call's
+ * return value) and, for a fresh context, is moved to rdi by the start
+ * trampoline.
+ */
+
+#if defined(__CET__)
+#define ENDBR endbr64
+#else
+#define ENDBR
+#endif
+
+#define FUNC(name)			\
+	.globl name;			\
+	.hidden name;			\
+	.type name, @function;		\
+	.p2align 4;			\
+name:					\
+	ENDBR
+
+#define END(name) .size name, . - name
+
+	.text
+
+/* Push the callee-saved state below the return address; sp -> rdi's ctx. */
+.macro SAVE ctx
+	pushq	%rbp
+	pushq	%rbx
+	pushq	%r12
+	pushq	%r13
+	pushq	%r14
+	pushq	%r15
+	subq	$8, %rsp
+	stmxcsr	(%rsp)
+	fnstcw	4(%rsp)
+	movq	%rsp, (\ctx)
+.endm
+
+/* void *pc__ctx_switch(struct pc__ctx *from, const struct pc__ctx *to, void *pass) */
+FUNC(pc__ctx_switch)
+	SAVE	%rdi
+	movq	(%rsi), %rsp
+	movq	%rdx, %rax
+	jmp	restore
+END(pc__ctx_switch)
+
+/* void pc__ctx_jump(const struct pc__ctx *to, void *pass) */
+FUNC(pc__ctx_jump)
+	movq	(%rdi), %rsp
+	movq	%rsi, %rax
+restore:
+	/*
+	 * ldmxcsr is slow (microcoded) and the control bits rarely differ
+	 * from the ones in the register, so load it only when they do. The
+	 * sticky status flags (bits 0-5) are not part of the contract: they
+	 * carry across switches, as the x87 flags and aarch64's FPSR do.
+	 */
+	stmxcsr	-4(%rsp)
+	movl	-4(%rsp), %ecx
+	xorl	(%rsp), %ecx
+	testl	$0xffc0, %ecx
+	jnz	1f
+2:	fldcw	4(%rsp)
+	addq	$8, %rsp
+	popq	%r15
+	popq	%r14
+	popq	%r13
+	popq	%r12
+	popq	%rbx
+	popq	%rbp
+	ret
+1:	ldmxcsr	(%rsp)
+	jmp	2b
+END(pc__ctx_jump)
+
+/* void *pc__ctx_save_call(struct pc__ctx *from, void *stack_hi, fn, void *arg) */
+FUNC(pc__ctx_save_call)
+	SAVE	%rdi
+	movq	%rsi, %rsp
+	movq	%rcx, %rsi
+	call	*%rdx
+	ud2
+END(pc__ctx_save_call)
+
+/* void pc__ctx_call(void *stack_hi, fn, void *arg0, void *arg1) */
+FUNC(pc__ctx_call)
+	movq	%rdi, %rsp
+	xorl	%ebp, %ebp		/* backtraces end here */
+	movq	%rsi, %rax
+	movq	%rdx, %rdi
+	movq	%rcx, %rsi
+	call	*%rax
+	ud2
+END(pc__ctx_call)
+
+/*
+ * First code of a fresh context, reached by the ret of restore: rax holds
+ * the word passed, r12 the entry function, r13 its argument. rsp is 16-byte
+ * aligned here (see pc__ctx_make), so the call leaves the ABI's alignment.
+ * The zero return address above terminates debugger backtraces.
+ */
+FUNC(pc__ctx_start)
+	.cfi_startproc
+	.cfi_undefined rip
+	movq	%rax, %rdi
+	movq	%r13, %rsi
+	call	*%r12
+	ud2
+	.cfi_endproc
+END(pc__ctx_start)
+
+/* void pc__ctx_make(struct pc__ctx *ctx, void *stack_hi, entry, void *arg) */
+FUNC(pc__ctx_make)
+	andq	$-16, %rsi
+	/* 0(hi-16): end of frames; the ret below consumes the slot at hi-24. */
+	movq	$0, -8(%rsi)
+	movq	$0, -16(%rsi)
+	leaq	pc__ctx_start(%rip), %rax
+	movq	%rax, -24(%rsi)		/* return address */
+	movq	$0, -32(%rsi)		/* rbp */
+	movq	$0, -40(%rsi)		/* rbx */
+	movq	%rdx, -48(%rsi)		/* r12: entry */
+	movq	%rcx, -56(%rsi)		/* r13: arg */
+	movq	$0, -64(%rsi)		/* r14 */
+	movq	$0, -72(%rsi)		/* r15 */
+	movl	$0x1f80, -80(%rsi)	/* MXCSR: all exceptions masked */
+	movw	$0x037f, -76(%rsi)	/* x87 CW: ABI default */
+	movw	$0, -74(%rsi)
+	leaq	-80(%rsi), %rax
+	movq	%rax, (%rdi)
+	ret
+END(pc__ctx_make)
+
+	.section .note.GNU-stack, "", @progbits
+
+#if defined(__CET__) && (__CET__ & 1)
+/*
+ * Mark the object IBT-compatible (every entry has endbr64). Not SHSTK:
+ * switching stacks by ret is what a shadow stack forbids.
+ */
+	.section .note.gnu.property, "a"
+	.p2align 3
+	.long	4		/* name size */
+	.long	16		/* descriptor size */
+	.long	5		/* NT_GNU_PROPERTY_TYPE_0 */
+	.asciz	"GNU"
+	.long	0xc0000002	/* GNU_PROPERTY_X86_FEATURE_1_AND */
+	.long	4
+	.long	1		/* IBT */
+	.p2align 3
+#endif

@@ -1,0 +1,247 @@
+/*
+ * context.c - moving a vcore between uthreads and vcore context.
+ *
+ * Three kinds of switch, all built on the assembly of arch/:
+ *
+ *  leave   uthread -> vcore context (pc__thread_leave). The uthread's
+ *          registers are saved on its own stack, then a callback runs at
+ *          the top of the vcore's transition stack. Because the save is
+ *          complete before the callback runs, the callback may publish the
+ *          uthread (queue it, park it) and another vcore may resume it at
+ *          once: this is the "atomic block-and-release" of Akaros.
+ *  run     vcore context -> uthread (pc__thread_run). Vcore context keeps
+ *          no state between runs (continuation style, seed 003 4.2.4), so
+ *          nothing is saved: the next entry starts at the top of the
+ *          transition stack again.
+ *  direct  uthread -> parked uthread (pc__thread_switch_direct), no vcore
+ *          context and no scheduler. The resumed side commits the
+ *          previous uthread's park after the switch, because only then is
+ *          its context saved (the role Linux's finish_task_switch plays).
+ *
+ * What travels with a switch besides the registers:
+ *  - errno, which glibc keeps per Linux thread: saved into the TCB when a
+ *    uthread leaves, restored from it on the vcore that resumes it;
+ *  - the sanitizers' notion of the current stack (ASan fiber hooks) and
+ *    the current fiber (TSan). These compile away in other builds.
+ */
+#include "internal.h"
+
+#if PC_ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+#if PC_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
+
+/* ---- sanitizer hooks ---- */
+
+#if PC_ASAN
+static void asan_start(void **fake_save, const void *lo, size_t size)
+{
+	__sanitizer_start_switch_fiber(fake_save, lo, size);
+}
+
+static void asan_finish(void *fake)
+{
+	const void *lo;
+	size_t size;
+
+	__sanitizer_finish_switch_fiber(fake, &lo, &size);
+}
+
+static void asan_to_vcore(struct pc__vcore *vc, void **fake_save)
+{
+	asan_start(fake_save, vc->tstack_map, vc->tstack_size);
+}
+
+static void asan_to_thread(void **fake_save, struct pc_thread *t)
+{
+	asan_start(fake_save, t->asan_stack_lo, t->asan_stack_size);
+}
+#define ASAN_FAKE(t) (&(t)->asan_fake_stack)
+#else
+#define asan_finish(fake) ((void)(fake))
+#define asan_to_vcore(vc, fake_save) ((void)(vc), (void)(fake_save))
+#define asan_to_thread(fake_save, t) ((void)(fake_save), (void)(t))
+static void *no_fake;
+#define ASAN_FAKE(t) ((void)(t), &no_fake)
+#endif
+
+#if PC_TSAN
+#define tsan_to_vcore(vc) __tsan_switch_to_fiber((vc)->tsan_fiber, 0)
+#define tsan_to_thread(t) __tsan_switch_to_fiber((t)->tsan_fiber, 0)
+#else
+#define tsan_to_vcore(vc) ((void)(vc))
+#define tsan_to_thread(t) ((void)(t))
+#endif
+
+/* ---- uthread -> vcore context ---- */
+
+/* First code in vcore context after a leave; from is the TCB (ctx first). */
+static void leave_trampoline(void *from, void *vc_arg)
+{
+	struct pc__vcore *vc = vc_arg;
+
+	asan_finish(NULL);
+	vc->current = NULL;
+	vc->leave_cb(from, vc->leave_arg);
+	PC_ASSERT(!"vcore callback returned");
+}
+
+/* The uthread side of every resumption: finish what the switch began. */
+static void resumed(void *prev)
+{
+	struct pc_thread *t = pc__thread_current();
+
+	asan_finish(*ASAN_FAKE(t));
+	if (prev)
+		pc__park_commit(prev);
+}
+
+/*
+ * pc__thread_leave() - save uthread @t (the caller) and run cb(t, arg) in
+ * vcore context. Returns when @t is resumed, possibly on another vcore.
+ * Uthread context of @t.
+ */
+void pc__thread_leave(struct pc_thread *t, pc__vcore_cb cb, void *arg)
+{
+	struct pc__vcore *vc = pc__vcore_self();
+
+	t->err = *vc->errno_loc;
+	vc->leave_cb = cb;
+	vc->leave_arg = arg;
+	asan_to_vcore(vc, ASAN_FAKE(t));
+	tsan_to_vcore(vc);
+	resumed(pc__ctx_save_call(&t->ctx, vc->tstack_hi, leave_trampoline,
+				  vc));
+}
+
+/*
+ * pc__thread_leave_forever() - like pc__thread_leave() for a uthread that
+ * will never run again: @cb may free its stack.
+ */
+void pc__thread_leave_forever(struct pc_thread *t, pc__vcore_cb cb)
+{
+	struct pc__vcore *vc = pc__vcore_self();
+
+	vc->leave_cb = cb;
+	vc->leave_arg = NULL;
+	asan_to_vcore(vc, NULL);
+	tsan_to_vcore(vc);
+	pc__ctx_call(vc->tstack_hi, leave_trampoline, t, vc);
+}
+
+/* ---- vcore context -> uthread ---- */
+
+/*
+ * pc__thread_run() - resume @t on the calling vcore. Vcore context; the
+ * vcore context is abandoned.
+ */
+void pc__thread_run(struct pc_thread *t)
+{
+	struct pc__vcore *vc = pc__vcore_self();
+
+	vc->current = t;
+	t->last_vcore = vc->id;
+	*vc->errno_loc = t->err;
+	atomic_fetch_add_explicit(&vc->nr_runs, 1, memory_order_relaxed);
+	asan_to_thread(NULL, t);
+	tsan_to_thread(t);
+	pc__ctx_jump(&t->ctx, NULL);
+}
+
+/* ---- uthread -> uthread ---- */
+
+/*
+ * pc__thread_switch_direct() - run parked uthread @to in place of the
+ * caller @from on this vcore. @to commits @from's park once it runs.
+ * Returns when @from is resumed. Uthread context of @from.
+ */
+void pc__thread_switch_direct(struct pc_thread *from, struct pc_thread *to)
+{
+	struct pc__vcore *vc = pc__vcore_self();
+
+	from->err = *vc->errno_loc;
+	*vc->errno_loc = to->err;
+	vc->current = to;
+	to->last_vcore = vc->id;
+	atomic_fetch_add_explicit(&vc->nr_runs, 1, memory_order_relaxed);
+	asan_to_thread(ASAN_FAKE(from), to);
+	tsan_to_thread(to);
+	resumed(pc__ctx_switch(&from->ctx, &to->ctx, from));
+}
+
+/* ---- fresh contexts ---- */
+
+static void thread_start(void *prev, void *arg)
+{
+	struct pc_thread *t = arg;
+
+	resumed(prev);
+	pc_thread_exit(t->fn(t->arg));
+	PC_ASSERT(!"pc_thread_exit returned");
+}
+
+/*
+ * pc__thread_ctx_init() - make @t's first resumption call its function.
+ * Any context.
+ */
+void pc__thread_ctx_init(struct pc_thread *t)
+{
+	pc__ctx_make(&t->ctx, (void *)((uintptr_t)t & ~(uintptr_t)15),
+		     thread_start, t);
+#if PC_ASAN
+	t->asan_stack_lo = (char *)t - t->stack.size;
+	t->asan_stack_size = t->stack.size;
+	__asan_unpoison_memory_region(t->asan_stack_lo, t->asan_stack_size);
+#endif
+#if PC_TSAN
+	t->tsan_fiber = __tsan_create_fiber(0);
+#endif
+}
+
+/*
+ * pc__thread_ctx_adopt() - sanitizer view of a TCB that adopts the calling
+ * context (main()'s stack and fiber) rather than starting a fresh one.
+ */
+void pc__thread_ctx_adopt(struct pc_thread *t)
+{
+#if PC_ASAN
+	pthread_attr_t attr;
+	void *lo;
+	size_t size;
+
+	if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+		pthread_attr_getstack(&attr, &lo, &size);
+		pthread_attr_destroy(&attr);
+		t->asan_stack_lo = lo;
+		t->asan_stack_size = size;
+	}
+#endif
+#if PC_TSAN
+	t->tsan_fiber = __tsan_get_current_fiber();
+#endif
+	(void)t;
+}
+
+/* pc__thread_ctx_destroy() - release what ctx_init set up. */
+void pc__thread_ctx_destroy(struct pc_thread *t)
+{
+#if PC_TSAN
+	if (t->tsan_fiber && !t->is_main)
+		__tsan_destroy_fiber(t->tsan_fiber);
+	t->tsan_fiber = NULL;
+#else
+	(void)t;
+#endif
+}
+
+/*
+ * pc__ctx_vcore_enter() - sanitizer bookkeeping for a vcore context that
+ * starts fresh on a Linux thread (not through a leave).
+ */
+void pc__ctx_vcore_enter(void)
+{
+	asan_finish(NULL);
+}

@@ -1,0 +1,334 @@
+/*
+ * internal.h - the one cross-file internal header of libparcore.
+ *
+ * Naming: pc__ for internal functions that are not static; a _nopreempt or
+ * _locked suffix states a precondition (see STYLE.md).
+ *
+ * The pieces and who owns what:
+ *   context.c   switching between uthreads and vcore context; errno and
+ *               sanitizer bookkeeping that travels with each switch
+ *   stack.c     uthread stacks and TCBs: mmap, guard, per-vcore cache,
+ *               overflow report
+ *   uthread.c   the thread API: create, exit, join, detach, yield, park,
+ *               switch
+ *   key.c       uthread-local keys
+ *   timer.c     per-vcore sleep queues
+ *   vcore.c     vcore threads, the vcore loop, idle and wake-up
+ *   arbiter.c   the embedded arbiter: amt_wanted, the pool, grants
+ *   sched_default.c  the default 2LS
+ */
+#ifndef PARCORE_INTERNAL_H
+#define PARCORE_INTERNAL_H
+
+#include <parcore/parcore.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "arch/arch.h"
+
+#define PC_CACHELINE 64
+#define PC_PAGE 4096u
+
+#define PC_LIKELY(x) __builtin_expect(!!(x), 1)
+#define PC_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* A broken internal invariant: report and abort, never return an error. */
+#define PC_ASSERT(cond)                                                   \
+	do {                                                              \
+		if (PC_UNLIKELY(!(cond)))                                 \
+			pc__panic(__FILE__, __LINE__, #cond);             \
+	} while (0)
+
+__attribute__((noreturn)) void pc__panic(const char *file, int line,
+					 const char *what);
+
+#if defined(__SANITIZE_ADDRESS__)
+#define PC_ASAN 1
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define PC_TSAN 1
+#endif
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PC_ASAN 1
+#endif
+#if __has_feature(thread_sanitizer)
+#define PC_TSAN 1
+#endif
+#endif
+
+static inline void pc__cpu_relax(void)
+{
+#if defined(__x86_64__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ volatile("yield" ::: "memory");
+#endif
+}
+
+/*
+ * Spinlock for short runtime-internal critical sections (run queues, sleep
+ * queues). Test-and-test-and-set. Holders never block or switch while
+ * holding one. Preemption detection comes with vcore preemption.
+ */
+struct pc__spinlock {
+	atomic_int locked;
+};
+#define PC_SPINLOCK_INIT { 0 }
+
+static inline void pc__spin_lock(struct pc__spinlock *l)
+{
+	/* Acquire pairs with the release in pc__spin_unlock(). */
+	while (atomic_exchange_explicit(&l->locked, 1, memory_order_acquire))
+		while (atomic_load_explicit(&l->locked, memory_order_relaxed))
+			pc__cpu_relax();
+}
+
+static inline bool pc__spin_trylock(struct pc__spinlock *l)
+{
+	return !atomic_load_explicit(&l->locked, memory_order_relaxed) &&
+	       !atomic_exchange_explicit(&l->locked, 1, memory_order_acquire);
+}
+
+static inline void pc__spin_unlock(struct pc__spinlock *l)
+{
+	atomic_store_explicit(&l->locked, 0, memory_order_release);
+}
+
+/* ---- stacks (stack.c) ---- */
+
+struct pc__stack {
+	char *map;       /* start of the mapping: guard page first */
+	size_t map_size; /* whole mapping */
+	size_t size;     /* usable bytes below the TCB */
+};
+
+/* ---- uthreads (uthread.c) ---- */
+
+/*
+ * Values of pc_thread.join: who will reclaim the thread. Any other value
+ * is a pointer to the waiting joiner's struct pc__joiner.
+ */
+#define PC_JOIN_NONE ((uintptr_t)0)     /* running, joinable */
+#define PC_JOIN_DETACHED ((uintptr_t)1) /* running, detached */
+#define PC_JOIN_EXITED ((uintptr_t)2)   /* exited, waiting for a join */
+#define PC_JOIN_DONE ((uintptr_t)3)     /* joined or freed */
+
+/* Values of pc_thread.park. */
+#define PC_PARK_NONE 0u   /* running or runnable, no wake-up pending */
+#define PC_PARK_TOKEN 1u  /* a wake-up arrived before the park */
+#define PC_PARK_PARKED 2u /* parked: the unparker must make it runnable */
+
+struct pc_thread {
+	struct pc__ctx ctx; /* saved stack pointer while not running */
+	int err;            /* errno while not running */
+	int last_vcore;
+	atomic_uint park;     /* PC_PARK_* */
+	atomic_uintptr_t join; /* PC_JOIN_* or a struct pc__joiner * */
+	uint16_t gen;         /* bumped at each reuse; tags handles */
+	bool is_main;
+	pc_thread_fn fn;
+	void *arg;
+	void *retval;
+	struct pc__stack stack;
+	struct pc__keyval *keys; /* uthread-local values, lazily allocated */
+	/* Sleep queue (timer.c): pairing-heap links and deadline. */
+	uint64_t deadline;
+	struct pc_thread *heap_child, *heap_next, *heap_prev;
+	struct pc_thread *cache_next; /* free list of cached TCBs */
+#if PC_ASAN
+	void *asan_fake_stack;
+	const void *asan_stack_lo;
+	size_t asan_stack_size;
+#endif
+#if PC_TSAN
+	void *tsan_fiber;
+#endif
+	char name[PC_THREAD_NAME_MAX];
+	_Alignas(16) unsigned char sched_data[PC_SCHED_DATA_SIZE];
+};
+
+/*
+ * Handles given to users carry the TCB's generation in their top 16 bits,
+ * so a stale handle (a thread already joined, its TCB reused) is refused
+ * rather than silently naming another thread. TCB memory is never
+ * unmapped, so decoding a stale handle is always safe.
+ */
+#define PC_HANDLE_SHIFT 48
+static inline struct pc_thread *pc__handle(struct pc_thread *t)
+{
+	return (struct pc_thread *)((uintptr_t)t |
+				    ((uintptr_t)t->gen << PC_HANDLE_SHIFT));
+}
+
+static inline struct pc_thread *pc__unhandle_raw(const struct pc_thread *h)
+{
+	return (struct pc_thread *)((uintptr_t)h &
+				    (((uintptr_t)1 << PC_HANDLE_SHIFT) - 1));
+}
+
+/* The TCB named by handle @h, or NULL if @h is NULL or stale. */
+struct pc_thread *pc__thread_from_handle(const struct pc_thread *h);
+
+/* Runs @t's key destructors (key.c). Uthread context of @t. */
+void pc__keys_run_dtors(struct pc_thread *t);
+void pc__keys_free(struct pc_thread *t);
+
+/* Makes the calling Linux thread's context a uthread (_S -> _M). */
+struct pc_thread *pc__thread_adopt_main(void);
+
+/* ---- context switching (context.c) ---- */
+
+/*
+ * A function run in vcore context right after a uthread left the vcore:
+ * @t is the uthread (its context completely saved), @arg is what the
+ * leaving code passed. It ends by calling pc__vcore_loop() (never returns).
+ */
+typedef void (*pc__vcore_cb)(struct pc_thread *t, void *arg);
+
+/*
+ * Leaves the calling uthread for vcore context and runs cb(t, arg) there.
+ * Returns when the uthread is resumed. Uthread context.
+ */
+void pc__thread_leave(struct pc_thread *t, pc__vcore_cb cb, void *arg);
+
+/* Like pc__thread_leave() for a uthread that never resumes (exit). */
+__attribute__((noreturn)) void pc__thread_leave_forever(struct pc_thread *t,
+							pc__vcore_cb cb);
+
+/* Resumes @t on the calling vcore. Vcore context. */
+__attribute__((noreturn)) void pc__thread_run(struct pc_thread *t);
+
+/*
+ * Switches from uthread @from directly to parked uthread @to on this vcore;
+ * @to commits @from's park once it runs. Returns when @from is resumed.
+ */
+void pc__thread_switch_direct(struct pc_thread *from, struct pc_thread *to);
+
+/* Commits @t's park after its context is saved (uthread.c). */
+void pc__park_commit(struct pc_thread *t);
+
+/* Prepares @t's saved context to start the uthread's entry function. */
+void pc__thread_ctx_init(struct pc_thread *t);
+void pc__thread_ctx_adopt(struct pc_thread *t);
+void pc__thread_ctx_destroy(struct pc_thread *t);
+
+/* Sanitizer bookkeeping for a fresh vcore context (context.c). */
+void pc__ctx_vcore_enter(void);
+
+/* ---- vcores (vcore.c) ---- */
+
+enum pc__vcore_idle {
+	PC_VC_BUSY,
+	PC_VC_SPINNING,
+	PC_VC_PARKED,
+};
+
+struct pc__vcore {
+	int id;
+	int cpu;
+	struct pc_thread *current; /* the uthread running here, or NULL */
+	int *errno_loc;            /* this Linux thread's errno */
+	char *tstack_map;          /* transition stack mapping */
+	size_t tstack_size;
+	void *tstack_hi;
+	pthread_t pthread;
+	bool has_pthread;
+	/* What a leaving uthread asked vcore context to do (context.c). */
+	pc__vcore_cb leave_cb;
+	void *leave_arg;
+	atomic_bool online;       /* granted (and not leaving) */
+	_Alignas(PC_CACHELINE) atomic_uint wake; /* futex word for parking */
+	atomic_int idle;          /* enum pc__vcore_idle */
+	/* Sleep queue (timer.c). */
+	_Alignas(PC_CACHELINE) struct pc__spinlock timer_lock;
+	struct pc_thread *timer_root;
+	atomic_uint_fast64_t next_deadline; /* UINT64_MAX: none */
+	unsigned int timer_pass; /* loop passes since the last clock read */
+	/* Stack cache (stack.c): only this vcore touches it. */
+	struct pc_thread *stack_cache;
+	int stack_cache_len;
+	/* Statistics. */
+	atomic_ulong nr_runs; /* uthreads resumed on this vcore */
+#if PC_TSAN
+	void *tsan_fiber;
+#endif
+	uint32_t rand_state;
+} __attribute__((aligned(PC_CACHELINE)));
+
+struct pc__runtime {
+	atomic_int mode; /* enum pc__mode */
+	const struct pc_sched_ops *ops;
+	pthread_mutex_t grant_lock;
+	atomic_int limit;         /* the pool; written under grant_lock */
+	atomic_int amt_wanted;
+	atomic_int nr_vcores;     /* granted */
+	int ncpus;
+	int cpus[PC_VCORE_MAX];   /* CPUs of the affinity mask */
+	struct pc__vcore *vcores[PC_VCORE_MAX];
+	atomic_int max_vcoreid;   /* highest id ever granted, plus one */
+	atomic_int nr_spinning;
+};
+
+enum pc__mode {
+	PC_MODE_S,        /* single-core: no vcores, no uthreads */
+	PC_MODE_ENTERING, /* the first request is being set up */
+	PC_MODE_M,        /* multi-core: vcores and uthreads exist */
+};
+
+extern struct pc__runtime pc__rt;
+
+/* The vcore of the calling Linux thread, or NULL if it is not one. */
+struct pc__vcore *pc__vcore_self(void);
+
+/* The uthread running on the calling Linux thread, or NULL. */
+static inline struct pc_thread *pc__thread_current(void)
+{
+	struct pc__vcore *vc = pc__vcore_self();
+
+	return vc ? vc->current : NULL;
+}
+
+/* The vcore loop: never returns. Vcore context. */
+__attribute__((noreturn)) void pc__vcore_loop(struct pc__vcore *vc);
+
+/* Makes the calling thread vcore 0 and enters _M (arbiter.c calls it). */
+int pc__vcore_start_first(void);
+/* Grants vcore @id: starts or wakes its Linux thread. grant_lock held. */
+int pc__vcore_grant_locked(int id);
+/* Picks the CPU for vcore @id. */
+int pc__vcore_cpu_for(int id);
+/* Installs the overflow-reporting SIGSEGV handler (once; stack.c). */
+void pc__stack_overflow_init(void);
+/* Gives this thread an alternate signal stack if it has none (stack.c). */
+int pc__altstack_init(void);
+
+/* ---- arbiter (arbiter.c) ---- */
+
+/* How many vcores the arbiter wants granted right now. */
+int pc__arbiter_target(void);
+/* Vcore @vc leaves if the process holds more than the target. */
+bool pc__arbiter_should_leave(struct pc__vcore *vc);
+
+/* ---- timers (timer.c) ---- */
+
+void pc__timer_add(struct pc__vcore *vc, struct pc_thread *t);
+/* Makes runnable every sleeper of @vc whose deadline passed. */
+void pc__timer_run(struct pc__vcore *vc, uint64_t now);
+/* Moves every sleeper of @from to @to. */
+void pc__timer_move(struct pc__vcore *from, struct pc__vcore *to);
+
+/* ---- stacks (stack.c) ---- */
+
+/*
+ * A TCB with a stack of @size usable bytes (0: default), zeroed except
+ * for the generation and stack fields. NULL on failure (-ENOMEM).
+ */
+struct pc_thread *pc__tcb_alloc(size_t size);
+void pc__tcb_free(struct pc_thread *t);
+
+#endif /* PARCORE_INTERNAL_H */

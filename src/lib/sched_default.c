@@ -1,0 +1,260 @@
+/*
+ * sched_default.c - the default 2LS: per-vcore FIFO run queues with work
+ * stealing, and a preference for the vcore a uthread last ran on.
+ *
+ * Placement. A uthread that becomes runnable goes to the queue of the
+ * vcore it last ran on (its cache is warm there) and that vcore is woken if
+ * idle; otherwise an idle vcore is woken to steal it. A new uthread goes
+ * to the creating vcore's queue. So a runnable uthread never waits while
+ * a vcore is idle: every push is followed by a wake-up of an idle vcore,
+ * and an idle vcore steals from every queue before it parks.
+ *
+ * Yield. thread_paused() only stashes the uthread in its vcore's `yielded`
+ * slot (nobody else touches it); the pick_next() that follows on the same
+ * vcore swaps it for the queue's head under one lock acquisition, or runs
+ * it again without locking when the queue is empty. That keeps a yield to
+ * one lock round trip.
+ *
+ * Stealing takes half of the victim's queue (at most STEAL_MAX), oldest
+ * first, so a burst created on one vcore spreads in a few steals.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+
+#define STEAL_MAX 32
+
+struct rq {
+	struct pc__spinlock lock;
+	struct pc_thread *head, *tail; /* handles, linked via sched data */
+	atomic_int len;
+	struct pc_thread *yielded; /* owner vcore only */
+	uint32_t rand;             /* owner vcore only */
+} __attribute__((aligned(PC_CACHELINE)));
+
+struct node {
+	struct pc_thread *next;
+};
+
+static struct rq *rqs;
+static atomic_int nr_seen; /* highest vcoreid seen, plus one */
+
+static struct node *node_of(struct pc_thread *t)
+{
+	return pc_thread_sched_data(t);
+}
+
+static void push_locked(struct rq *rq, struct pc_thread *t)
+{
+	node_of(t)->next = NULL;
+	if (rq->tail)
+		node_of(rq->tail)->next = t;
+	else
+		rq->head = t;
+	rq->tail = t;
+	atomic_store_explicit(&rq->len,
+			      atomic_load_explicit(&rq->len,
+						   memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
+
+static struct pc_thread *pop_locked(struct rq *rq)
+{
+	struct pc_thread *t = rq->head;
+
+	if (!t)
+		return NULL;
+	rq->head = node_of(t)->next;
+	if (!rq->head)
+		rq->tail = NULL;
+	atomic_store_explicit(&rq->len,
+			      atomic_load_explicit(&rq->len,
+						   memory_order_relaxed) - 1,
+			      memory_order_relaxed);
+	return t;
+}
+
+static void push(int vcoreid, struct pc_thread *t)
+{
+	struct rq *rq = &rqs[vcoreid];
+
+	pc__spin_lock(&rq->lock);
+	push_locked(rq, t);
+	pc__spin_unlock(&rq->lock);
+}
+
+static void note_vcore(int vcoreid)
+{
+	int seen = atomic_load_explicit(&nr_seen, memory_order_relaxed);
+
+	while (vcoreid >= seen &&
+	       !atomic_compare_exchange_weak(&nr_seen, &seen, vcoreid + 1))
+		;
+}
+
+static int def_init(int max_vcores)
+{
+	rqs = aligned_alloc(PC_CACHELINE, sizeof(*rqs) * (size_t)max_vcores);
+	if (!rqs)
+		return -ENOMEM;
+	for (int i = 0; i < max_vcores; i++) {
+		rqs[i] = (struct rq){ .lock = PC_SPINLOCK_INIT,
+				      .rand = (uint32_t)i * 2654435761u + 1 };
+	}
+	return 0;
+}
+
+static void def_thread_runnable(struct pc_thread *t)
+{
+	int self = pc_vcore_id(), last = pc_thread_last_vcore(t), target;
+
+	if (last >= 0 && last != self && pc_sched_vcore_online(last))
+		target = last;
+	else if (self >= 0)
+		target = self;
+	else
+		target = last >= 0 ? last : 0;
+	note_vcore(target);
+	push(target, t);
+	if (target == self || !pc_sched_wake_vcore(target))
+		pc_sched_wake();
+}
+
+static void def_thread_paused(struct pc_thread *t)
+{
+	struct rq *rq = &rqs[pc_vcore_id()];
+
+	PC_ASSERT(!rq->yielded);
+	rq->yielded = t;
+}
+
+static uint32_t next_rand(uint32_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 17;
+	*s ^= *s << 5;
+	return *s;
+}
+
+/* Takes up to half of @victim's queue; returns the first, queues the rest. */
+static struct pc_thread *steal_from(struct rq *victim, struct rq *mine)
+{
+	struct pc_thread *batch[STEAL_MAX], *first;
+	int n = 0, want;
+
+	if (!pc__spin_trylock(&victim->lock))
+		return NULL;
+	want = (atomic_load_explicit(&victim->len, memory_order_relaxed) + 1) /
+	       2;
+	while (n < want && n < STEAL_MAX) {
+		struct pc_thread *t = pop_locked(victim);
+
+		if (!t)
+			break;
+		batch[n++] = t;
+	}
+	pc__spin_unlock(&victim->lock);
+	if (n == 0)
+		return NULL;
+	first = batch[0];
+	if (n > 1) {
+		pc__spin_lock(&mine->lock);
+		for (int i = 1; i < n; i++)
+			push_locked(mine, batch[i]);
+		pc__spin_unlock(&mine->lock);
+	}
+	return first;
+}
+
+static struct pc_thread *steal(int vcoreid)
+{
+	struct rq *mine = &rqs[vcoreid];
+	int n = atomic_load_explicit(&nr_seen, memory_order_relaxed);
+	int start;
+
+	if (n <= 1)
+		return NULL;
+	start = (int)(next_rand(&mine->rand) % (uint32_t)n);
+	for (int i = 0; i < n; i++) {
+		int v = (start + i) % n;
+		struct pc_thread *t;
+
+		if (v == vcoreid ||
+		    !atomic_load_explicit(&rqs[v].len, memory_order_relaxed))
+			continue;
+		t = steal_from(&rqs[v], mine);
+		if (t)
+			return t;
+	}
+	return NULL;
+}
+
+static struct pc_thread *def_pick_next(int vcoreid)
+{
+	struct rq *rq = &rqs[vcoreid];
+	struct pc_thread *y = rq->yielded, *t;
+
+	note_vcore(vcoreid);
+	if (y) {
+		rq->yielded = NULL;
+		if (!atomic_load_explicit(&rq->len, memory_order_relaxed))
+			return y;
+		pc__spin_lock(&rq->lock);
+		push_locked(rq, y);
+		t = pop_locked(rq);
+		pc__spin_unlock(&rq->lock);
+		return t;
+	}
+	if (atomic_load_explicit(&rq->len, memory_order_relaxed)) {
+		pc__spin_lock(&rq->lock);
+		t = pop_locked(rq);
+		pc__spin_unlock(&rq->lock);
+		if (t)
+			return t;
+	}
+	return steal(vcoreid);
+}
+
+/* Moves everything queued on @vcoreid to the vcores that stay online. */
+static void def_vcore_leaving(int vcoreid)
+{
+	struct rq *rq = &rqs[vcoreid];
+	struct pc_thread *list, *t;
+	int n = atomic_load(&nr_seen), v = 0;
+
+	pc__spin_lock(&rq->lock);
+	list = rq->head;
+	rq->head = rq->tail = NULL;
+	atomic_store(&rq->len, 0);
+	pc__spin_unlock(&rq->lock);
+	if (rq->yielded) {
+		t = rq->yielded;
+		rq->yielded = NULL;
+		node_of(t)->next = list;
+		list = t;
+	}
+	while ((t = list)) {
+		list = node_of(t)->next;
+		/* Round-robin over the others; vcore 0 if none is online. */
+		for (int tries = 0; tries < n; tries++, v = (v + 1) % n)
+			if (v != vcoreid && pc_sched_vcore_online(v))
+				break;
+		push(v == vcoreid ? 0 : v, t);
+		v = (v + 1) % n;
+	}
+	pc_sched_wake();
+}
+
+static const struct pc_sched_ops default_ops = {
+	.name = "default",
+	.init = def_init,
+	.pick_next = def_pick_next,
+	.thread_runnable = def_thread_runnable,
+	.thread_paused = def_thread_paused,
+	.vcore_leaving = def_vcore_leaving,
+};
+
+const struct pc_sched_ops *pc_sched_default(void)
+{
+	return &default_ops;
+}

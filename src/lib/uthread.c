@@ -1,0 +1,453 @@
+/*
+ * uthread.c - the uthread API: create, exit, join, detach, yield, sleep,
+ * park, unpark and direct switch. The protocols are in
+ * docs/design/uthread-lifecycle.md; the races each step handles are named
+ * where the step is.
+ */
+#include "internal.h"
+
+#include <limits.h>
+#include <sched.h>
+#include <string.h>
+
+#include "../common/sys.h"
+
+/* Largest stack a uthread may ask for: 1 GiB. */
+#define PC_THREAD_STACK_LIMIT ((size_t)1 << 30)
+
+/*
+ * pc_thread.join when a plain pthread waits in pc_thread_join(), and when
+ * the thread exited with a joiner already waiting. Any other value above
+ * PC_JOIN_EXITED_JOINED is the waiting uthread's TCB.
+ */
+#define PC_JOIN_PTHREAD ((uintptr_t)4)
+#define PC_JOIN_EXITED_JOINED ((uintptr_t)5)
+
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+	       "the join futex is the low half of pc_thread.join");
+
+static const struct pc_sched_ops *ops(void)
+{
+	return pc__rt.ops;
+}
+
+struct pc_thread *pc__thread_from_handle(const struct pc_thread *h)
+{
+	struct pc_thread *t = pc__unhandle_raw(h);
+
+	if (!t || t->gen != (uint16_t)((uintptr_t)h >> PC_HANDLE_SHIFT))
+		return NULL;
+	return t;
+}
+
+static void thread_free(struct pc_thread *t)
+{
+	pc__keys_free(t);
+	pc__thread_ctx_destroy(t);
+	if (!t->is_main)
+		pc__tcb_free(t);
+}
+
+/* ---- create ---- */
+
+static int attr_check(const struct pc_thread_attr *a, struct pc_thread **out)
+{
+	if (a->flags & ~PC_THREAD_DETACHED)
+		return -EINVAL;
+	if (a->stack_size &&
+	    (a->stack_size < PC_THREAD_STACK_MIN ||
+	     a->stack_size > PC_THREAD_STACK_LIMIT))
+		return -EINVAL;
+	if (!out && !(a->flags & PC_THREAD_DETACHED))
+		return -EINVAL;
+	return 0;
+}
+
+int pc_thread_create(struct pc_thread **out, const struct pc_thread_attr *attr,
+		     pc_thread_fn fn, void *arg)
+{
+	static const struct pc_thread_attr defaults = PC_THREAD_ATTR_INIT;
+	const struct pc_thread_attr *a = attr ? attr : &defaults;
+	struct pc_thread *t;
+	int err;
+
+	if (!fn)
+		return -EINVAL;
+	err = attr_check(a, out);
+	if (err)
+		return err;
+	if (atomic_load_explicit(&pc__rt.mode, memory_order_acquire) !=
+	    PC_MODE_M)
+		return -EPERM;
+	t = pc__tcb_alloc(a->stack_size);
+	if (!t)
+		return -ENOMEM;
+	t->fn = fn;
+	t->arg = arg;
+	if (a->name)
+		strncpy(t->name, a->name, sizeof(t->name) - 1);
+	atomic_init(&t->join, (a->flags & PC_THREAD_DETACHED) ?
+				      PC_JOIN_DETACHED : PC_JOIN_NONE);
+	pc__thread_ctx_init(t);
+	/* Before it is runnable: a detached thread may be gone right after. */
+	if (out)
+		*out = pc__handle(t);
+	ops()->thread_runnable(pc__handle(t));
+	return 0;
+}
+
+/* ---- exit and join ---- */
+
+/*
+ * Vcore context, @t's stack abandoned. Hands @t to whoever reclaims it:
+ * nobody yet (zombie), itself (detached), or a waiting joiner.
+ */
+static void exit_cb(struct pc_thread *t, void *unused)
+{
+	uintptr_t old = atomic_load_explicit(&t->join, memory_order_acquire);
+	struct pc__vcore *vc = pc__vcore_self();
+
+	(void)unused;
+	for (;;) {
+		uintptr_t new;
+
+		if (old == PC_JOIN_DETACHED)
+			new = PC_JOIN_DONE;
+		else if (old == PC_JOIN_NONE)
+			new = PC_JOIN_EXITED;
+		else
+			new = PC_JOIN_EXITED_JOINED;
+		/*
+		 * Release: the retval and everything @t wrote are visible to
+		 * the joiner's acquire. Races with a concurrent join or
+		 * detach changing NONE; the loop re-decides.
+		 */
+		if (atomic_compare_exchange_weak_explicit(
+			    &t->join, &old, new, memory_order_acq_rel,
+			    memory_order_acquire))
+			break;
+	}
+	if (old == PC_JOIN_DETACHED) {
+		thread_free(t);
+	} else if (old == PC_JOIN_PTHREAD) {
+		/*
+		 * The waiter may already have seen EXITED_JOINED and freed
+		 * @t; the TCB stays mapped, so a late wake is harmless.
+		 */
+		pc__futex_wake((uint32_t *)&t->join, INT_MAX);
+	} else if (old != PC_JOIN_NONE) {
+		/* @old is the joiner's TCB, read before our CAS freed it. */
+		pc_thread_unpark(pc__handle((struct pc_thread *)old));
+	}
+	pc__vcore_loop(vc);
+}
+
+int pc_thread_exit(void *retval)
+{
+	struct pc_thread *t = pc__thread_current();
+
+	if (!t)
+		return -EPERM;
+	t->retval = retval;
+	pc__keys_run_dtors(t);
+	pc__thread_leave_forever(t, exit_cb);
+}
+
+/* Waits, as a uthread or as a plain thread, until @t has exited. */
+static void join_wait(struct pc_thread *t, struct pc_thread *self)
+{
+	for (;;) {
+		uintptr_t v = atomic_load_explicit(&t->join,
+						   memory_order_acquire);
+
+		if (v == PC_JOIN_EXITED_JOINED)
+			return;
+		if (self)
+			pc_thread_park();
+		else
+			pc__futex_wait((uint32_t *)&t->join, (uint32_t)v,
+				       NULL);
+	}
+}
+
+int pc_thread_join(struct pc_thread *h, void **retval)
+{
+	struct pc_thread *t = pc__thread_from_handle(h);
+	struct pc_thread *self = pc__thread_current();
+	uintptr_t old, me;
+
+	if (!t)
+		return -EINVAL;
+	if (t == self)
+		return -EDEADLK;
+	me = self ? (uintptr_t)self : PC_JOIN_PTHREAD;
+	old = atomic_load_explicit(&t->join, memory_order_acquire);
+	for (;;) {
+		uintptr_t new;
+
+		if (old == PC_JOIN_EXITED)
+			new = PC_JOIN_DONE; /* reap it now */
+		else if (old == PC_JOIN_NONE)
+			new = me;           /* wait for it */
+		else
+			return -EINVAL; /* detached, joined or being joined */
+		if (atomic_compare_exchange_weak_explicit(
+			    &t->join, &old, new, memory_order_acq_rel,
+			    memory_order_acquire))
+			break;
+	}
+	if (old == PC_JOIN_NONE) {
+		join_wait(t, self);
+		atomic_store_explicit(&t->join, PC_JOIN_DONE,
+				      memory_order_relaxed);
+	}
+	if (retval)
+		*retval = t->retval;
+	thread_free(t);
+	return 0;
+}
+
+int pc_thread_detach(struct pc_thread *h)
+{
+	struct pc_thread *t = pc__thread_from_handle(h);
+	uintptr_t old;
+
+	if (!t)
+		return -EINVAL;
+	old = atomic_load_explicit(&t->join, memory_order_acquire);
+	for (;;) {
+		uintptr_t new;
+
+		if (old == PC_JOIN_NONE)
+			new = PC_JOIN_DETACHED;
+		else if (old == PC_JOIN_EXITED)
+			new = PC_JOIN_DONE; /* it finished: free it now */
+		else
+			return -EINVAL;
+		if (atomic_compare_exchange_weak_explicit(
+			    &t->join, &old, new, memory_order_acq_rel,
+			    memory_order_acquire))
+			break;
+	}
+	if (old == PC_JOIN_EXITED)
+		thread_free(t);
+	return 0;
+}
+
+/* ---- yield and sleep ---- */
+
+static void yield_cb(struct pc_thread *t, void *unused)
+{
+	const struct pc_sched_ops *o = ops();
+
+	(void)unused;
+	if (o->thread_paused)
+		o->thread_paused(pc__handle(t));
+	else
+		o->thread_runnable(pc__handle(t));
+	pc__vcore_loop(pc__vcore_self());
+}
+
+int pc_thread_yield(void)
+{
+	struct pc_thread *t = pc__thread_current();
+
+	if (!t) {
+		sched_yield();
+		return 0;
+	}
+	pc__thread_leave(t, yield_cb, NULL);
+	return 0;
+}
+
+static void sleep_cb(struct pc_thread *t, void *unused)
+{
+	struct pc__vcore *vc = pc__vcore_self();
+
+	(void)unused;
+	pc__timer_add(vc, t);
+	pc__vcore_loop(vc);
+}
+
+static int sleep_until_ns(uint64_t deadline)
+{
+	struct pc_thread *t = pc__thread_current();
+
+	if (!t) {
+		struct timespec ts = pc__ns_to_ts(deadline);
+
+		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts,
+				       NULL) == EINTR)
+			;
+		return 0;
+	}
+	if (deadline <= pc__now_ns())
+		return pc_thread_yield();
+	t->deadline = deadline;
+	pc__thread_leave(t, sleep_cb, NULL);
+	return 0;
+}
+
+int pc_thread_sleep_until(const struct timespec *deadline)
+{
+	if (!deadline || deadline->tv_sec < 0 || deadline->tv_nsec < 0 ||
+	    deadline->tv_nsec >= 1000000000L)
+		return -EINVAL;
+	return sleep_until_ns((uint64_t)deadline->tv_sec * 1000000000u +
+			      (uint64_t)deadline->tv_nsec);
+}
+
+int pc_thread_sleep(uint64_t ns)
+{
+	uint64_t now = pc__now_ns();
+
+	return sleep_until_ns(ns > UINT64_MAX - now ? UINT64_MAX : now + ns);
+}
+
+/* ---- park, unpark, switch ---- */
+
+/*
+ * pc__park_commit() - publish that @t, whose context is now completely
+ * saved, is parked. Returns false if a wake-up arrived since @t decided
+ * to park: then @t is not parked and the caller must make it run.
+ * Races: an unpark between pc_thread_park()'s token check and here left
+ * PC_PARK_TOKEN, which the CAS sees.
+ */
+static bool park_commit(struct pc_thread *t)
+{
+	unsigned int expect = PC_PARK_NONE;
+
+	/* Release pairs with the acquire in pc_thread_unpark(). */
+	if (atomic_compare_exchange_strong_explicit(&t->park, &expect,
+						    PC_PARK_PARKED,
+						    memory_order_acq_rel,
+						    memory_order_acquire))
+		return true;
+	PC_ASSERT(expect == PC_PARK_TOKEN);
+	atomic_store_explicit(&t->park, PC_PARK_NONE, memory_order_relaxed);
+	return false;
+}
+
+void pc__park_commit(struct pc_thread *t)
+{
+	if (!park_commit(t))
+		ops()->thread_runnable(pc__handle(t));
+}
+
+static void park_cb(struct pc_thread *t, void *unused)
+{
+	(void)unused;
+	if (!park_commit(t))
+		pc__thread_run(t);
+	pc__vcore_loop(pc__vcore_self());
+}
+
+int pc_thread_park(void)
+{
+	struct pc_thread *t = pc__thread_current();
+
+	if (!t)
+		return -EPERM;
+	/* A wake-up that came first is consumed without a switch. */
+	if (atomic_exchange_explicit(&t->park, PC_PARK_NONE,
+				     memory_order_acquire) == PC_PARK_TOKEN)
+		return 0;
+	pc__thread_leave(t, park_cb, NULL);
+	return 0;
+}
+
+int pc_thread_unpark(struct pc_thread *h)
+{
+	struct pc_thread *t = pc__thread_from_handle(h);
+	unsigned int v;
+
+	if (!t)
+		return -EINVAL;
+	v = atomic_load_explicit(&t->park, memory_order_relaxed);
+	for (;;) {
+		unsigned int new = v == PC_PARK_PARKED ? PC_PARK_NONE
+						       : PC_PARK_TOKEN;
+
+		if (v == PC_PARK_TOKEN)
+			return 0;
+		/* Acquire pairs with the release in park_commit(). */
+		if (atomic_compare_exchange_weak_explicit(
+			    &t->park, &v, new, memory_order_acq_rel,
+			    memory_order_relaxed))
+			break;
+	}
+	if (v == PC_PARK_PARKED)
+		ops()->thread_runnable(h);
+	return 0;
+}
+
+int pc_thread_switch(struct pc_thread *h)
+{
+	struct pc_thread *self = pc__thread_current();
+	struct pc_thread *to = pc__thread_from_handle(h);
+	unsigned int expect = PC_PARK_PARKED;
+
+	if (!self)
+		return -EPERM;
+	if (!to || to == self)
+		return -EINVAL;
+	/*
+	 * Claim @to: whoever moves it out of PARKED runs it, so a racing
+	 * unpark or switch either wins (we fail, nothing changed) or finds
+	 * it running.
+	 */
+	if (!atomic_compare_exchange_strong_explicit(&to->park, &expect,
+						     PC_PARK_NONE,
+						     memory_order_acquire,
+						     memory_order_relaxed))
+		return -EINVAL;
+	/*
+	 * Our own park is committed by @to once we are saved; a wake-up
+	 * pending for us makes that commit fail and requeues us instead.
+	 */
+	pc__thread_switch_direct(self, to);
+	return 0;
+}
+
+/* ---- queries ---- */
+
+struct pc_thread *pc_thread_self(void)
+{
+	struct pc_thread *t = pc__thread_current();
+
+	return t ? pc__handle(t) : NULL;
+}
+
+const char *pc_thread_name(const struct pc_thread *h)
+{
+	struct pc_thread *t = pc__thread_from_handle(h);
+
+	return t ? t->name : NULL;
+}
+
+void *pc_thread_sched_data(struct pc_thread *h)
+{
+	return pc__unhandle_raw(h)->sched_data;
+}
+
+int pc_thread_last_vcore(const struct pc_thread *h)
+{
+	return pc__unhandle_raw(h)->last_vcore;
+}
+
+/*
+ * pc__thread_adopt_main() - a TCB for the calling context, which is about
+ * to become a uthread. Its stack is the caller's own.
+ */
+struct pc_thread *pc__thread_adopt_main(void)
+{
+	struct pc_thread *t = pc__tcb_alloc(PC_THREAD_STACK_MIN);
+
+	if (!t)
+		return NULL;
+	t->is_main = true;
+	strcpy(t->name, "main");
+	pc__thread_ctx_adopt(t);
+	atomic_init(&t->join, PC_JOIN_NONE);
+	return t;
+}

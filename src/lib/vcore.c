@@ -1,0 +1,448 @@
+/*
+ * vcore.c - vcore threads, the vcore loop, idling and waking.
+ *
+ * Each vcore is a Linux thread pinned to one CPU. It runs vcore context on
+ * its transition stack: pc__vcore_loop() is the one entry point, always
+ * entered from the top of that stack, and it keeps no state between
+ * entries (seed 003 section 4.2.4). It asks the 2LS for a uthread and runs
+ * it; when the uthread leaves (yield, block, exit), a callback finishes
+ * the leave and calls pc__vcore_loop() again.
+ *
+ * Idle and wake-up (docs/design/vcore-idle.md). A vcore with nothing to
+ * run spins for a while, then parks on its futex. The lost-wake-up race
+ * is closed Dekker-style:
+ *
+ *   waker                               parking vcore
+ *   queue work (2LS, under its lock)    idle = PARKED, nr_parked++
+ *   fence(seq_cst)                      fence(seq_cst)
+ *   read nr_spinning, nr_parked, idle   look for work once more (2LS)
+ *   -> CAS idle PARKED->BUSY, wake      -> futex_wait(wake, 0)
+ *
+ * Either the waker sees the vcore parked and wakes it, or the vcore sees
+ * the work; both may happen, and a spurious wake-up costs one loop pass.
+ */
+#include "internal.h"
+
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "../common/sys.h"
+
+#if PC_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
+
+#if PC_ASAN || PC_TSAN
+#define PC_TSTACK_SIZE (512u * 1024u) /* sanitizers' frames are large */
+#else
+#define PC_TSTACK_SIZE (64u * 1024u)
+#endif
+#define PC_TSTACK_GUARD (16u * 1024u)
+
+/*
+ * How long an idle vcore looks for work before parking: a futex wake-up
+ * costs 25-55 us across CPUs here, so spinning a little less than that
+ * catches work that arrives soon without burning a CPU for long.
+ */
+#define PC_SPIN_NS (20u * 1000u)
+
+/* Loop passes between clock reads for the sleep queue (a read is ~23 ns). */
+#define PC_TIMER_CHECK_PASSES 64
+
+struct pc__runtime pc__rt = {
+	.grant_lock = PTHREAD_MUTEX_INITIALIZER,
+};
+
+static atomic_int nr_parked;
+
+static __thread struct pc__vcore *tls_vcore
+	__attribute__((tls_model("initial-exec")));
+
+/*
+ * pc__vcore_self() - the calling Linux thread's vcore, or NULL.
+ * Not inlined, and opaque to the optimizer: a uthread can resume on
+ * another Linux thread, and the thread pointer must be read afresh after
+ * every switch rather than cached across it (aarch64 compilers cache
+ * tpidr_el0 within a function).
+ */
+__attribute__((noinline)) struct pc__vcore *pc__vcore_self(void)
+{
+	struct pc__vcore *vc = tls_vcore;
+
+	__asm__ volatile("" : "+r"(vc));
+	return vc;
+}
+
+void pc__panic(const char *file, int line, const char *what)
+{
+	fprintf(stderr, "parcore: %s:%d: internal error: %s\n", file, line,
+		what);
+	abort();
+}
+
+/* ---- idle and wake ---- */
+
+static bool wake_parked(struct pc__vcore *vc)
+{
+	int expect = PC_VC_PARKED;
+
+	if (!atomic_compare_exchange_strong(&vc->idle, &expect, PC_VC_BUSY))
+		return false;
+	atomic_fetch_sub(&nr_parked, 1);
+	atomic_store_explicit(&vc->wake, 1, memory_order_release);
+	pc__futex_wake((uint32_t *)&vc->wake, 1);
+	return true;
+}
+
+void pc_sched_wake(void)
+{
+	int max;
+
+	/* Pairs with the fence in vcore_park(): see the file comment. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&pc__rt.nr_spinning, memory_order_relaxed) ||
+	    !atomic_load_explicit(&nr_parked, memory_order_relaxed))
+		return;
+	max = atomic_load_explicit(&pc__rt.max_vcoreid, memory_order_acquire);
+	for (int i = 0; i < max; i++) {
+		struct pc__vcore *vc = pc__rt.vcores[i];
+
+		if (vc && atomic_load_explicit(&vc->idle,
+					       memory_order_relaxed) ==
+				  PC_VC_PARKED &&
+		    wake_parked(vc))
+			return;
+	}
+}
+
+int pc_sched_wake_vcore(int id)
+{
+	struct pc__vcore *vc;
+
+	if (id < 0 || id >= PC_VCORE_MAX)
+		return 0;
+	vc = pc__rt.vcores[id];
+	if (!vc || !atomic_load(&vc->online))
+		return 0;
+	atomic_thread_fence(memory_order_seq_cst);
+	switch (atomic_load_explicit(&vc->idle, memory_order_relaxed)) {
+	case PC_VC_SPINNING:
+		return 1;
+	case PC_VC_PARKED:
+		/* Lost CAS: someone else woke it, and it will look. */
+		wake_parked(vc);
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int pc_sched_vcore_online(int id)
+{
+	return id >= 0 && id < PC_VCORE_MAX && pc__rt.vcores[id] &&
+	       atomic_load(&pc__rt.vcores[id]->online);
+}
+
+/* Runs every vcore's due sleepers; returns the earliest deadline left. */
+static uint64_t timers_run_all(uint64_t now)
+{
+	int max = atomic_load_explicit(&pc__rt.max_vcoreid,
+				       memory_order_acquire);
+	uint64_t next = UINT64_MAX;
+
+	for (int i = 0; i < max; i++) {
+		struct pc__vcore *vc = pc__rt.vcores[i];
+		uint64_t d;
+
+		if (!vc)
+			continue;
+		pc__timer_run(vc, now);
+		d = atomic_load_explicit(&vc->next_deadline,
+					 memory_order_acquire);
+		if (d < next)
+			next = d;
+	}
+	return next;
+}
+
+static struct pc_thread *pick(struct pc__vcore *vc)
+{
+	return pc__unhandle_raw(pc__rt.ops->pick_next(vc->id));
+}
+
+/* Parks until woken or until the earliest sleeper anywhere is due. */
+static struct pc_thread *vcore_park(struct pc__vcore *vc)
+{
+	struct pc_thread *t;
+	uint64_t next;
+	int expect = PC_VC_PARKED;
+
+	atomic_store_explicit(&vc->wake, 0, memory_order_relaxed);
+	atomic_store(&vc->idle, PC_VC_PARKED);
+	atomic_fetch_add(&nr_parked, 1);
+	/* Pairs with the fence in pc_sched_wake(). */
+	atomic_thread_fence(memory_order_seq_cst);
+	next = timers_run_all(pc__now_ns());
+	t = pick(vc);
+	if (!t && !pc__arbiter_should_leave(vc)) {
+		struct timespec ts = pc__ns_to_ts(next);
+
+		pc__futex_wait((uint32_t *)&vc->wake, 0,
+			       next == UINT64_MAX ? NULL : &ts);
+	}
+	if (atomic_compare_exchange_strong(&vc->idle, &expect, PC_VC_BUSY))
+		atomic_fetch_sub(&nr_parked, 1);
+	return t;
+}
+
+/* Spins, then parks; returns a uthread to run, or NULL to loop again. */
+static struct pc_thread *vcore_idle(struct pc__vcore *vc)
+{
+	uint64_t start = pc__now_ns(), now = start;
+	struct pc_thread *t = NULL;
+
+	atomic_store(&vc->idle, PC_VC_SPINNING);
+	atomic_fetch_add(&pc__rt.nr_spinning, 1);
+	for (unsigned int i = 1; now - start < PC_SPIN_NS; i++) {
+		t = pick(vc);
+		if (t || pc__arbiter_should_leave(vc))
+			break;
+		pc__cpu_relax();
+		if (i % 16 == 0) {
+			now = pc__now_ns();
+			timers_run_all(now);
+		}
+	}
+	atomic_fetch_sub(&pc__rt.nr_spinning, 1);
+	if (t) {
+		atomic_store(&vc->idle, PC_VC_BUSY);
+		return t;
+	}
+	return vcore_park(vc);
+}
+
+/* ---- giving the core back ---- */
+
+/* The online vcore with the lowest id other than @vc, or NULL. */
+static struct pc__vcore *other_online(struct pc__vcore *vc)
+{
+	int max = atomic_load(&pc__rt.max_vcoreid);
+
+	for (int i = 0; i < max; i++)
+		if (i != vc->id && pc_sched_vcore_online(i))
+			return pc__rt.vcores[i];
+	return NULL;
+}
+
+/*
+ * Vcore context. @vc has already been marked offline (arbiter.c). Hands
+ * its queued and sleeping uthreads to the others, then waits, off its
+ * core, until it is granted again.
+ */
+static void vcore_leave(struct pc__vcore *vc)
+{
+	struct pc__vcore *heir = other_online(vc);
+
+	atomic_store(&vc->idle, PC_VC_BUSY);
+	if (pc__rt.ops->vcore_leaving)
+		pc__rt.ops->vcore_leaving(vc->id);
+	if (heir)
+		pc__timer_move(vc, heir);
+	pc_sched_wake();
+	for (;;) {
+		atomic_store(&vc->wake, 0);
+		if (atomic_load(&vc->online))
+			break;
+		pc__futex_wait((uint32_t *)&vc->wake, 0, NULL);
+	}
+}
+
+/* ---- the loop ---- */
+
+void pc__vcore_loop(struct pc__vcore *vc)
+{
+	unsigned int passes = 0;
+
+	for (;;) {
+		struct pc_thread *t;
+
+		if (PC_UNLIKELY(pc__arbiter_should_leave(vc)))
+			vcore_leave(vc);
+		if (atomic_load_explicit(&vc->next_deadline,
+					 memory_order_relaxed) != UINT64_MAX &&
+		    (++vc->timer_pass % PC_TIMER_CHECK_PASSES == 0 || passes))
+			pc__timer_run(vc, pc__now_ns());
+		t = pick(vc);
+		if (!t)
+			t = vcore_idle(vc);
+		if (t)
+			pc__thread_run(t);
+		passes++;
+	}
+}
+
+/* ---- vcore creation ---- */
+
+static struct pc__vcore *vcore_alloc(int id)
+{
+	struct pc__vcore *vc = aligned_alloc(PC_CACHELINE, sizeof(*vc));
+	char *map;
+
+	if (!vc)
+		return NULL;
+	memset(vc, 0, sizeof(*vc));
+	map = mmap(NULL, PC_TSTACK_GUARD + PC_TSTACK_SIZE,
+		   PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
+		   -1, 0);
+	if (map == MAP_FAILED) {
+		free(vc);
+		return NULL;
+	}
+	mprotect(map, PC_TSTACK_GUARD, PROT_NONE);
+	vc->id = id;
+	vc->cpu = pc__vcore_cpu_for(id);
+	vc->tstack_map = map;
+	vc->tstack_size = PC_TSTACK_SIZE;
+	vc->tstack_hi = map + PC_TSTACK_GUARD + PC_TSTACK_SIZE;
+	atomic_init(&vc->next_deadline, UINT64_MAX);
+	vc->rand_state = (uint32_t)id * 2654435761u + 1;
+	return vc;
+}
+
+static void pin_self(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	/* Best effort: a vcore still works, unpinned, if this fails. */
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
+/* Per-thread set-up shared by vcore 0 and the vcore threads. */
+static void vcore_bind_self(struct pc__vcore *vc)
+{
+	tls_vcore = vc;
+	vc->errno_loc = &errno;
+	pc__altstack_init();
+	pin_self(vc->cpu);
+}
+
+static void vcore_fresh_entry(void *vc_arg, void *unused)
+{
+	(void)unused;
+	pc__ctx_vcore_enter();
+	pc__vcore_loop(vc_arg);
+}
+
+static void *vcore_thread(void *arg)
+{
+	struct pc__vcore *vc = arg;
+
+	vcore_bind_self(vc);
+#if PC_TSAN
+	vc->tsan_fiber = __tsan_get_current_fiber();
+#endif
+	pc__ctx_call(vc->tstack_hi, vcore_fresh_entry, vc, NULL);
+}
+
+/*
+ * pc__vcore_grant_locked() - bring vcore @id online: allocate it and start
+ * its thread the first time, else wake it from vcore_leave(). grant_lock
+ * held. Returns 0 or -EAGAIN/-ENOMEM (then nothing changed).
+ */
+int pc__vcore_grant_locked(int id)
+{
+	struct pc__vcore *vc = pc__rt.vcores[id];
+	pthread_attr_t attr;
+	int err;
+
+	if (vc) {
+		atomic_store(&vc->online, true);
+		atomic_store(&vc->wake, 1);
+		pc__futex_wake((uint32_t *)&vc->wake, 1);
+		return 0;
+	}
+	vc = vcore_alloc(id);
+	if (!vc)
+		return -ENOMEM;
+	atomic_store(&vc->online, true);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	/* Publish before the thread runs: it and the wakers index by id. */
+	pc__rt.vcores[id] = vc;
+	if (id >= atomic_load(&pc__rt.max_vcoreid))
+		atomic_store(&pc__rt.max_vcoreid, id + 1);
+	err = pthread_create(&vc->pthread, &attr, vcore_thread, vc);
+	pthread_attr_destroy(&attr);
+	if (err) {
+		atomic_store(&vc->online, false);
+		return -EAGAIN;
+	}
+	vc->has_pthread = true;
+	return 0;
+}
+
+static void enter_cb(struct pc_thread *main_t, void *unused)
+{
+	(void)unused;
+	pc__thread_run(main_t);
+}
+
+/*
+ * pc__vcore_start_first() - make the calling thread vcore 0 and its
+ * context main's uthread, which vcore 0 resumes at once. Called once, with
+ * the process entering multi-core mode and grant_lock not held. Returns
+ * in the new uthread, 0 or -errno.
+ */
+int pc__vcore_start_first(void)
+{
+	struct pc__vcore *vc = vcore_alloc(0);
+	struct pc_thread *main_t;
+
+	if (!vc)
+		return -ENOMEM;
+	main_t = pc__thread_adopt_main();
+	if (!main_t) {
+		munmap(vc->tstack_map, PC_TSTACK_GUARD + PC_TSTACK_SIZE);
+		free(vc);
+		return -ENOMEM;
+	}
+	pc__stack_overflow_init();
+	vcore_bind_self(vc);
+#if PC_TSAN
+	vc->tsan_fiber = __tsan_create_fiber(0);
+#endif
+	atomic_store(&vc->online, true);
+	vc->current = main_t;
+	pc__rt.vcores[0] = vc;
+	atomic_store(&pc__rt.max_vcoreid, 1);
+	atomic_store(&pc__rt.nr_vcores, 1);
+	pc__thread_leave(main_t, enter_cb, NULL);
+	return 0;
+}
+
+/* ---- queries ---- */
+
+int pc_vcore_id(void)
+{
+	struct pc__vcore *vc = pc__vcore_self();
+
+	return vc ? vc->id : -1;
+}
+
+int pc_vcore_count(void)
+{
+	return atomic_load(&pc__rt.nr_vcores);
+}
+
+int pc_vcore_cpu(int id)
+{
+	if (!pc_sched_vcore_online(id))
+		return -EINVAL;
+	return pc__rt.vcores[id]->cpu;
+}

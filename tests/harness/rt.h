@@ -1,0 +1,22 @@
+/*
+ * rt.h - entering multi-core mode in tests.
+ *
+ * test_enter(n) sets the pool to @n vcores (oversubscribing the CPUs if
+ * @n is larger), installs the 2LS named by $PC_TEST_SCHED ("fifo" for the
+ * example in examples/fifo_sched.c, else the default), and requests @n
+ * vcores: the caller returns as a uthread.
+ */
+#ifndef PARCORE_TEST_RT_H
+#define PARCORE_TEST_RT_H
+
+void test_enter(int nvcores);
+
+/*
+ * errno through a fresh lookup each time (a separate translation unit, so
+ * the compiler cannot reuse an errno address computed on another vcore:
+ * see "errno" in parcore/thread.h).
+ */
+void test_errno_set(int v);
+int test_errno_get(void);
+
+#endif

@@ -1,0 +1,161 @@
+/*
+ * test.c - the harness's runner; see test.h.
+ */
+#include "test.h"
+
+#include <signal.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_CASES 256
+#define EXIT_SKIP 77
+
+static struct test_case cases[MAX_CASES];
+static int ncases;
+
+void test_register(const char *name, void (*fn)(void))
+{
+	if (ncases == MAX_CASES) {
+		fprintf(stderr, "test.c: more than %d cases\n", MAX_CASES);
+		abort();
+	}
+	cases[ncases].name = name;
+	cases[ncases].fn = fn;
+	ncases++;
+}
+
+void test_fail(const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s:%d: assertion failed: ", file, line);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fflush(stderr);
+	_exit(1);
+}
+
+void test_skip(const char *why, const char *file, int line)
+{
+	fprintf(stderr, "%s:%d: skipped: %s\n", file, line, why);
+	fflush(stderr);
+	_exit(EXIT_SKIP);
+}
+
+static int case_timeout(void)
+{
+	const char *s = getenv("PC_TEST_TIMEOUT");
+	int t = s ? atoi(s) : 0;
+
+	return t > 0 ? t : 120;
+}
+
+/* Waits for @pid for at most @secs seconds; kills it on time-out. */
+static int wait_child(pid_t pid, int secs, int *timed_out)
+{
+	struct timespec step = { 0, 10 * 1000 * 1000 };
+	long waited_ms = 0;
+	int status;
+
+	*timed_out = 0;
+	for (;;) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+
+		if (r == pid)
+			return status;
+		if (waited_ms >= secs * 1000L) {
+			*timed_out = 1;
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			return status;
+		}
+		nanosleep(&step, NULL);
+		waited_ms += 10;
+	}
+}
+
+/* Runs one case in a child; returns 0 pass, 1 fail, EXIT_SKIP skip. */
+static int run_case(const struct test_case *c)
+{
+	int status, timed_out;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		perror("fork");
+		return 1;
+	}
+	if (pid == 0) {
+		c->fn();
+		fflush(NULL);
+		_exit(0);
+	}
+	status = wait_child(pid, case_timeout(), &timed_out);
+	if (timed_out) {
+		printf("FAIL %s (timed out after %d s)\n", c->name,
+		       case_timeout());
+		return 1;
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		printf("ok   %s\n", c->name);
+		return 0;
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == EXIT_SKIP) {
+		printf("skip %s\n", c->name);
+		return EXIT_SKIP;
+	}
+	if (WIFSIGNALED(status))
+		printf("FAIL %s (signal %d: %s)\n", c->name, WTERMSIG(status),
+		       strsignal(WTERMSIG(status)));
+	else
+		printf("FAIL %s (exit %d)\n", c->name, WEXITSTATUS(status));
+	return 1;
+}
+
+static const struct test_case *find_case(const char *name)
+{
+	for (int i = 0; i < ncases; i++)
+		if (strcmp(cases[i].name, name) == 0)
+			return &cases[i];
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	int passed = 0, failed = 0, skipped = 0;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc == 2 && strcmp(argv[1], "-l") == 0) {
+		for (int i = 0; i < ncases; i++)
+			printf("%s\n", cases[i].name);
+		return 0;
+	}
+	for (int i = 0; i < (argc > 1 ? argc - 1 : ncases); i++) {
+		const struct test_case *c =
+			argc > 1 ? find_case(argv[i + 1]) : &cases[i];
+		int r;
+
+		if (!c) {
+			printf("FAIL %s (no such case)\n", argv[i + 1]);
+			failed++;
+			continue;
+		}
+		r = run_case(c);
+		if (r == 0)
+			passed++;
+		else if (r == EXIT_SKIP)
+			skipped++;
+		else
+			failed++;
+	}
+	printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+	if (failed)
+		return 1;
+	return (passed == 0 && skipped > 0) ? EXIT_SKIP : 0;
+}
