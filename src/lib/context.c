@@ -52,7 +52,8 @@ static void asan_finish(void *fake)
 
 static void asan_to_vcore(struct pc__vcore *vc, void **fake_save)
 {
-	asan_start(fake_save, vc->tstack_map, vc->tstack_size);
+	asan_start(fake_save, (char *)vc->tstack_hi - vc->tstack_size,
+		   vc->tstack_size);
 }
 
 static void asan_to_thread(void **fake_save, struct pc_thread *t)
@@ -237,11 +238,20 @@ void pc__thread_ctx_destroy(struct pc_thread *t)
 #endif
 }
 
-/*
- * pc__ctx_vcore_enter() - sanitizer bookkeeping for a vcore context that
- * starts fresh on a Linux thread (not through a leave).
- */
-void pc__ctx_vcore_enter(void)
+static void vcore_first_entry(void *vc, void *unused)
 {
+	(void)unused;
 	asan_finish(NULL);
+	pc__vcore_loop(vc);
+}
+
+/*
+ * pc__ctx_vcore_start() - leave the calling Linux thread's own stack for
+ * vcore @vc's transition stack and run the vcore loop there. A vcore
+ * thread's first act.
+ */
+void pc__ctx_vcore_start(struct pc__vcore *vc)
+{
+	asan_to_vcore(vc, NULL);
+	pc__ctx_call(vc->tstack_hi, vcore_first_entry, vc, NULL);
 }

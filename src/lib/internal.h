@@ -30,6 +30,8 @@
 
 #include "arch/arch.h"
 
+struct pc__vcore;
+
 #define PC_CACHELINE 64
 #define PC_PAGE 4096u
 
@@ -217,8 +219,8 @@ void pc__thread_ctx_init(struct pc_thread *t);
 void pc__thread_ctx_adopt(struct pc_thread *t);
 void pc__thread_ctx_destroy(struct pc_thread *t);
 
-/* Sanitizer bookkeeping for a fresh vcore context (context.c). */
-void pc__ctx_vcore_enter(void);
+/* Moves the calling thread onto @vc's transition stack, into its loop. */
+__attribute__((noreturn)) void pc__ctx_vcore_start(struct pc__vcore *vc);
 
 /* ---- vcores (vcore.c) ---- */
 

@@ -10,16 +10,21 @@
  *
  * Idle and wake-up (docs/design/vcore-idle.md). A vcore with nothing to
  * run spins for a while, then parks on its futex. The lost-wake-up race
- * is closed Dekker-style:
+ * is closed Dekker-style, with seq_cst read-modify-writes on one shared
+ * variable on both sides instead of fences (TSan models those):
  *
  *   waker                               parking vcore
- *   queue work (2LS, under its lock)    idle = PARKED, nr_parked++
- *   fence(seq_cst)                      fence(seq_cst)
- *   read nr_spinning, nr_parked, idle   look for work once more (2LS)
+ *   queue work (2LS, under its lock)    RMW idle := PARKED
+ *   RMW nr_parked (+0)                  RMW nr_parked (+1)
+ *   read nr_spinning, idle              look for work once more (2LS)
  *   -> CAS idle PARKED->BUSY, wake      -> futex_wait(wake, 0)
  *
- * Either the waker sees the vcore parked and wakes it, or the vcore sees
- * the work; both may happen, and a spurious wake-up costs one loop pass.
+ * The two RMWs on nr_parked are ordered. If the parker's comes first, the
+ * waker sees it parked and wakes it; if the waker's comes first, the
+ * parker's RMW reads from it, so it happens after the queued work and the
+ * parker's last look finds it. Both may happen; a spurious wake-up costs
+ * one loop pass. A targeted wake (pc_sched_wake_vcore) pairs the same way
+ * through RMWs on the vcore's idle word.
  */
 #include "internal.h"
 
@@ -101,10 +106,9 @@ void pc_sched_wake(void)
 {
 	int max;
 
-	/* Pairs with the fence in vcore_park(): see the file comment. */
-	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(&pc__rt.nr_spinning, memory_order_relaxed) ||
-	    !atomic_load_explicit(&nr_parked, memory_order_relaxed))
+	/* Pairs with the RMW in vcore_park(): see the file comment. */
+	if (!atomic_fetch_add(&nr_parked, 0) ||
+	    atomic_load_explicit(&pc__rt.nr_spinning, memory_order_relaxed))
 		return;
 	max = atomic_load_explicit(&pc__rt.max_vcoreid, memory_order_acquire);
 	for (int i = 0; i < max; i++) {
@@ -127,8 +131,8 @@ int pc_sched_wake_vcore(int id)
 	vc = pc__rt.vcores[id];
 	if (!vc || !atomic_load(&vc->online))
 		return 0;
-	atomic_thread_fence(memory_order_seq_cst);
-	switch (atomic_load_explicit(&vc->idle, memory_order_relaxed)) {
+	/* Pairs with the exchange in vcore_park(). */
+	switch (atomic_fetch_or(&vc->idle, 0)) {
 	case PC_VC_SPINNING:
 		return 1;
 	case PC_VC_PARKED:
@@ -181,10 +185,9 @@ static struct pc_thread *vcore_park(struct pc__vcore *vc)
 	int expect = PC_VC_PARKED;
 
 	atomic_store_explicit(&vc->wake, 0, memory_order_relaxed);
-	atomic_store(&vc->idle, PC_VC_PARKED);
+	/* Pair with the RMWs in pc_sched_wake() and pc_sched_wake_vcore(). */
+	atomic_exchange(&vc->idle, PC_VC_PARKED);
 	atomic_fetch_add(&nr_parked, 1);
-	/* Pairs with the fence in pc_sched_wake(). */
-	atomic_thread_fence(memory_order_seq_cst);
 	next = timers_run_all(pc__now_ns());
 	t = pick(vc);
 	if (!t && !pc__arbiter_should_leave(vc)) {
@@ -331,13 +334,6 @@ static void vcore_bind_self(struct pc__vcore *vc)
 	pin_self(vc->cpu);
 }
 
-static void vcore_fresh_entry(void *vc_arg, void *unused)
-{
-	(void)unused;
-	pc__ctx_vcore_enter();
-	pc__vcore_loop(vc_arg);
-}
-
 static void *vcore_thread(void *arg)
 {
 	struct pc__vcore *vc = arg;
@@ -346,7 +342,7 @@ static void *vcore_thread(void *arg)
 #if PC_TSAN
 	vc->tsan_fiber = __tsan_get_current_fiber();
 #endif
-	pc__ctx_call(vc->tstack_hi, vcore_fresh_entry, vc, NULL);
+	pc__ctx_vcore_start(vc);
 }
 
 /*
