@@ -148,20 +148,27 @@ PC_EXPORT int pc_thread_sleep(uint64_t ns);
 PC_EXPORT int pc_thread_park(void);
 
 /*
- * pc_thread_unpark() - wake @t from pc_thread_park(), or make its next
- * park return at once. Works from any thread. Returns 0, or -EINVAL if @t
- * is NULL.
+ * pc_thread_unpark() - wake @t: a parked uthread becomes runnable; one
+ * that is running or runnable gets a wake-up token that its next
+ * pc_thread_park() consumes. A uthread suspended in pc_thread_switch()
+ * (a coroutine of its vcore) becomes runnable if the caller runs on that
+ * vcore; from anywhere else that is -EXDEV and nothing changes.
+ * Works from any thread. Returns 0, -EINVAL (@t NULL or stale), -EXDEV.
  */
 PC_EXPORT int pc_thread_unpark(struct pc_thread *t);
 
 /*
- * pc_thread_switch() - hand this vcore directly to @to, which must be
- * parked (pc_thread_park() or pc_thread_switch()); the caller parks.
- * No scheduler is involved: this is the building block for coroutines,
- * generators and language runtimes that pick their successor themselves.
- * The caller resumes when someone unparks it or switches to it.
+ * pc_thread_switch() - hand this vcore directly to @to, with no scheduler
+ * involved: the building block for coroutines, generators and language
+ * runtimes that pick their successor themselves.
+ * @to must be suspended in pc_thread_switch() on the caller's vcore, or
+ * parked in pc_thread_park() (on any vcore). The caller is suspended as a
+ * coroutine of this vcore: it resumes when a uthread on this vcore
+ * switches to it or unparks it. Between coroutines of one vcore a switch
+ * is a register switch plus a few plain stores: no atomic operation.
  * Returns 0 after the caller was resumed; -EINVAL if @to is NULL, the
- * caller, or not parked (then nothing changed); -EPERM outside a uthread.
+ * caller, stale, or not suspended as required (then nothing changed);
+ * -EPERM outside a uthread.
  */
 PC_EXPORT int pc_thread_switch(struct pc_thread *to);
 

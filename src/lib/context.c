@@ -13,10 +13,9 @@
  *          no state between runs (continuation style, seed 003 4.2.4), so
  *          nothing is saved: the next entry starts at the top of the
  *          transition stack again.
- *  direct  uthread -> parked uthread (pc__thread_switch_direct), no vcore
- *          context and no scheduler. The resumed side commits the
- *          previous uthread's park after the switch, because only then is
- *          its context saved (the role Linux's finish_task_switch plays).
+ *  direct  uthread -> suspended uthread (pc__thread_switch_direct), no
+ *          vcore context and no scheduler. The caller has already claimed
+ *          the target and published its own suspension (uthread.c).
  *
  * What travels with a switch besides the registers:
  *  - errno, which glibc keeps per Linux thread: saved into the TCB when a
@@ -65,8 +64,7 @@ static void asan_to_thread(void **fake_save, struct pc_thread *t)
 #define asan_finish(fake) ((void)(fake))
 #define asan_to_vcore(vc, fake_save) ((void)(vc), (void)(fake_save))
 #define asan_to_thread(fake_save, t) ((void)(fake_save), (void)(t))
-static void *no_fake;
-#define ASAN_FAKE(t) ((void)(t), &no_fake)
+#define ASAN_FAKE(t) ((void)(t), (void **)NULL)
 #endif
 
 #if PC_TSAN
@@ -79,8 +77,12 @@ static void *no_fake;
 
 /* ---- uthread -> vcore context ---- */
 
-/* First code in vcore context after a leave; from is the TCB (ctx first). */
-static void leave_trampoline(void *from, void *vc_arg)
+/*
+ * pc__leave_trampoline() - first code in vcore context after a leave:
+ * runs the callback the leaving uthread asked for. @from is the TCB (its
+ * ctx is the first member).
+ */
+void pc__leave_trampoline(void *from, void *vc_arg)
 {
 	struct pc__vcore *vc = vc_arg;
 
@@ -90,32 +92,19 @@ static void leave_trampoline(void *from, void *vc_arg)
 	PC_ASSERT(!"vcore callback returned");
 }
 
-/* The uthread side of every resumption: finish what the switch began. */
-static void resumed(void *prev)
+/* pc__resumed() - the uthread side of a resumption (ASan builds only). */
+void pc__resumed(void)
 {
-	struct pc_thread *t = pc__thread_current();
-
-	asan_finish(*ASAN_FAKE(t));
-	if (prev)
-		pc__park_commit(prev);
+#if PC_ASAN
+	asan_finish(pc__thread_current()->asan_fake_stack);
+#endif
 }
 
-/*
- * pc__thread_leave() - save uthread @t (the caller) and run cb(t, arg) in
- * vcore context. Returns when @t is resumed, possibly on another vcore.
- * Uthread context of @t.
- */
-void pc__thread_leave(struct pc_thread *t, pc__vcore_cb cb, void *arg)
+/* pc__sanitize_leave() - sanitizer side of a leave (see internal.h). */
+void pc__sanitize_leave(struct pc__vcore *vc, struct pc_thread *t)
 {
-	struct pc__vcore *vc = pc__vcore_self();
-
-	t->err = *vc->errno_loc;
-	vc->leave_cb = cb;
-	vc->leave_arg = arg;
 	asan_to_vcore(vc, ASAN_FAKE(t));
 	tsan_to_vcore(vc);
-	resumed(pc__ctx_save_call(&t->ctx, vc->tstack_hi, leave_trampoline,
-				  vc));
 }
 
 /*
@@ -130,10 +119,12 @@ void pc__thread_leave_forever(struct pc_thread *t, pc__vcore_cb cb)
 	vc->leave_arg = NULL;
 	asan_to_vcore(vc, NULL);
 	tsan_to_vcore(vc);
-	pc__ctx_call(vc->tstack_hi, leave_trampoline, t, vc);
+	pc__ctx_call(vc->tstack_hi, pc__leave_trampoline, t, vc);
 }
 
 /* ---- vcore context -> uthread ---- */
+
+
 
 /*
  * pc__thread_run() - resume @t on the calling vcore. Vcore context; the
@@ -146,7 +137,6 @@ void pc__thread_run(struct pc_thread *t)
 	vc->current = t;
 	t->last_vcore = vc->id;
 	*vc->errno_loc = t->err;
-	atomic_fetch_add_explicit(&vc->nr_runs, 1, memory_order_relaxed);
 	asan_to_thread(NULL, t);
 	tsan_to_thread(t);
 	pc__ctx_jump(&t->ctx, NULL);
@@ -154,23 +144,11 @@ void pc__thread_run(struct pc_thread *t)
 
 /* ---- uthread -> uthread ---- */
 
-/*
- * pc__thread_switch_direct() - run parked uthread @to in place of the
- * caller @from on this vcore. @to commits @from's park once it runs.
- * Returns when @from is resumed. Uthread context of @from.
- */
-void pc__thread_switch_direct(struct pc_thread *from, struct pc_thread *to)
+/* pc__sanitize_switch() - sanitizer side of a direct switch. */
+void pc__sanitize_switch(struct pc_thread *from, struct pc_thread *to)
 {
-	struct pc__vcore *vc = pc__vcore_self();
-
-	from->err = *vc->errno_loc;
-	*vc->errno_loc = to->err;
-	vc->current = to;
-	to->last_vcore = vc->id;
-	atomic_fetch_add_explicit(&vc->nr_runs, 1, memory_order_relaxed);
 	asan_to_thread(ASAN_FAKE(from), to);
 	tsan_to_thread(to);
-	resumed(pc__ctx_switch(&from->ctx, &to->ctx, from));
 }
 
 /* ---- fresh contexts ---- */
@@ -179,7 +157,8 @@ static void thread_start(void *prev, void *arg)
 {
 	struct pc_thread *t = arg;
 
-	resumed(prev);
+	(void)prev;
+	pc__resumed();
 	pc_thread_exit(t->fn(t->arg));
 	PC_ASSERT(!"pc_thread_exit returned");
 }

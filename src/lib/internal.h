@@ -107,6 +107,7 @@ struct pc__stack {
 	char *map;       /* start of the mapping: guard page first */
 	size_t map_size; /* whole mapping */
 	size_t size;     /* usable bytes below the TCB */
+	size_t size_class; /* the size asked for, in whole pages (<= size) */
 };
 
 /* ---- uthreads (uthread.c) ---- */
@@ -130,6 +131,12 @@ struct pc_thread {
 	int err;            /* errno while not running */
 	int last_vcore;
 	atomic_uint park;     /* PC_PARK_* */
+	/*
+	 * The vcore this uthread is suspended on as a coroutine (in
+	 * pc_thread_switch()), else -1. Only that vcore's Linux thread
+	 * changes it while it is >= 0: see pc_thread_switch().
+	 */
+	atomic_int co_vcore;
 	atomic_uintptr_t join; /* PC_JOIN_* or a struct pc__joiner * */
 	uint16_t gen;         /* bumped at each reuse; tags handles */
 	bool is_main;
@@ -192,27 +199,8 @@ struct pc_thread *pc__thread_adopt_main(void);
  */
 typedef void (*pc__vcore_cb)(struct pc_thread *t, void *arg);
 
-/*
- * Leaves the calling uthread for vcore context and runs cb(t, arg) there.
- * Returns when the uthread is resumed. Uthread context.
- */
-void pc__thread_leave(struct pc_thread *t, pc__vcore_cb cb, void *arg);
-
-/* Like pc__thread_leave() for a uthread that never resumes (exit). */
-__attribute__((noreturn)) void pc__thread_leave_forever(struct pc_thread *t,
-							pc__vcore_cb cb);
-
 /* Resumes @t on the calling vcore. Vcore context. */
 __attribute__((noreturn)) void pc__thread_run(struct pc_thread *t);
-
-/*
- * Switches from uthread @from directly to parked uthread @to on this vcore;
- * @to commits @from's park once it runs. Returns when @from is resumed.
- */
-void pc__thread_switch_direct(struct pc_thread *from, struct pc_thread *to);
-
-/* Commits @t's park after its context is saved (uthread.c). */
-void pc__park_commit(struct pc_thread *t);
 
 /* Prepares @t's saved context to start the uthread's entry function. */
 void pc__thread_ctx_init(struct pc_thread *t);
@@ -254,8 +242,6 @@ struct pc__vcore {
 	/* Stack cache (stack.c): only this vcore touches it. */
 	struct pc_thread *stack_cache;
 	int stack_cache_len;
-	/* Statistics. */
-	atomic_ulong nr_runs; /* uthreads resumed on this vcore */
 #if PC_TSAN
 	void *tsan_fiber;
 #endif
@@ -284,8 +270,23 @@ enum pc__mode {
 
 extern struct pc__runtime pc__rt;
 
-/* The vcore of the calling Linux thread, or NULL if it is not one. */
+/*
+ * The vcore of the calling Linux thread, or NULL if it is not one. It must
+ * be read afresh after every switch (a uthread can resume on another Linux
+ * thread). On x86-64 a TLS read is one %fs-relative load that the compiler
+ * cannot cache across calls; elsewhere it goes through an opaque function
+ * (aarch64 compilers cache tpidr_el0 within a function).
+ */
+#if defined(__x86_64__)
+extern __thread struct pc__vcore *pc__tls_vcore
+	__attribute__((tls_model("initial-exec")));
+static inline struct pc__vcore *pc__vcore_self(void)
+{
+	return pc__tls_vcore;
+}
+#else
 struct pc__vcore *pc__vcore_self(void);
+#endif
 
 /* The uthread running on the calling Linux thread, or NULL. */
 static inline struct pc_thread *pc__thread_current(void)
@@ -293,6 +294,88 @@ static inline struct pc_thread *pc__thread_current(void)
 	struct pc__vcore *vc = pc__vcore_self();
 
 	return vc ? vc->current : NULL;
+}
+
+/* ---- switching (context.c), after struct pc__vcore ---- */
+
+/* Sanitizer halves of the switches below (context.c); no-ops otherwise. */
+void pc__sanitize_leave(struct pc__vcore *vc, struct pc_thread *t);
+void pc__sanitize_switch(struct pc_thread *from, struct pc_thread *to);
+void pc__resumed(void);
+void pc__leave_trampoline(void *from, void *vc);
+
+/* Everything a leave does before the registers are saved. */
+static inline struct pc__vcore *pc__leave_prepare(struct pc_thread *t,
+						  pc__vcore_cb cb, void *arg)
+{
+	struct pc__vcore *vc = pc__vcore_self();
+
+	t->err = *vc->errno_loc;
+	vc->leave_cb = cb;
+	vc->leave_arg = arg;
+#if PC_ASAN || PC_TSAN
+	pc__sanitize_leave(vc, t);
+#endif
+	return vc;
+}
+
+/* Everything a direct switch does before the registers move. */
+static inline void pc__switch_prepare(struct pc__vcore *vc,
+				      struct pc_thread *from,
+				      struct pc_thread *to)
+{
+	from->err = *vc->errno_loc;
+	*vc->errno_loc = to->err;
+	vc->current = to;
+	to->last_vcore = vc->id;
+#if PC_ASAN || PC_TSAN
+	pc__sanitize_switch(from, to);
+#endif
+}
+
+/*
+ * pc__thread_leave() - leave the calling uthread @t for vcore context and
+ * run cb(t, arg) there. Returns 0 when @t is resumed, possibly on another
+ * vcore. Uthread context of @t. Use it only as `return pc__thread_leave()`
+ * from the public call: it then compiles to a tail call into the switch,
+ * so no C frame sits between the caller and the switch (see arch.h).
+ */
+static inline int pc__thread_leave(struct pc_thread *t, pc__vcore_cb cb,
+				   void *arg)
+{
+	struct pc__vcore *vc = pc__leave_prepare(t, cb, arg);
+
+#if PC_ASAN
+	pc__ctx_save_call(&t->ctx, vc->tstack_hi, pc__leave_trampoline, vc);
+	pc__resumed();
+	return 0;
+#else
+	return pc__ctx_save_call_tail(&t->ctx, vc->tstack_hi,
+				      pc__leave_trampoline, vc);
+#endif
+}
+
+/* Like pc__thread_leave() for a uthread that never resumes (exit). */
+__attribute__((noreturn)) void pc__thread_leave_forever(struct pc_thread *t,
+							pc__vcore_cb cb);
+
+/*
+ * pc__thread_switch_direct() - switch from the calling uthread @from
+ * directly to suspended uthread @to on this vcore. Returns 0 when @from is
+ * resumed. Tail position only, as pc__thread_leave().
+ */
+static inline int pc__thread_switch_direct(struct pc__vcore *vc,
+					   struct pc_thread *from,
+					   struct pc_thread *to)
+{
+	pc__switch_prepare(vc, from, to);
+#if PC_ASAN
+	pc__ctx_switch(&from->ctx, &to->ctx, NULL);
+	pc__resumed();
+	return 0;
+#else
+	return pc__ctx_switch_tail(&from->ctx, &to->ctx, NULL);
+#endif
 }
 
 /* The vcore loop: never returns. Vcore context. */

@@ -4,8 +4,14 @@
  * One mapping per uthread:
  *
  *     map                                                    map + map_size
- *     | guard (PC_GUARD) | stack, grows down <-  | pad | struct pc_thread |
+ *     | guard (PC_GUARD) | stack, grows down <- | struct pc_thread | color |
  *
+ * Cache coloring: each new mapping puts its TCB (and so its stack top) a
+ * different number of PC_COLOR_STEP bytes below the end. Without it every
+ * TCB and every stack top sit at the same offset within their page, and a
+ * switch that stores to one uthread's TCB and stack and then loads from
+ * another's at the same offsets stalls on 4K aliasing: measured, that
+ * doubled the cost of a direct switch (see bench/README.md).
  * The mapping is reserved with MAP_NORESERVE and committed by touch, so an
  * idle uthread costs the one or two pages its frames and TCB occupy. The
  * guard is made with MADV_GUARD_INSTALL where the kernel has it (Linux
@@ -42,6 +48,12 @@
  * over it. Costs address space only.
  */
 #define PC_GUARD (16u * 1024u)
+/*
+ * Colors: 8 steps of 256 bytes spread TCBs over half a page and keep the
+ * TCB and an idle uthread's first frames within the top page.
+ */
+#define PC_COLORS 8
+#define PC_COLOR_STEP 256u
 /* Cached TCBs per vcore before they go to the global list. */
 #define PC_CACHE_LOCAL 64
 
@@ -51,6 +63,7 @@ static struct {
 } global_cache = { PC_SPINLOCK_INIT, NULL };
 
 static atomic_int guard_madvise = 1; /* cleared if the kernel lacks it */
+static atomic_uint next_color;
 
 static size_t round_up(size_t n, size_t to)
 {
@@ -62,11 +75,19 @@ static size_t tcb_area(void)
 	return round_up(sizeof(struct pc_thread), PC_CACHELINE);
 }
 
-/* The usable stack tcb_map() gives for a request of @size bytes. */
+/* The TCB, its color and an idle uthread's first frames share one page. */
+_Static_assert(sizeof(struct pc_thread) + (PC_COLORS - 1) * PC_COLOR_STEP +
+			       1024 <=
+		       PC_PAGE,
+	       "TCB and colors leave room for frames in the top page");
+
+/*
+ * The usable stack tcb_map() gives for a request of @size bytes: the
+ * request in whole pages. The TCB and its color take one more page.
+ */
 static size_t usable_size(size_t size)
 {
-	return round_up(round_up(size, PC_PAGE) + tcb_area(), PC_PAGE) -
-	       tcb_area();
+	return round_up(size, PC_PAGE);
 }
 
 static int guard_install(char *lo)
@@ -81,7 +102,10 @@ static int guard_install(char *lo)
 
 static struct pc_thread *tcb_map(size_t size)
 {
-	size_t map_size = PC_GUARD + size + tcb_area();
+	size_t map_size = PC_GUARD + size + PC_PAGE;
+	size_t color = atomic_fetch_add_explicit(&next_color, 1,
+						 memory_order_relaxed) %
+		       PC_COLORS * PC_COLOR_STEP;
 	struct pc_thread *t;
 	char *map;
 
@@ -94,10 +118,11 @@ static struct pc_thread *tcb_map(size_t size)
 		munmap(map, map_size);
 		return NULL;
 	}
-	t = (struct pc_thread *)(map + map_size - tcb_area());
+	t = (struct pc_thread *)(map + map_size - color - tcb_area());
 	t->stack.map = map;
 	t->stack.map_size = map_size;
 	t->stack.size = (size_t)((char *)t - map) - PC_GUARD;
+	t->stack.size_class = size;
 #if defined(PARCORE_VALGRIND)
 	VALGRIND_STACK_REGISTER(map + PC_GUARD, (char *)t);
 #endif
@@ -114,6 +139,7 @@ static struct pc_thread *tcb_reset(struct pc_thread *t)
 	t->stack = stack;
 	t->gen = gen;
 	t->last_vcore = -1;
+	atomic_init(&t->co_vcore, -1);
 	return t;
 }
 
@@ -121,7 +147,7 @@ static struct pc_thread *cache_pop_local(struct pc__vcore *vc, size_t size)
 {
 	struct pc_thread *t = vc->stack_cache;
 
-	if (!t || t->stack.size != size)
+	if (!t || t->stack.size_class != size)
 		return NULL;
 	vc->stack_cache = t->cache_next;
 	vc->stack_cache_len--;
@@ -134,7 +160,7 @@ static struct pc_thread *cache_pop_global(size_t size)
 
 	pc__spin_lock(&global_cache.lock);
 	for (pp = &global_cache.free; *pp; pp = &(*pp)->cache_next) {
-		if ((*pp)->stack.size == size) {
+		if ((*pp)->stack.size_class == size) {
 			t = *pp;
 			*pp = t->cache_next;
 			break;
@@ -175,7 +201,7 @@ void pc__tcb_free(struct pc_thread *t)
 
 	t->gen++; /* stale handles fail from here on */
 	if (vc && vc->stack_cache_len < PC_CACHE_LOCAL &&
-	    t->stack.size == usable_size(PC_THREAD_STACK_DEFAULT)) {
+	    t->stack.size_class == usable_size(PC_THREAD_STACK_DEFAULT)) {
 		t->cache_next = vc->stack_cache;
 		vc->stack_cache = t;
 		vc->stack_cache_len++;
@@ -252,7 +278,7 @@ static void segv_handler(int sig, siginfo_t *si, void *uc)
 		report_overflow("uthread",
 				vc->current->name[0] ? vc->current->name
 						     : "(unnamed)",
-				vc->current->stack.size);
+				vc->current->stack.size_class);
 	if (vc && in_guard(addr, vc->tstack_map)) {
 		char name[16] = "vcore ";
 		size_t len = 6;

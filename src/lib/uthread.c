@@ -26,6 +26,8 @@
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 	       "the join futex is the low half of pc_thread.join");
 
+static bool claim_parked(struct pc_thread *t, bool leave_token);
+
 static const struct pc_sched_ops *ops(void)
 {
 	return pc__rt.ops;
@@ -136,8 +138,14 @@ static void exit_cb(struct pc_thread *t, void *unused)
 		 */
 		pc__futex_wake((uint32_t *)&t->join, INT_MAX);
 	} else if (old != PC_JOIN_NONE) {
-		/* @old is the joiner's TCB, read before our CAS freed it. */
-		pc_thread_unpark(pc__handle((struct pc_thread *)old));
+		/*
+		 * @old is the joiner's TCB. If it is already parked, run it
+		 * here at once: fork-join hands the vcore straight back.
+		 */
+		struct pc_thread *joiner = (struct pc_thread *)old;
+
+		if (claim_parked(joiner, true))
+			pc__thread_run(joiner);
 	}
 	pc__vcore_loop(vc);
 }
@@ -256,8 +264,7 @@ int pc_thread_yield(void)
 		sched_yield();
 		return 0;
 	}
-	pc__thread_leave(t, yield_cb, NULL);
-	return 0;
+	return pc__thread_leave(t, yield_cb, NULL);
 }
 
 static void sleep_cb(struct pc_thread *t, void *unused)
@@ -284,8 +291,7 @@ static int sleep_until_ns(uint64_t deadline)
 	if (deadline <= pc__now_ns())
 		return pc_thread_yield();
 	t->deadline = deadline;
-	pc__thread_leave(t, sleep_cb, NULL);
-	return 0;
+	return pc__thread_leave(t, sleep_cb, NULL);
 }
 
 int pc_thread_sleep_until(const struct timespec *deadline)
@@ -307,17 +313,33 @@ int pc_thread_sleep(uint64_t ns)
 /* ---- park, unpark, switch ---- */
 
 /*
- * pc__park_commit() - publish that @t, whose context is now completely
- * saved, is parked. Returns false if a wake-up arrived since @t decided
- * to park: then @t is not parked and the caller must make it run.
- * Races: an unpark between pc_thread_park()'s token check and here left
- * PC_PARK_TOKEN, which the CAS sees.
+ * Two ways to be suspended without being runnable (docs/design/
+ * uthread-lifecycle.md):
+ *
+ *  parked      pc_thread_park(). State in t->park, changed by atomic
+ *              read-modify-writes from any thread: unpark and switch claim
+ *              a parked uthread with a CAS, so exactly one of them runs it.
+ *  coroutine   pc_thread_switch(). t->co_vcore names the vcore it is bound
+ *              to, and only that vcore's Linux thread ever changes the
+ *              state of a uthread bound to it: other threads only read
+ *              co_vcore, see another vcore's id, and refuse. So a switch
+ *              between coroutines of one vcore is plain loads and stores,
+ *              no atomic read-modify-write (one of those costs more here
+ *              than the whole register switch).
+ */
+
+/*
+ * Publishes that @t, whose context is now completely saved, is parked.
+ * Returns false if a wake-up arrived since @t decided to park: then @t is
+ * not parked and the caller must run it. Race: an unpark between
+ * pc_thread_park()'s token check and here left PC_PARK_TOKEN; the CAS
+ * sees it.
  */
 static bool park_commit(struct pc_thread *t)
 {
 	unsigned int expect = PC_PARK_NONE;
 
-	/* Release pairs with the acquire in pc_thread_unpark(). */
+	/* Release pairs with the acquire in claim_parked(). */
 	if (atomic_compare_exchange_strong_explicit(&t->park, &expect,
 						    PC_PARK_PARKED,
 						    memory_order_acq_rel,
@@ -326,12 +348,6 @@ static bool park_commit(struct pc_thread *t)
 	PC_ASSERT(expect == PC_PARK_TOKEN);
 	atomic_store_explicit(&t->park, PC_PARK_NONE, memory_order_relaxed);
 	return false;
-}
-
-void pc__park_commit(struct pc_thread *t)
-{
-	if (!park_commit(t))
-		ops()->thread_runnable(pc__handle(t));
 }
 
 static void park_cb(struct pc_thread *t, void *unused)
@@ -348,65 +364,98 @@ int pc_thread_park(void)
 
 	if (!t)
 		return -EPERM;
-	/* A wake-up that came first is consumed without a switch. */
-	if (atomic_exchange_explicit(&t->park, PC_PARK_NONE,
-				     memory_order_acquire) == PC_PARK_TOKEN)
+	/*
+	 * A wake-up that came first is consumed without a switch. Unparkers
+	 * never change TOKEN, so a plain store takes it; the acquire pairs
+	 * with the unparker's CAS.
+	 */
+	if (atomic_load_explicit(&t->park, memory_order_acquire) ==
+	    PC_PARK_TOKEN) {
+		atomic_store_explicit(&t->park, PC_PARK_NONE,
+				      memory_order_relaxed);
 		return 0;
-	pc__thread_leave(t, park_cb, NULL);
-	return 0;
+	}
+	return pc__thread_leave(t, park_cb, NULL);
+}
+
+/*
+ * Moves @t out of PARKED if it is parked (the caller must then run it), or
+ * leaves a wake-up token if it is not. Returns true if @t was parked.
+ * Any thread.
+ */
+static bool claim_parked(struct pc_thread *t, bool leave_token)
+{
+	unsigned int v = atomic_load_explicit(&t->park, memory_order_relaxed);
+
+	for (;;) {
+		unsigned int new;
+
+		if (v == PC_PARK_PARKED)
+			new = PC_PARK_NONE;
+		else if (v == PC_PARK_NONE && leave_token)
+			new = PC_PARK_TOKEN;
+		else
+			return false;
+		/* Acquire pairs with the release in park_commit(). */
+		if (atomic_compare_exchange_weak_explicit(
+			    &t->park, &v, new, memory_order_acq_rel,
+			    memory_order_relaxed))
+			return v == PC_PARK_PARKED;
+	}
+}
+
+/*
+ * Takes coroutine @t bound to the calling vcore. Only this vcore's Linux
+ * thread writes co_vcore while it names this vcore, so plain stores do.
+ */
+static bool claim_coroutine(struct pc_thread *t, int vcoreid)
+{
+	if (vcoreid < 0 ||
+	    atomic_load_explicit(&t->co_vcore, memory_order_relaxed) !=
+		    vcoreid)
+		return false;
+	atomic_store_explicit(&t->co_vcore, -1, memory_order_relaxed);
+	return true;
 }
 
 int pc_thread_unpark(struct pc_thread *h)
 {
 	struct pc_thread *t = pc__thread_from_handle(h);
-	unsigned int v;
+	int co;
 
 	if (!t)
 		return -EINVAL;
-	v = atomic_load_explicit(&t->park, memory_order_relaxed);
-	for (;;) {
-		unsigned int new = v == PC_PARK_PARKED ? PC_PARK_NONE
-						       : PC_PARK_TOKEN;
-
-		if (v == PC_PARK_TOKEN)
-			return 0;
-		/* Acquire pairs with the release in park_commit(). */
-		if (atomic_compare_exchange_weak_explicit(
-			    &t->park, &v, new, memory_order_acq_rel,
-			    memory_order_relaxed))
-			break;
+	co = atomic_load_explicit(&t->co_vcore, memory_order_relaxed);
+	if (co >= 0) {
+		if (!claim_coroutine(t, pc_vcore_id()))
+			return -EXDEV;
+		ops()->thread_runnable(h);
+		return 0;
 	}
-	if (v == PC_PARK_PARKED)
+	if (claim_parked(t, true))
 		ops()->thread_runnable(h);
 	return 0;
 }
 
 int pc_thread_switch(struct pc_thread *h)
 {
-	struct pc_thread *self = pc__thread_current();
+	struct pc__vcore *vc = pc__vcore_self();
+	struct pc_thread *self = vc ? vc->current : NULL;
 	struct pc_thread *to = pc__thread_from_handle(h);
-	unsigned int expect = PC_PARK_PARKED;
 
 	if (!self)
 		return -EPERM;
 	if (!to || to == self)
 		return -EINVAL;
-	/*
-	 * Claim @to: whoever moves it out of PARKED runs it, so a racing
-	 * unpark or switch either wins (we fail, nothing changed) or finds
-	 * it running.
-	 */
-	if (!atomic_compare_exchange_strong_explicit(&to->park, &expect,
-						     PC_PARK_NONE,
-						     memory_order_acquire,
-						     memory_order_relaxed))
+	if (!claim_coroutine(to, vc->id) && !claim_parked(to, false))
 		return -EINVAL;
 	/*
-	 * Our own park is committed by @to once we are saved; a wake-up
-	 * pending for us makes that commit fail and requeues us instead.
+	 * Published before the registers are saved: nothing else runs on
+	 * this vcore until the switch is done, and no other vcore acts on a
+	 * coroutine bound to this one.
 	 */
-	pc__thread_switch_direct(self, to);
-	return 0;
+	atomic_store_explicit(&self->co_vcore, vc->id, memory_order_relaxed);
+	return pc__thread_switch_direct(vc, self, to);
 }
 
 /* ---- queries ---- */

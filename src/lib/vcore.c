@@ -63,23 +63,19 @@ struct pc__runtime pc__rt = {
 
 static atomic_int nr_parked;
 
-static __thread struct pc__vcore *tls_vcore
+__thread struct pc__vcore *pc__tls_vcore
 	__attribute__((tls_model("initial-exec")));
 
-/*
- * pc__vcore_self() - the calling Linux thread's vcore, or NULL.
- * Not inlined, and opaque to the optimizer: a uthread can resume on
- * another Linux thread, and the thread pointer must be read afresh after
- * every switch rather than cached across it (aarch64 compilers cache
- * tpidr_el0 within a function).
- */
+#if !defined(__x86_64__)
+/* Opaque to the optimizer: see internal.h. */
 __attribute__((noinline)) struct pc__vcore *pc__vcore_self(void)
 {
-	struct pc__vcore *vc = tls_vcore;
+	struct pc__vcore *vc = pc__tls_vcore;
 
 	__asm__ volatile("" : "+r"(vc));
 	return vc;
 }
+#endif
 
 void pc__panic(const char *file, int line, const char *what)
 {
@@ -328,7 +324,7 @@ static void pin_self(int cpu)
 /* Per-thread set-up shared by vcore 0 and the vcore threads. */
 static void vcore_bind_self(struct pc__vcore *vc)
 {
-	tls_vcore = vc;
+	pc__tls_vcore = vc;
 	vc->errno_loc = &errno;
 	pc__altstack_init();
 	pin_self(vc->cpu);
@@ -418,8 +414,7 @@ int pc__vcore_start_first(void)
 	pc__rt.vcores[0] = vc;
 	atomic_store(&pc__rt.max_vcoreid, 1);
 	atomic_store(&pc__rt.nr_vcores, 1);
-	pc__thread_leave(main_t, enter_cb, NULL);
-	return 0;
+	return pc__thread_leave(main_t, enter_cb, NULL);
 }
 
 /* ---- queries ---- */

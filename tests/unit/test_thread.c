@@ -273,7 +273,44 @@ TEST(switch_ping_pong)
 		ASSERT_EQ(pc_thread_switch(t), 0);
 	}
 	ASSERT_EQ(atomic_load(&pingpong_count), n);
+	/* The ponger is a coroutine of this vcore: unpark from here works. */
 	ASSERT_EQ(pc_thread_unpark(t), 0);
+	ASSERT_EQ(pc_thread_join(t, NULL), 0);
+}
+
+static struct pc_thread *co_target;
+
+/* Switches to main once, then wakes it (same vcore) and finishes. */
+static void *co_once(void *arg)
+{
+	(void)arg;
+	ASSERT_EQ(pc_thread_switch(main_thread), 0);
+	ASSERT_EQ(pc_thread_unpark(main_thread), 0);
+	return NULL;
+}
+
+static void *remote_unpark(void *arg)
+{
+	(void)arg;
+	return (void *)(intptr_t)pc_thread_unpark(co_target);
+}
+
+/* A coroutine bound to one vcore cannot be woken from another thread. */
+TEST(coroutine_refuses_remote_unpark)
+{
+	struct pc_thread *t;
+	pthread_t p;
+	void *ret;
+
+	test_enter(1);
+	main_thread = pc_thread_self();
+	ASSERT_EQ(pc_thread_create(&t, NULL, co_once, NULL), 0);
+	ASSERT_EQ(pc_thread_park(), 0); /* co_once switches to us */
+	co_target = t;
+	ASSERT_EQ(pthread_create(&p, NULL, remote_unpark, NULL), 0);
+	ASSERT_EQ(pthread_join(p, &ret), 0);
+	ASSERT_EQ((intptr_t)ret, -EXDEV);
+	ASSERT_EQ(pc_thread_switch(t), 0); /* it unparks us and ends */
 	ASSERT_EQ(pc_thread_join(t, NULL), 0);
 }
 

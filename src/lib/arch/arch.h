@@ -79,4 +79,19 @@ __attribute__((noreturn)) void pc__ctx_call(void *stack_hi,
 					    pc__ctx_call_fn fn, void *arg0,
 					    void *arg1);
 
+/*
+ * The same two entry points, typed for a tail call from a function that
+ * returns int (the word passed must then be 0 or a small int). A public
+ * call that switches tail-calls these so that no C frame sits between its
+ * caller and the switch: the context saved is the caller's own, and the
+ * resumed side jumps straight back into its caller's code. A C frame in
+ * between would end in a ret whose target the return-stack predictor gets
+ * wrong on every switch (the predictor remembers the other uthread's
+ * caller), which costs several times the switch itself.
+ */
+int pc__ctx_switch_tail(struct pc__ctx *from, const struct pc__ctx *to,
+			void *pass);
+int pc__ctx_save_call_tail(struct pc__ctx *from, void *stack_hi,
+			   pc__ctx_call_fn fn, void *arg);
+
 #endif /* PARCORE_ARCH_H */

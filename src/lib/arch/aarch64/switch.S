@@ -82,6 +82,9 @@ name:					\
  * void *pc__ctx_switch(struct pc__ctx *from, const struct pc__ctx *to,
  *		       void *pass)
  */
+	.globl	pc__ctx_switch_tail
+	.hidden	pc__ctx_switch_tail
+	.set	pc__ctx_switch_tail, pc__ctx_switch
 FUNC(pc__ctx_switch)
 	SAVE	x0
 	ldr	x9, [x1]
@@ -128,6 +131,9 @@ END(pc__ctx_jump)
  * stack, so a backtrace from fn goes on into the suspended caller. The CFI
  * says the same thing to DWARF unwinders.
  */
+	.globl	pc__ctx_save_call_tail
+	.hidden	pc__ctx_save_call_tail
+	.set	pc__ctx_save_call_tail, pc__ctx_save_call
 FUNC(pc__ctx_save_call)
 	.cfi_startproc
 	SAVE	x0, cfi=1

@@ -12,6 +12,9 @@
  *     sp+48  rbp
  *     sp+56  return address
  *
+ * Restore resumes with pop and an indirect jmp, not ret: a ret into
+ * another stack never matches the return-stack predictor, and the
+ * misprediction costs more than the whole switch on this kind of CPU.
  * The word passed through a switch travels in rax (the suspended call's
  * return value) and, for a fresh context, is moved to rdi by the start
  * trampoline.
@@ -33,6 +36,13 @@ name:					\
 
 #define END(name) .size name, . - name
 
+/* The resume target is a return address, not an endbr64 landing pad. */
+#if defined(__CET__) && (__CET__ & 1)
+#define JMP_RESUME(reg) notrack jmp *reg
+#else
+#define JMP_RESUME(reg) jmp *reg
+#endif
+
 	.text
 
 /* Push the callee-saved state below the return address; sp -> rdi's ctx. */
@@ -49,44 +59,66 @@ name:					\
 	movq	%rsp, (\ctx)
 .endm
 
-/* void *pc__ctx_switch(struct pc__ctx *from, const struct pc__ctx *to, void *pass) */
-FUNC(pc__ctx_switch)
-	SAVE	%rdi
-	movq	(%rsi), %rsp
-	movq	%rdx, %rax
-	jmp	restore
-END(pc__ctx_switch)
-
-/* void pc__ctx_jump(const struct pc__ctx *to, void *pass) */
-FUNC(pc__ctx_jump)
-	movq	(%rdi), %rsp
-	movq	%rsi, %rax
-restore:
-	/*
-	 * ldmxcsr is slow (microcoded) and the control bits rarely differ
-	 * from the ones in the register, so load it only when they do. The
-	 * sticky status flags (bits 0-5) are not part of the contract: they
-	 * carry across switches, as the x87 flags and aarch64's FPSR do.
-	 */
-	stmxcsr	-4(%rsp)
-	movl	-4(%rsp), %ecx
+/*
+ * ldmxcsr and fldcw are slow (microcoded) and the control state rarely
+ * differs between uthreads, so restore loads each only when it differs
+ * from the value in the register. MXCSR's sticky status flags (bits 0-5)
+ * are not part of the contract: they carry across switches, as the x87
+ * flags and aarch64's FPSR do.
+ *
+ * Entry of the tail below: rsp = the target's saved sp, ecx = MXCSR now,
+ * r8w = x87 control word now, rax = the word passed.
+ */
+.macro RESUME_WITH_CURRENT_FP
 	xorl	(%rsp), %ecx
 	testl	$0xffc0, %ecx
-	jnz	1f
-2:	fldcw	4(%rsp)
-	addq	$8, %rsp
+	jnz	9f
+8:	cmpw	4(%rsp), %r8w
+	jne	7f
+6:	addq	$8, %rsp
 	popq	%r15
 	popq	%r14
 	popq	%r13
 	popq	%r12
 	popq	%rbx
 	popq	%rbp
-	ret
-1:	ldmxcsr	(%rsp)
-	jmp	2b
+	popq	%rcx
+	JMP_RESUME(%rcx)
+9:	ldmxcsr	(%rsp)
+	jmp	8b
+7:	fldcw	4(%rsp)
+	jmp	6b
+.endm
+
+/* void *pc__ctx_switch(struct pc__ctx *from, const struct pc__ctx *to, void *pass) */
+	.globl	pc__ctx_switch_tail
+	.hidden	pc__ctx_switch_tail
+	.set	pc__ctx_switch_tail, pc__ctx_switch
+FUNC(pc__ctx_switch)
+	SAVE	%rdi
+	/* The current FP control state is what SAVE just stored. */
+	movl	(%rsp), %ecx
+	movzwl	4(%rsp), %r8d
+	movq	(%rsi), %rsp
+	movq	%rdx, %rax
+	RESUME_WITH_CURRENT_FP
+END(pc__ctx_switch)
+
+/* void pc__ctx_jump(const struct pc__ctx *to, void *pass) */
+FUNC(pc__ctx_jump)
+	movq	(%rdi), %rsp
+	movq	%rsi, %rax
+	stmxcsr	-4(%rsp)
+	fnstcw	-8(%rsp)
+	movl	-4(%rsp), %ecx
+	movzwl	-8(%rsp), %r8d
+	RESUME_WITH_CURRENT_FP
 END(pc__ctx_jump)
 
 /* void *pc__ctx_save_call(struct pc__ctx *from, void *stack_hi, fn, void *arg) */
+	.globl	pc__ctx_save_call_tail
+	.hidden	pc__ctx_save_call_tail
+	.set	pc__ctx_save_call_tail, pc__ctx_save_call
 FUNC(pc__ctx_save_call)
 	SAVE	%rdi
 	movq	%rsi, %rsp

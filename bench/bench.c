@@ -1,0 +1,125 @@
+/*
+ * bench.c - batch timing, the median, resident memory, peer stacks.
+ */
+#include "bench.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+uint64_t bench_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+double bench_median(double *v, unsigned int n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	if (n % 2)
+		return v[n / 2];
+	return (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/*
+ * Run growing batches until one lasts an eighth of the aimed-for time,
+ * then scale: a short first guess would be all clock noise. The batches
+ * run here are the warm-up.
+ */
+static int batch_size(const struct bench_timing *bt, bench_batch_fn fn,
+		      void *arg, uint64_t *out)
+{
+	uint64_t n = bt->min_ops, t0, dt;
+	double ops;
+	int err;
+
+	for (;;) {
+		t0 = bench_now_ns();
+		err = fn(arg, n);
+		if (err)
+			return err;
+		dt = bench_now_ns() - t0;
+		if (dt >= bt->batch_ns / 8 || n >= bt->max_ops)
+			break;
+		n *= 4;
+	}
+	ops = (double)n * (double)bt->batch_ns / (double)(dt ? dt : 1);
+	if (ops < (double)bt->min_ops)
+		ops = (double)bt->min_ops;
+	if (ops > (double)bt->max_ops)
+		ops = (double)bt->max_ops;
+	*out = (uint64_t)ops;
+	return 0;
+}
+
+int bench_measure(const struct bench_timing *bt, bench_batch_fn fn, void *arg,
+		  double *ns_per_op)
+{
+	double *per_op;
+	uint64_t n, t0;
+	unsigned int i;
+	int err;
+
+	per_op = calloc(bt->reps, sizeof(*per_op));
+	if (!per_op)
+		return -ENOMEM;
+	err = batch_size(bt, fn, arg, &n);
+	for (i = 0; !err && i < bt->reps; i++) {
+		t0 = bench_now_ns();
+		err = fn(arg, n);
+		per_op[i] = (double)(bench_now_ns() - t0) / (double)n;
+	}
+	if (!err)
+		*ns_per_op = bench_median(per_op, bt->reps);
+	free(per_op);
+	return err;
+}
+
+/*
+ * The second field of /proc/self/statm: resident pages. Read with plain
+ * read(2) so that no stdio buffer is allocated between two readings.
+ */
+int64_t bench_rss_bytes(void)
+{
+	char buf[128];
+	long long size, resident;
+	ssize_t len;
+	int fd;
+
+	fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (len <= 0)
+		return -EIO;
+	buf[len] = '\0';
+	if (sscanf(buf, "%lld %lld", &size, &resident) != 2)
+		return -EIO;
+	return (int64_t)resident * sysconf(_SC_PAGESIZE);
+}
+
+void *bench_stack_alloc(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void bench_stack_free(void *stack, size_t size)
+{
+	munmap(stack, size);
+}

@@ -1,0 +1,276 @@
+/*
+ * main.c - parcore_bench: every benchmark, parcore and its peers measured
+ * in the same run, printed with the ratios and written to JSON.
+ *
+ *   parcore_bench [--json PATH] [--go-dir DIR] [--reps N] [--batch-ms MS]
+ *                 [--idle-count N] [--timeout S] [--list] [NAME...]
+ *
+ * NAMEs select benchmarks (default: all). Exit status: 0 when every
+ * benchmark ran (peers may be missing, targets may be missed: the report
+ * says so), 1 when parcore's side failed or the JSON could not be written,
+ * 2 on a usage error.
+ */
+#include "bench.h"
+#include "go_peer.h"
+#include "ours.h"
+#include "peers/peers.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef BENCH_GO_DIR
+#define BENCH_GO_DIR "go"
+#endif
+
+#define JSON_DEFAULT "build/bench-results.json"
+
+/*
+ * One benchmark's parcore side may legitimately take a few seconds (the
+ * idle-memory one creates 10^5 uthreads); two minutes means it hangs.
+ */
+#define TIMEOUT_DEFAULT 120
+
+struct bench_ctx {
+	struct bench_timing bt;
+	const char *go_dir;
+	unsigned int timeout_s;
+	int ours_failed;
+};
+
+/* parcore's side, in a child process of its own. */
+static void run_ours(struct bench_ctx *c, bench_child_fn fn,
+		     struct bench_result *r)
+{
+	char who[64];
+
+	snprintf(who, sizeof(who), "parcore's %s", r->name);
+	if (bench_run_forked(fn, &c->bt, c->timeout_s, who, &r->ours))
+		c->ours_failed = 1;
+}
+
+static void run_go(struct bench_ctx *c, const char *prog,
+		   struct bench_result *r, double target)
+{
+	struct bench_peer *p = bench_add_peer(r, "go", target);
+
+	bench_go_run(c->go_dir, prog, &c->bt, c->timeout_s, &p->v);
+}
+
+static void bench_switch(struct bench_ctx *c, struct bench_result *r)
+{
+	r->what = "direct switch round trip A->B->A to a parked thread, "
+		  "no scheduler";
+	run_ours(c, ours_switch, r);
+	peer_handwritten_switch(&c->bt,
+				&bench_add_peer(r, "handwritten", 1.2)->v);
+	peer_fcontext_switch(&c->bt, &bench_add_peer(r, "fcontext", 1.1)->v);
+	peer_swapcontext_switch(&c->bt,
+				&bench_add_peer(r, "swapcontext", 0)->v);
+}
+
+static void bench_yield(struct bench_ctx *c, struct bench_result *r)
+{
+	r->what = "yield round trip between two threads on one core "
+		  "(parcore: default 2LS)";
+	run_ours(c, ours_yield, r);
+	run_go(c, "gosched", r, 0.25);
+	peer_futex_pingpong(&c->bt, &bench_add_peer(r, "pthread", 0.02)->v);
+}
+
+static void bench_create_join(struct bench_ctx *c, struct bench_result *r)
+{
+	r->what = "create + join of a thread that returns at once";
+	run_ours(c, ours_create_join, r);
+	peer_pthread_create_join(&c->bt,
+				 &bench_add_peer(r, "pthread", 0.01)->v);
+	run_go(c, "spawn", r, 0.3);
+}
+
+static void bench_idle_memory(struct bench_ctx *c, struct bench_result *r)
+{
+	static char what[128];
+
+	snprintf(what, sizeof(what), "resident memory per idle thread, "
+		 "%u of them blocked", c->bt.idle_count);
+	r->what = what;
+	r->ours_target = 6 * 1024;
+	run_ours(c, ours_idle_memory, r);
+	run_go(c, "idle_mem", r, 0);
+}
+
+struct bench_def {
+	const char *name;
+	const char *unit;
+	void (*run)(struct bench_ctx *c, struct bench_result *r);
+};
+
+static const struct bench_def benches[] = {
+	{ "switch", "ns", bench_switch },
+	{ "yield", "ns", bench_yield },
+	{ "create_join", "ns", bench_create_join },
+	{ "idle_memory", "bytes", bench_idle_memory },
+};
+#define NBENCHES (sizeof(benches) / sizeof(benches[0]))
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: parcore_bench [--json PATH] [--go-dir DIR] [--reps N]\n"
+		"                     [--batch-ms MS] [--idle-count N] "
+		"[--timeout S]\n"
+		"                     [--list] [NAME...]\n"
+		"  --json PATH      results file (default %s)\n"
+		"  --go-dir DIR     built Go peers (default %s)\n"
+		"  --reps N         batches per figure, median taken "
+		"(default 21)\n"
+		"  --batch-ms MS    aimed-for batch duration (default 20)\n"
+		"  --idle-count N   idle threads for idle_memory "
+		"(default 100000)\n"
+		"  --timeout S      limit per child process (default %d)\n"
+		"  --list           print the benchmark names\n",
+		JSON_DEFAULT, BENCH_GO_DIR, TIMEOUT_DEFAULT);
+}
+
+/* A whole number in [@min, @max], or exit with a usage error. */
+static unsigned long long number_arg(const char *opt, const char *s,
+				     unsigned long long min,
+				     unsigned long long max)
+{
+	unsigned long long x;
+	char *end;
+
+	errno = 0;
+	x = strtoull(s, &end, 10);
+	if (errno || end == s || *end || *s == '-' || x < min || x > max) {
+		fprintf(stderr, "parcore_bench: %s wants a number from %llu "
+			"to %llu, not \"%s\"\n", opt, min, max, s);
+		exit(2);
+	}
+	return x;
+}
+
+static const struct option long_opts[] = {
+	{ "json", required_argument, NULL, 'j' },
+	{ "go-dir", required_argument, NULL, 'g' },
+	{ "reps", required_argument, NULL, 'r' },
+	{ "batch-ms", required_argument, NULL, 'b' },
+	{ "idle-count", required_argument, NULL, 'n' },
+	{ "timeout", required_argument, NULL, 't' },
+	{ "list", no_argument, NULL, 'l' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void parse_args(int argc, char **argv, struct bench_ctx *c,
+		       const char **json)
+{
+	unsigned int i;
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
+		switch (opt) {
+		case 'j':
+			*json = optarg;
+			break;
+		case 'g':
+			c->go_dir = optarg;
+			break;
+		case 'r':
+			c->bt.reps = number_arg("--reps", optarg, 1, 1001);
+			break;
+		case 'b':
+			c->bt.batch_ns = 1000000 *
+				number_arg("--batch-ms", optarg, 1, 10000);
+			break;
+		case 'n':
+			c->bt.idle_count = number_arg("--idle-count", optarg,
+						      1, 10000000);
+			break;
+		case 't':
+			c->timeout_s = number_arg("--timeout", optarg, 1,
+						  86400);
+			break;
+		case 'l':
+			for (i = 0; i < NBENCHES; i++)
+				printf("%s\n", benches[i].name);
+			exit(0);
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			exit(2);
+		}
+	}
+}
+
+/* Which benchmarks the NAMEs left in argv select; all if none. */
+static void select_benches(int argc, char **argv, int *selected)
+{
+	unsigned int i;
+	int a;
+
+	for (i = 0; i < NBENCHES; i++)
+		selected[i] = optind == argc;
+	for (a = optind; a < argc; a++) {
+		for (i = 0; i < NBENCHES; i++) {
+			if (strcmp(argv[a], benches[i].name) == 0)
+				break;
+		}
+		if (i == NBENCHES) {
+			fprintf(stderr, "parcore_bench: no benchmark \"%s\"; "
+				"--list shows them\n", argv[a]);
+			exit(2);
+		}
+		selected[i] = 1;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct bench_ctx c = {
+		.bt = BENCH_TIMING_DEFAULT,
+		.go_dir = BENCH_GO_DIR,
+		.timeout_s = TIMEOUT_DEFAULT,
+	};
+	struct bench_result results[NBENCHES];
+	int selected[NBENCHES];
+	const char *json = JSON_DEFAULT;
+	unsigned int i, n = 0, missed = 0;
+	int err;
+
+	parse_args(argc, argv, &c, &json);
+	select_benches(argc, argv, selected);
+
+	printf("parcore_bench: median of %u batches of about %llu ms; "
+	       "ratio = parcore / peer, below 1 is ahead\n\n", c.bt.reps,
+	       (unsigned long long)(c.bt.batch_ns / 1000000));
+	fflush(stdout);
+	memset(results, 0, sizeof(results));
+	for (i = 0; i < NBENCHES; i++) {
+		if (!selected[i])
+			continue;
+		results[n].name = benches[i].name;
+		results[n].unit = benches[i].unit;
+		benches[i].run(&c, &results[n]);
+		missed += bench_print(stdout, &results[n]);
+		fflush(stdout);
+		n++;
+	}
+	printf("targets missed: %u\n", missed);
+
+	err = bench_write_json(json, results, n);
+	if (err) {
+		fprintf(stderr, "parcore_bench: writing %s: %s\n", json,
+			strerror(-err));
+		return 1;
+	}
+	printf("results written to %s\n", json);
+#ifdef BENCH_NO_OURS
+	return 0;
+#else
+	return c.ours_failed;
+#endif
+}

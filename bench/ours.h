@@ -1,0 +1,24 @@
+/*
+ * ours.h - parcore's side of each benchmark. Each runs in a fresh forked
+ * child (bench_run_forked(), @arg is the struct bench_timing), enters
+ * multi-core mode with one vcore, and fills @v with its figure or the
+ * reason it has none.
+ */
+#ifndef PARCORE_BENCH_OURS_H
+#define PARCORE_BENCH_OURS_H
+
+#include "bench.h"
+
+/* pc_thread_switch() round trip between two parked uthreads. */
+void ours_switch(void *arg, struct bench_value *v);
+
+/* pc_thread_yield() round trip through the default 2LS. */
+void ours_yield(void *arg, struct bench_value *v);
+
+/* pc_thread_create() + pc_thread_join(). */
+void ours_create_join(void *arg, struct bench_value *v);
+
+/* Resident bytes per parked uthread. */
+void ours_idle_memory(void *arg, struct bench_value *v);
+
+#endif /* PARCORE_BENCH_OURS_H */

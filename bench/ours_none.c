@@ -1,0 +1,35 @@
+/*
+ * ours_none.c - parcore's side compiled out (PARCORE_BENCH_NO_OURS, which
+ * defines BENCH_NO_OURS): the peers can be built and measured before the
+ * library links, and parcore's figures are reported missing.
+ */
+#include "ours.h"
+
+static void compiled_out(struct bench_value *v)
+{
+	bench_value_missing(v, "compiled out: built with BENCH_NO_OURS");
+}
+
+void ours_switch(void *arg, struct bench_value *v)
+{
+	(void)arg;
+	compiled_out(v);
+}
+
+void ours_yield(void *arg, struct bench_value *v)
+{
+	(void)arg;
+	compiled_out(v);
+}
+
+void ours_create_join(void *arg, struct bench_value *v)
+{
+	(void)arg;
+	compiled_out(v);
+}
+
+void ours_idle_memory(void *arg, struct bench_value *v)
+{
+	(void)arg;
+	compiled_out(v);
+}

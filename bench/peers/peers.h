@@ -1,0 +1,33 @@
+/*
+ * peers.h - the C peers parcore is measured against. Each fills @v with its
+ * median nanoseconds per operation (timed as bench_measure() says), or with
+ * the reason it could not run.
+ */
+#ifndef PARCORE_BENCH_PEERS_H
+#define PARCORE_BENCH_PEERS_H
+
+#include "bench.h"
+
+/* Round trip A -> B -> A through a minimal callee-saved-GPRs-only switch. */
+void peer_handwritten_switch(const struct bench_timing *bt,
+			     struct bench_value *v);
+
+/* Round trip through Boost.Context's jump_fcontext(). */
+void peer_fcontext_switch(const struct bench_timing *bt,
+			  struct bench_value *v);
+
+/* Round trip through glibc's swapcontext(). */
+void peer_swapcontext_switch(const struct bench_timing *bt,
+			     struct bench_value *v);
+
+/*
+ * Round trip of two pthreads pinned to one CPU, handing a futex word back
+ * and forth.
+ */
+void peer_futex_pingpong(const struct bench_timing *bt, struct bench_value *v);
+
+/* pthread_create() + pthread_join() of a thread that returns at once. */
+void peer_pthread_create_join(const struct bench_timing *bt,
+			      struct bench_value *v);
+
+#endif /* PARCORE_BENCH_PEERS_H */
