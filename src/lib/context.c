@@ -68,7 +68,29 @@ static void asan_to_thread(void **fake_save, struct pc_thread *t)
 #endif
 
 #if PC_TSAN
-#define tsan_to_vcore(vc) __tsan_switch_to_fiber((vc)->tsan_fiber, 0)
+/*
+ * Vcore context never returns (continuation style): a TSan fiber reused
+ * for it would keep a shadow call-stack entry for every frame left behind
+ * at each entry (about four) and overflow TSan's stack depot (65,536
+ * frames) after some 16,000 entries. So every PC_TSAN_FIBER_REUSE entries
+ * vcore context moves to a fresh fiber and the previous one (not current:
+ * we are on a uthread's or the thread's own fiber) is destroyed. Creating
+ * one per entry made the stress test 100x slower.
+ */
+#define PC_TSAN_FIBER_REUSE 1024
+static void tsan_to_vcore(struct pc__vcore *vc)
+{
+	void *old = vc->tsan_fiber;
+
+	if (old && ++vc->tsan_entries % PC_TSAN_FIBER_REUSE) {
+		__tsan_switch_to_fiber(old, 0);
+		return;
+	}
+	vc->tsan_fiber = __tsan_create_fiber(0);
+	__tsan_switch_to_fiber(vc->tsan_fiber, 0);
+	if (old)
+		__tsan_destroy_fiber(old);
+}
 #define tsan_to_thread(t) __tsan_switch_to_fiber((t)->tsan_fiber, 0)
 #else
 #define tsan_to_vcore(vc) ((void)(vc))
@@ -177,7 +199,13 @@ void pc__thread_ctx_init(struct pc_thread *t)
 	__asan_unpoison_memory_region(t->asan_stack_lo, t->asan_stack_size);
 #endif
 #if PC_TSAN
-	t->tsan_fiber = __tsan_create_fiber(0);
+	/* Renewed now and then, as vcore context's fiber (tsan_to_vcore). */
+	if (t->tsan_fiber && ++t->tsan_uses % PC_TSAN_FIBER_REUSE == 0) {
+		__tsan_destroy_fiber(t->tsan_fiber);
+		t->tsan_fiber = NULL;
+	}
+	if (!t->tsan_fiber)
+		t->tsan_fiber = __tsan_create_fiber(0);
 #endif
 }
 
@@ -205,18 +233,6 @@ void pc__thread_ctx_adopt(struct pc_thread *t)
 	(void)t;
 }
 
-/* pc__thread_ctx_destroy() - release what ctx_init set up. */
-void pc__thread_ctx_destroy(struct pc_thread *t)
-{
-#if PC_TSAN
-	if (t->tsan_fiber && !t->is_main)
-		__tsan_destroy_fiber(t->tsan_fiber);
-	t->tsan_fiber = NULL;
-#else
-	(void)t;
-#endif
-}
-
 static void vcore_first_entry(void *vc, void *unused)
 {
 	(void)unused;
@@ -232,5 +248,6 @@ static void vcore_first_entry(void *vc, void *unused)
 void pc__ctx_vcore_start(struct pc__vcore *vc)
 {
 	asan_to_vcore(vc, NULL);
+	tsan_to_vcore(vc);
 	pc__ctx_call(vc->tstack_hi, vcore_first_entry, vc, NULL);
 }

@@ -127,8 +127,19 @@ struct pc__stack {
 #define PC_PARK_PARKED 2u /* parked: the unparker must make it runnable */
 
 struct pc_thread {
-	struct pc__ctx ctx; /* saved stack pointer while not running */
-	int err;            /* errno while not running */
+	struct pc__ctx ctx; /* saved stack pointer while not running; first */
+	/*
+	 * Bumped when the TCB is freed; tags handles. Read by anyone holding
+	 * a handle, even a stale one, while the TCB may be reused: atomic,
+	 * and never cleared by a reset (everything from `err` on is).
+	 */
+	_Atomic uint16_t gen;
+#if PC_TSAN
+	/* Kept with the cached TCB: creating TSan fibers is slow. */
+	void *tsan_fiber;
+	unsigned int tsan_uses;
+#endif
+	int err;            /* errno while not running; reset from here on */
 	int last_vcore;
 	atomic_uint park;     /* PC_PARK_* */
 	/*
@@ -138,7 +149,6 @@ struct pc_thread {
 	 */
 	atomic_int co_vcore;
 	atomic_uintptr_t join; /* PC_JOIN_* or a struct pc__joiner * */
-	uint16_t gen;         /* bumped at each reuse; tags handles */
 	bool is_main;
 	pc_thread_fn fn;
 	void *arg;
@@ -154,9 +164,6 @@ struct pc_thread {
 	const void *asan_stack_lo;
 	size_t asan_stack_size;
 #endif
-#if PC_TSAN
-	void *tsan_fiber;
-#endif
 	char name[PC_THREAD_NAME_MAX];
 	_Alignas(16) unsigned char sched_data[PC_SCHED_DATA_SIZE];
 };
@@ -170,8 +177,10 @@ struct pc_thread {
 #define PC_HANDLE_SHIFT 48
 static inline struct pc_thread *pc__handle(struct pc_thread *t)
 {
+	uint16_t gen = atomic_load_explicit(&t->gen, memory_order_relaxed);
+
 	return (struct pc_thread *)((uintptr_t)t |
-				    ((uintptr_t)t->gen << PC_HANDLE_SHIFT));
+				    ((uintptr_t)gen << PC_HANDLE_SHIFT));
 }
 
 static inline struct pc_thread *pc__unhandle_raw(const struct pc_thread *h)
@@ -205,7 +214,6 @@ __attribute__((noreturn)) void pc__thread_run(struct pc_thread *t);
 /* Prepares @t's saved context to start the uthread's entry function. */
 void pc__thread_ctx_init(struct pc_thread *t);
 void pc__thread_ctx_adopt(struct pc_thread *t);
-void pc__thread_ctx_destroy(struct pc_thread *t);
 
 /* Moves the calling thread onto @vc's transition stack, into its loop. */
 __attribute__((noreturn)) void pc__ctx_vcore_start(struct pc__vcore *vc);
@@ -243,7 +251,8 @@ struct pc__vcore {
 	struct pc_thread *stack_cache;
 	int stack_cache_len;
 #if PC_TSAN
-	void *tsan_fiber;
+	void *tsan_fiber;          /* vcore context's (context.c) */
+	unsigned int tsan_entries; /* into vcore context on that fiber */
 #endif
 	uint32_t rand_state;
 } __attribute__((aligned(PC_CACHELINE)));

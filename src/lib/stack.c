@@ -133,11 +133,10 @@ static struct pc_thread *tcb_map(size_t size)
 static struct pc_thread *tcb_reset(struct pc_thread *t)
 {
 	struct pc__stack stack = t->stack;
-	uint16_t gen = t->gen;
+	size_t from = offsetof(struct pc_thread, err);
 
-	memset(t, 0, sizeof(*t));
+	memset((char *)t + from, 0, sizeof(*t) - from);
 	t->stack = stack;
-	t->gen = gen;
 	t->last_vcore = -1;
 	atomic_init(&t->co_vcore, -1);
 	return t;
@@ -199,7 +198,12 @@ void pc__tcb_free(struct pc_thread *t)
 	struct pc__vcore *vc = pc__vcore_self();
 	size_t tcb_page;
 
-	t->gen++; /* stale handles fail from here on */
+	/* Stale handles fail from here on. Only the freer writes gen. */
+	atomic_store_explicit(&t->gen,
+			      (uint16_t)(atomic_load_explicit(
+						 &t->gen, memory_order_relaxed) +
+					 1),
+			      memory_order_relaxed);
 	if (vc && vc->stack_cache_len < PC_CACHE_LOCAL &&
 	    t->stack.size_class == usable_size(PC_THREAD_STACK_DEFAULT)) {
 		t->cache_next = vc->stack_cache;

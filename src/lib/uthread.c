@@ -37,7 +37,15 @@ struct pc_thread *pc__thread_from_handle(const struct pc_thread *h)
 {
 	struct pc_thread *t = pc__unhandle_raw(h);
 
-	if (!t || t->gen != (uint16_t)((uintptr_t)h >> PC_HANDLE_SHIFT))
+	/*
+	 * A stale handle fails here. Left open: two concurrent joins of one
+	 * thread where the loser reads the generation before the winner
+	 * frees the TCB and a new create reuses it before the loser's CAS;
+	 * the loser then joins the new thread. Joining twice is a bug in the
+	 * caller; this only narrows how it shows.
+	 */
+	if (!t || atomic_load_explicit(&t->gen, memory_order_relaxed) !=
+			  (uint16_t)((uintptr_t)h >> PC_HANDLE_SHIFT))
 		return NULL;
 	return t;
 }
@@ -45,7 +53,6 @@ struct pc_thread *pc__thread_from_handle(const struct pc_thread *h)
 static void thread_free(struct pc_thread *t)
 {
 	pc__keys_free(t);
-	pc__thread_ctx_destroy(t);
 	if (!t->is_main)
 		pc__tcb_free(t);
 }

@@ -36,9 +36,6 @@
 
 #include "../common/sys.h"
 
-#if PC_TSAN
-#include <sanitizer/tsan_interface.h>
-#endif
 
 #if PC_ASAN || PC_TSAN
 #define PC_TSTACK_SIZE (512u * 1024u) /* sanitizers' frames are large */
@@ -335,9 +332,6 @@ static void *vcore_thread(void *arg)
 	struct pc__vcore *vc = arg;
 
 	vcore_bind_self(vc);
-#if PC_TSAN
-	vc->tsan_fiber = __tsan_get_current_fiber();
-#endif
 	pc__ctx_vcore_start(vc);
 }
 
@@ -406,9 +400,6 @@ int pc__vcore_start_first(void)
 	}
 	pc__stack_overflow_init();
 	vcore_bind_self(vc);
-#if PC_TSAN
-	vc->tsan_fiber = __tsan_create_fiber(0);
-#endif
 	atomic_store(&vc->online, true);
 	vc->current = main_t;
 	pc__rt.vcores[0] = vc;
