@@ -28,10 +28,16 @@ PC_BEGIN_DECLS
  * pc_vcore_request() - set the number of vcores the process wants.
  * The first request of 1 or more enters multi-core mode: the runtime
  * starts, and the calling context becomes a uthread (pc_thread_self() is
- * then non-NULL) that vcore 0 resumes; the call returns in that uthread.
+ * then non-NULL) that vcore 0 resumes; the call returns in that uthread,
+ * for good. From main() that is all there is to it. From another pthread,
+ * its thread function must end with pc_thread_exit(), never return:
+ * returning would run glibc's thread exit on whichever Linux thread the
+ * uthread runs on by then.
  * Later requests raise or lower amt_wanted; extra vcores start, surplus
  * vcores give their cores back when they next reach their scheduler, and
- * their uthreads move to the remaining vcores.
+ * their queued and sleeping uthreads move to the remaining vcores. A
+ * uthread suspended in pc_thread_switch() stays bound to its vcore id: it
+ * can be switched to or unparked again once that id is granted again.
  * Grants never exceed the request or the pool; the call does not wait for
  * the grant. Works from any thread and any uthread.
  * Returns the number of vcores granted after the call (>= 1);
@@ -46,8 +52,10 @@ PC_EXPORT int pc_vcore_request(int n);
  * pc_vcore_limit_set() - set the embedded arbiter's pool: how many vcores
  * may be granted at most. The default is the CPU count of the affinity
  * mask at start-up (or $PARCORE_VCORES if set, read once). A limit above
- * the CPU count oversubscribes the CPUs. Lowering it does not revoke
- * vcores already granted; it caps later grants.
+ * the CPU count oversubscribes the CPUs. Lowering it below the vcores
+ * granted works like lowering the request: the surplus vcores give their
+ * cores back at their next pass through the scheduler. Raising it does
+ * not grant more by itself; the next pc_vcore_request() does.
  * Returns 0, or -EINVAL if @n < 1 or @n > PC_VCORE_MAX.
  */
 PC_EXPORT int pc_vcore_limit_set(int n);

@@ -58,25 +58,33 @@ int pc__arbiter_target(void)
 	return want < limit ? want : limit;
 }
 
+bool pc__arbiter_surplus(void)
+{
+	int target = pc__arbiter_target();
+
+	return atomic_load_explicit(&pc__rt.nr_vcores, memory_order_relaxed) >
+		       target &&
+	       target >= 1;
+}
+
 /*
- * pc__arbiter_should_leave() - if the process holds more vcores than the
- * target, mark @vc offline and return true: the caller gives the core
- * back. Vcore context of @vc. The unlocked check keeps the common case to
- * two loads.
+ * pc__arbiter_should_leave() - see internal.h. The unlocked check keeps
+ * the common case to a few loads; the decision, the count and the hand-off
+ * happen under grant_lock, so that the count, the online flags and the
+ * heirs of the hand-off agree.
  */
 bool pc__arbiter_should_leave(struct pc__vcore *vc)
 {
 	bool leave = false;
-	int target = pc__arbiter_target();
 
-	if (PC_LIKELY(atomic_load_explicit(&pc__rt.nr_vcores,
-					   memory_order_relaxed) <= target ||
-		      target < 1))
+	if (PC_LIKELY(!pc__arbiter_surplus()))
 		return false;
 	pthread_mutex_lock(&pc__rt.grant_lock);
-	if (atomic_load(&pc__rt.nr_vcores) > pc__arbiter_target()) {
+	if (pc__arbiter_surplus()) {
 		atomic_fetch_sub(&pc__rt.nr_vcores, 1);
+		/* Before the hand-off: pushers recheck it (sched_default.c). */
 		atomic_store(&vc->online, false);
+		pc__vcore_hand_off_locked(vc);
 		leave = true;
 	}
 	pthread_mutex_unlock(&pc__rt.grant_lock);
@@ -103,25 +111,39 @@ static int grant_to_target_locked(void)
 	return 0;
 }
 
-/* The first request: set up the runtime and enter multi-core mode. */
+/*
+ * Moves the mode from S to ENTERING for the caller, waiting while another
+ * thread holds it. Returns false if the process is in multi-core mode.
+ */
+static bool reserve_single_core_mode(void)
+{
+	for (;;) {
+		int expect = PC_MODE_S;
+
+		if (atomic_compare_exchange_strong(&pc__rt.mode, &expect,
+						   PC_MODE_ENTERING))
+			return true;
+		if (expect == PC_MODE_M)
+			return false;
+		sched_yield(); /* another thread is entering, or pc_sched_set */
+	}
+}
+
+/*
+ * The first request: set up the runtime and enter multi-core mode. A
+ * second thread making a first request at the same time waits until vcore
+ * 0 exists (pc__vcore_start_first() publishes M) and then only grants.
+ */
 static int enter_multicore(void)
 {
-	int expect = PC_MODE_S, err;
+	int err;
 
-	if (!atomic_compare_exchange_strong(&pc__rt.mode, &expect,
-					    PC_MODE_ENTERING)) {
-		/* Another thread is entering: wait for it to finish. */
-		while (atomic_load(&pc__rt.mode) == PC_MODE_ENTERING)
-			sched_yield();
+	if (!reserve_single_core_mode())
 		return 0;
-	}
 	pthread_once(&pool_once, pool_init);
 	err = pc__rt.ops->init(PC_VCORE_MAX);
-	if (err == 0) {
-		/* Published before vcore 0 runs main(): creates work. */
-		atomic_store(&pc__rt.mode, PC_MODE_M);
-		err = pc__vcore_start_first();
-	}
+	if (err == 0)
+		err = pc__vcore_start_first(); /* returns as a uthread, in M */
 	if (err)
 		atomic_store(&pc__rt.mode, PC_MODE_S);
 	return err;
@@ -173,8 +195,11 @@ int pc_sched_set(const struct pc_sched_ops *ops)
 {
 	if (!ops || !ops->init || !ops->pick_next || !ops->thread_runnable)
 		return -EINVAL;
-	if (atomic_load(&pc__rt.mode) != PC_MODE_S)
+	/* Held in ENTERING so that no first request reads ops meanwhile. */
+	if (!reserve_single_core_mode())
 		return -EBUSY;
+	pthread_once(&pool_once, pool_init);
 	pc__rt.ops = ops;
+	atomic_store(&pc__rt.mode, PC_MODE_S);
 	return 0;
 }

@@ -121,6 +121,10 @@ struct pc__stack {
 #define PC_JOIN_EXITED ((uintptr_t)2)   /* exited, waiting for a join */
 #define PC_JOIN_DONE ((uintptr_t)3)     /* joined or freed */
 
+/* Values of pc_thread.wait (uthread.c: pc__wait_while()). */
+#define PC_WAIT_NONE 0u
+#define PC_WAIT_BLOCKED 1u
+
 /* Values of pc_thread.park. */
 #define PC_PARK_NONE 0u   /* running or runnable, no wake-up pending */
 #define PC_PARK_TOKEN 1u  /* a wake-up arrived before the park */
@@ -141,7 +145,8 @@ struct pc_thread {
 #endif
 	int err;            /* errno while not running; reset from here on */
 	int last_vcore;
-	atomic_uint park;     /* PC_PARK_* */
+	atomic_uint park;     /* PC_PARK_*: the user's park/unpark */
+	atomic_uint wait;     /* PC_WAIT_*: waits inside the runtime */
 	/*
 	 * The vcore this uthread is suspended on as a coroutine (in
 	 * pc_thread_switch()), else -1. Only that vcore's Linux thread
@@ -235,7 +240,6 @@ struct pc__vcore {
 	size_t tstack_size;
 	void *tstack_hi;
 	pthread_t pthread;
-	bool has_pthread;
 	/* What a leaving uthread asked vcore context to do (context.c). */
 	pc__vcore_cb leave_cb;
 	void *leave_arg;
@@ -266,7 +270,8 @@ struct pc__runtime {
 	atomic_int nr_vcores;     /* granted */
 	int ncpus;
 	int cpus[PC_VCORE_MAX];   /* CPUs of the affinity mask */
-	struct pc__vcore *vcores[PC_VCORE_MAX];
+	/* Published once each, when the vcore's thread exists. */
+	_Atomic(struct pc__vcore *) vcores[PC_VCORE_MAX];
 	atomic_int max_vcoreid;   /* highest id ever granted, plus one */
 	atomic_int nr_spinning;
 };
@@ -345,9 +350,9 @@ static inline void pc__switch_prepare(struct pc__vcore *vc,
 /*
  * pc__thread_leave() - leave the calling uthread @t for vcore context and
  * run cb(t, arg) there. Returns 0 when @t is resumed, possibly on another
- * vcore. Uthread context of @t. Use it only as `return pc__thread_leave()`
- * from the public call: it then compiles to a tail call into the switch,
- * so no C frame sits between the caller and the switch (see arch.h).
+ * vcore. Uthread context of @t. A public call that switches uses it as
+ * `return pc__thread_leave()`: that compiles to a tail call into the
+ * switch, so no C frame sits between its caller and the switch (arch.h).
  */
 static inline int pc__thread_leave(struct pc_thread *t, pc__vcore_cb cb,
 				   void *arg)
@@ -387,6 +392,12 @@ static inline int pc__thread_switch_direct(struct pc__vcore *vc,
 #endif
 }
 
+/* Vcore @id, or NULL if it was never granted. Any context. */
+static inline struct pc__vcore *pc__vcore_get(int id)
+{
+	return atomic_load_explicit(&pc__rt.vcores[id], memory_order_acquire);
+}
+
 /* The vcore loop: never returns. Vcore context. */
 __attribute__((noreturn)) void pc__vcore_loop(struct pc__vcore *vc);
 
@@ -405,8 +416,17 @@ int pc__altstack_init(void);
 
 /* How many vcores the arbiter wants granted right now. */
 int pc__arbiter_target(void);
-/* Vcore @vc leaves if the process holds more than the target. */
+/* True if the process holds more vcores than the target (a hint). */
+bool pc__arbiter_surplus(void);
+/*
+ * If the process holds more vcores than the target, take @vc offline and
+ * hand its work to the others (pc__vcore_hand_off_locked()), and return
+ * true: the caller then gives the core back. Vcore context of @vc; the
+ * only place a vcore goes offline.
+ */
 bool pc__arbiter_should_leave(struct pc__vcore *vc);
+/* Moves @vc's queued and sleeping uthreads to online vcores. grant_lock. */
+void pc__vcore_hand_off_locked(struct pc__vcore *vc);
 
 /* ---- timers (timer.c) ---- */
 

@@ -104,6 +104,46 @@ static int def_init(int max_vcores)
 	return 0;
 }
 
+/* The lowest online vcore id, or 0 if none is (then 0 is coming up). */
+static int first_online(void)
+{
+	int n = atomic_load(&nr_seen);
+
+	for (int v = 0; v < n; v++)
+		if (pc_sched_vcore_online(v))
+			return v;
+	return 0;
+}
+
+/*
+ * Race: a push checked that vcore @v was online, then @v went offline and
+ * its leave drained its queue before the push landed. The leave marks the
+ * vcore offline before it drains, under the queue lock, so a pusher that
+ * rechecks after its push sees offline whenever its push missed the drain.
+ * Moves whatever sits in @v's queue to an online vcore.
+ */
+static void rescue_offline(int v)
+{
+	while (!pc_sched_vcore_online(v)) {
+		struct rq *rq = &rqs[v];
+		struct pc_thread *list, *t;
+		int to = first_online();
+
+		pc__spin_lock(&rq->lock);
+		list = rq->head;
+		rq->head = rq->tail = NULL;
+		atomic_store(&rq->len, 0);
+		pc__spin_unlock(&rq->lock);
+		if (!list || to == v)
+			return;
+		while ((t = list)) {
+			list = node_of(t)->next;
+			push(to, t);
+		}
+		v = to; /* it may have gone offline meanwhile, too */
+	}
+}
+
 static void def_thread_runnable(struct pc_thread *t)
 {
 	int self = pc_vcore_id(), last = pc_thread_last_vcore(t), target;
@@ -113,9 +153,11 @@ static void def_thread_runnable(struct pc_thread *t)
 	else if (self >= 0)
 		target = self;
 	else
-		target = last >= 0 ? last : 0;
+		target = last >= 0 ? last : first_online();
 	note_vcore(target);
 	push(target, t);
+	if (target != self)
+		rescue_offline(target);
 	if (target == self || !pc_sched_wake_vcore(target))
 		pc_sched_wake();
 }
@@ -142,8 +184,12 @@ static struct pc_thread *steal_from(struct rq *victim, struct rq *mine)
 	struct pc_thread *batch[STEAL_MAX], *first;
 	int n = 0, want;
 
-	if (!pc__spin_trylock(&victim->lock))
-		return NULL;
+	/*
+	 * A blocking lock, not a trylock: a vcore's last look before it
+	 * parks must not skip a queue whose lock another stealer holds, or
+	 * both could miss the work (vcore.c's wake protocol).
+	 */
+	pc__spin_lock(&victim->lock);
 	want = (atomic_load_explicit(&victim->len, memory_order_relaxed) + 1) /
 	       2;
 	while (n < want && n < STEAL_MAX) {
@@ -215,7 +261,10 @@ static struct pc_thread *def_pick_next(int vcoreid)
 	return steal(vcoreid);
 }
 
-/* Moves everything queued on @vcoreid to the vcores that stay online. */
+/*
+ * Moves everything queued on @vcoreid to the vcores that stay online.
+ * Called with the arbiter's grant_lock held, so the online set is stable.
+ */
 static void def_vcore_leaving(int vcoreid)
 {
 	struct rq *rq = &rqs[vcoreid];
@@ -239,7 +288,7 @@ static void def_vcore_leaving(int vcoreid)
 		for (int tries = 0; tries < n; tries++, v = (v + 1) % n)
 			if (v != vcoreid && pc_sched_vcore_online(v))
 				break;
-		push(v == vcoreid ? 0 : v, t);
+		push(v == vcoreid ? first_online() : v, t);
 		v = (v + 1) % n;
 	}
 	pc_sched_wake();

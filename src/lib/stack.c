@@ -90,14 +90,20 @@ static size_t usable_size(size_t size)
 	return round_up(size, PC_PAGE);
 }
 
+/* Returns 0 or -errno; errno itself is left as it was. */
 static int guard_install(char *lo)
 {
+	int saved = errno, err = 0;
+
 	if (atomic_load_explicit(&guard_madvise, memory_order_relaxed)) {
 		if (madvise(lo, PC_GUARD, MADV_GUARD_INSTALL) == 0)
 			return 0;
 		atomic_store_explicit(&guard_madvise, 0, memory_order_relaxed);
 	}
-	return mprotect(lo, PC_GUARD, PROT_NONE) == 0 ? 0 : -errno;
+	if (mprotect(lo, PC_GUARD, PROT_NONE) < 0)
+		err = -errno;
+	errno = saved;
+	return err;
 }
 
 static struct pc_thread *tcb_map(size_t size)
@@ -107,15 +113,16 @@ static struct pc_thread *tcb_map(size_t size)
 						 memory_order_relaxed) %
 		       PC_COLORS * PC_COLOR_STEP;
 	struct pc_thread *t;
+	int saved = errno;
 	char *map;
 
 	map = mmap(NULL, map_size, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
 		   -1, 0);
-	if (map == MAP_FAILED)
-		return NULL;
-	if (guard_install(map) < 0) {
-		munmap(map, map_size);
+	if (map == MAP_FAILED || guard_install(map) < 0) {
+		if (map != MAP_FAILED)
+			munmap(map, map_size);
+		errno = saved; /* the caller returns -ENOMEM */
 		return NULL;
 	}
 	t = (struct pc_thread *)(map + map_size - color - tcb_area());

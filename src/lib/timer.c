@@ -79,11 +79,21 @@ static void publish_next_locked(struct pc__vcore *vc)
  */
 void pc__timer_add(struct pc__vcore *vc, struct pc_thread *t)
 {
+	bool earliest;
+
 	t->heap_child = t->heap_next = t->heap_prev = NULL;
 	pc__spin_lock(&vc->timer_lock);
 	vc->timer_root = heap_meld(vc->timer_root, t);
+	earliest = vc->timer_root == t;
 	publish_next_locked(vc);
 	pc__spin_unlock(&vc->timer_lock);
+	/*
+	 * Race: a parked vcore computed its timeout before this deadline
+	 * existed, and @vc may stay busy past it. Waking one parked vcore
+	 * makes it recompute. Only a new earliest deadline can need it.
+	 */
+	if (earliest)
+		pc_sched_wake();
 }
 
 /* Detaches and returns the earliest sleeper if it is due by @now. */

@@ -26,7 +26,7 @@
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 	       "the join futex is the low half of pc_thread.join");
 
-static bool claim_parked(struct pc_thread *t, bool leave_token);
+static bool claim_waiting(struct pc_thread *t);
 
 static const struct pc_sched_ops *ops(void)
 {
@@ -146,12 +146,15 @@ static void exit_cb(struct pc_thread *t, void *unused)
 		pc__futex_wake((uint32_t *)&t->join, INT_MAX);
 	} else if (old != PC_JOIN_NONE) {
 		/*
-		 * @old is the joiner's TCB. If it is already parked, run it
-		 * here at once: fork-join hands the vcore straight back.
+		 * @old is the joiner's TCB. If it is blocked in join, run it
+		 * here at once: fork-join hands the vcore straight back. If it
+		 * saw EXITED_JOINED without blocking, it may be gone and its
+		 * TCB reused; claiming a reused TCB blocked in another wait
+		 * only makes that wait recheck its condition.
 		 */
 		struct pc_thread *joiner = (struct pc_thread *)old;
 
-		if (claim_parked(joiner, true))
+		if (claim_waiting(joiner))
 			pc__thread_run(joiner);
 	}
 	pc__vcore_loop(vc);
@@ -168,6 +171,61 @@ int pc_thread_exit(void *retval)
 	pc__thread_leave_forever(t, exit_cb);
 }
 
+/* ---- internal waits ---- */
+
+/*
+ * Waits inside the runtime use their own word, t->wait, never the user's
+ * park token, so that a wake-up meant for a join is never left behind as
+ * a token that makes a later pc_thread_park() return early.
+ *
+ *   waiter (wait_cb, vcore context)    waker
+ *   wait := BLOCKED  (seq_cst)         change *word  (seq_cst RMW)
+ *   *word still == val?  (seq_cst)     CAS wait BLOCKED -> NONE
+ *   no: CAS wait BLOCKED -> NONE       yes: make it run
+ *       and run itself if that won
+ *
+ * Either the waiter sees the change, or the waker sees it blocked; if both
+ * do, the CAS picks one of them to run it. Waits always recheck their
+ * condition in a loop, so a spurious claim is harmless.
+ */
+struct wait_req {
+	atomic_uintptr_t *word;
+	uintptr_t val;
+};
+
+static bool claim_waiting(struct pc_thread *t)
+{
+	unsigned int expect = PC_WAIT_BLOCKED;
+
+	return atomic_compare_exchange_strong(&t->wait, &expect,
+					      PC_WAIT_NONE);
+}
+
+static void wait_cb(struct pc_thread *t, void *arg)
+{
+	struct wait_req *req = arg;
+	/*
+	 * Copied before t is published as blocked: from then on a waker may
+	 * resume t, whose stack holds *req.
+	 */
+	atomic_uintptr_t *word = req->word;
+	uintptr_t val = req->val;
+
+	atomic_store(&t->wait, PC_WAIT_BLOCKED);
+	if (atomic_load(word) != val && claim_waiting(t))
+		pc__thread_run(t);
+	pc__vcore_loop(pc__vcore_self());
+}
+
+/* Blocks uthread @self while *@word == @val; may return spuriously. */
+static void wait_while(struct pc_thread *self, atomic_uintptr_t *word,
+		       uintptr_t val)
+{
+	struct wait_req req = { word, val };
+
+	pc__thread_leave(self, wait_cb, &req);
+}
+
 /* Waits, as a uthread or as a plain thread, until @t has exited. */
 static void join_wait(struct pc_thread *t, struct pc_thread *self)
 {
@@ -178,7 +236,7 @@ static void join_wait(struct pc_thread *t, struct pc_thread *self)
 		if (v == PC_JOIN_EXITED_JOINED)
 			return;
 		if (self)
-			pc_thread_park();
+			wait_while(self, &t->join, v);
 		else
 			pc__futex_wait((uint32_t *)&t->join, (uint32_t)v,
 				       NULL);

@@ -105,7 +105,7 @@ void pc_sched_wake(void)
 		return;
 	max = atomic_load_explicit(&pc__rt.max_vcoreid, memory_order_acquire);
 	for (int i = 0; i < max; i++) {
-		struct pc__vcore *vc = pc__rt.vcores[i];
+		struct pc__vcore *vc = pc__vcore_get(i);
 
 		if (vc && atomic_load_explicit(&vc->idle,
 					       memory_order_relaxed) ==
@@ -121,7 +121,7 @@ int pc_sched_wake_vcore(int id)
 
 	if (id < 0 || id >= PC_VCORE_MAX)
 		return 0;
-	vc = pc__rt.vcores[id];
+	vc = pc__vcore_get(id);
 	if (!vc || !atomic_load(&vc->online))
 		return 0;
 	/* Pairs with the exchange in vcore_park(). */
@@ -139,8 +139,12 @@ int pc_sched_wake_vcore(int id)
 
 int pc_sched_vcore_online(int id)
 {
-	return id >= 0 && id < PC_VCORE_MAX && pc__rt.vcores[id] &&
-	       atomic_load(&pc__rt.vcores[id]->online);
+	struct pc__vcore *vc;
+
+	if (id < 0 || id >= PC_VCORE_MAX)
+		return 0;
+	vc = pc__vcore_get(id);
+	return vc && atomic_load(&vc->online);
 }
 
 /* Runs every vcore's due sleepers; returns the earliest deadline left. */
@@ -151,7 +155,7 @@ static uint64_t timers_run_all(uint64_t now)
 	uint64_t next = UINT64_MAX;
 
 	for (int i = 0; i < max; i++) {
-		struct pc__vcore *vc = pc__rt.vcores[i];
+		struct pc__vcore *vc = pc__vcore_get(i);
 		uint64_t d;
 
 		if (!vc)
@@ -183,7 +187,7 @@ static struct pc_thread *vcore_park(struct pc__vcore *vc)
 	atomic_fetch_add(&nr_parked, 1);
 	next = timers_run_all(pc__now_ns());
 	t = pick(vc);
-	if (!t && !pc__arbiter_should_leave(vc)) {
+	if (!t && !pc__arbiter_surplus()) {
 		struct timespec ts = pc__ns_to_ts(next);
 
 		pc__futex_wait((uint32_t *)&vc->wake, 0,
@@ -194,8 +198,8 @@ static struct pc_thread *vcore_park(struct pc__vcore *vc)
 	return t;
 }
 
-/* Spins, then parks; returns a uthread to run, or NULL to loop again. */
-static struct pc_thread *vcore_idle(struct pc__vcore *vc)
+/* Spins for work for up to PC_SPIN_NS; returns it, or NULL. */
+static struct pc_thread *vcore_spin(struct pc__vcore *vc)
 {
 	uint64_t start = pc__now_ns(), now = start;
 	struct pc_thread *t = NULL;
@@ -204,7 +208,7 @@ static struct pc_thread *vcore_idle(struct pc__vcore *vc)
 	atomic_fetch_add(&pc__rt.nr_spinning, 1);
 	for (unsigned int i = 1; now - start < PC_SPIN_NS; i++) {
 		t = pick(vc);
-		if (t || pc__arbiter_should_leave(vc))
+		if (t || pc__arbiter_surplus())
 			break;
 		pc__cpu_relax();
 		if (i % 16 == 0) {
@@ -213,11 +217,37 @@ static struct pc_thread *vcore_idle(struct pc__vcore *vc)
 		}
 	}
 	atomic_fetch_sub(&pc__rt.nr_spinning, 1);
-	if (t) {
-		atomic_store(&vc->idle, PC_VC_BUSY);
-		return t;
+	atomic_store(&vc->idle, PC_VC_BUSY);
+	return t;
+}
+
+/*
+ * Idles until there is work: spin, park, and after each wake-up (or sleep
+ * queue time-out) spin again. Returns the uthread to run, or NULL if the
+ * vcore should give its core back.
+ *
+ * Pass the baton: wakers skip parked vcores while one spins, and a wake-up
+ * is for one uthread; so a vcore that leaves idleness with work, however
+ * it found it, wakes one more, which finds more work and does the same or
+ * finds none and parks (Go's scheduler does likewise). Without this, a
+ * second runnable uthread could wait behind the first while a vcore stays
+ * parked.
+ */
+static struct pc_thread *vcore_idle(struct pc__vcore *vc)
+{
+	struct pc_thread *t;
+
+	for (;;) {
+		t = vcore_spin(vc);
+		if (t || pc__arbiter_surplus())
+			break;
+		t = vcore_park(vc);
+		if (t || pc__arbiter_surplus())
+			break;
 	}
-	return vcore_park(vc);
+	if (t)
+		pc_sched_wake();
+	return t;
 }
 
 /* ---- giving the core back ---- */
@@ -229,24 +259,31 @@ static struct pc__vcore *other_online(struct pc__vcore *vc)
 
 	for (int i = 0; i < max; i++)
 		if (i != vc->id && pc_sched_vcore_online(i))
-			return pc__rt.vcores[i];
+			return pc__vcore_get(i);
 	return NULL;
 }
 
 /*
- * Vcore context. @vc has already been marked offline (arbiter.c). Hands
- * its queued and sleeping uthreads to the others, then waits, off its
- * core, until it is granted again.
+ * pc__vcore_hand_off_locked() - @vc has just been marked offline: hand its
+ * queued uthreads (2LS) and sleepers to vcores that stay online. Under
+ * grant_lock, so no other vcore can go offline meanwhile and the heir
+ * stays online (a heir picked without it could leave before the sleepers
+ * reached it, stranding them). Vcore context of @vc.
  */
-static void vcore_leave(struct pc__vcore *vc)
+void pc__vcore_hand_off_locked(struct pc__vcore *vc)
 {
 	struct pc__vcore *heir = other_online(vc);
 
-	atomic_store(&vc->idle, PC_VC_BUSY);
 	if (pc__rt.ops->vcore_leaving)
 		pc__rt.ops->vcore_leaving(vc->id);
 	if (heir)
 		pc__timer_move(vc, heir);
+}
+
+/* Vcore context, @vc offline: waits off its core until granted again. */
+static void vcore_leave(struct pc__vcore *vc)
+{
+	atomic_store(&vc->idle, PC_VC_BUSY);
 	pc_sched_wake();
 	for (;;) {
 		atomic_store(&vc->wake, 0);
@@ -310,12 +347,14 @@ static struct pc__vcore *vcore_alloc(int id)
 
 static void pin_self(int cpu)
 {
+	int saved = errno;
 	cpu_set_t set;
 
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
 	/* Best effort: a vcore still works, unpinned, if this fails. */
 	sched_setaffinity(0, sizeof(set), &set);
+	errno = saved;
 }
 
 /* Per-thread set-up shared by vcore 0 and the vcore threads. */
@@ -342,7 +381,7 @@ static void *vcore_thread(void *arg)
  */
 int pc__vcore_grant_locked(int id)
 {
-	struct pc__vcore *vc = pc__rt.vcores[id];
+	struct pc__vcore *vc = pc__vcore_get(id);
 	pthread_attr_t attr;
 	int err;
 
@@ -356,20 +395,28 @@ int pc__vcore_grant_locked(int id)
 	if (!vc)
 		return -ENOMEM;
 	atomic_store(&vc->online, true);
+	/*
+	 * Published before its thread runs: the thread may park at once,
+	 * and a waker must be able to find it then.
+	 */
+	atomic_store_explicit(&pc__rt.vcores[id], vc, memory_order_release);
+	if (id >= atomic_load(&pc__rt.max_vcoreid))
+		atomic_store(&pc__rt.max_vcoreid, id + 1);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 256 * 1024);
-	/* Publish before the thread runs: it and the wakers index by id. */
-	pc__rt.vcores[id] = vc;
-	if (id >= atomic_load(&pc__rt.max_vcoreid))
-		atomic_store(&pc__rt.max_vcoreid, id + 1);
 	err = pthread_create(&vc->pthread, &attr, vcore_thread, vc);
 	pthread_attr_destroy(&attr);
 	if (err) {
+		/*
+		 * Unpublished, so no later grant finds a vcore without a
+		 * thread. Not freed: a waker may have loaded the pointer.
+		 */
 		atomic_store(&vc->online, false);
+		atomic_store_explicit(&pc__rt.vcores[id], NULL,
+				      memory_order_release);
 		return -EAGAIN;
 	}
-	vc->has_pthread = true;
 	return 0;
 }
 
@@ -402,9 +449,15 @@ int pc__vcore_start_first(void)
 	vcore_bind_self(vc);
 	atomic_store(&vc->online, true);
 	vc->current = main_t;
-	pc__rt.vcores[0] = vc;
+	atomic_store_explicit(&pc__rt.vcores[0], vc, memory_order_release);
 	atomic_store(&pc__rt.max_vcoreid, 1);
 	atomic_store(&pc__rt.nr_vcores, 1);
+	/*
+	 * Multi-core mode starts only now that vcore 0 exists: a second
+	 * thread making a first request waits for this (arbiter.c) and must
+	 * not grant a second vcore 0.
+	 */
+	atomic_store(&pc__rt.mode, PC_MODE_M);
 	return pc__thread_leave(main_t, enter_cb, NULL);
 }
 
@@ -426,5 +479,5 @@ int pc_vcore_cpu(int id)
 {
 	if (!pc_sched_vcore_online(id))
 		return -EINVAL;
-	return pc__rt.vcores[id]->cpu;
+	return pc__vcore_get(id)->cpu;
 }

@@ -382,3 +382,38 @@ TEST(create_from_plain_pthread)
 	ASSERT_EQ(pthread_join(p, &ret), 0);
 	ASSERT_PTR_EQ(ret, (void *)5);
 }
+
+static atomic_int waker_flag;
+static struct pc_thread *to_wake;
+
+static void *late_waker(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 3; i++)
+		pc_thread_yield();
+	atomic_store(&waker_flag, 1);
+	ASSERT_EQ(pc_thread_unpark(to_wake), 0);
+	return NULL;
+}
+
+/*
+ * Regression: an exiting thread once woke its joiner through the park
+ * token; when the joiner had not parked yet, the token stayed and made a
+ * later pc_thread_park() return without any unpark.
+ */
+TEST(join_leaves_no_wakeup_token)
+{
+	test_enter(2);
+	to_wake = pc_thread_self();
+	for (int i = 0; i < 2000; i++) {
+		struct pc_thread *t, *w;
+
+		ASSERT_EQ(pc_thread_create(&t, NULL, ret_arg, NULL), 0);
+		ASSERT_EQ(pc_thread_join(t, NULL), 0);
+		atomic_store(&waker_flag, 0);
+		ASSERT_EQ(pc_thread_create(&w, NULL, late_waker, NULL), 0);
+		ASSERT_EQ(pc_thread_park(), 0);
+		ASSERT_EQ(atomic_load(&waker_flag), 1);
+		ASSERT_EQ(pc_thread_join(w, NULL), 0);
+	}
+}

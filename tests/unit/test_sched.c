@@ -1,0 +1,157 @@
+/*
+ * test_sched.c - the 2LS interface: installing one, and the behavior every
+ * 2LS must give (runs under the default 2LS and examples/fifo_sched.c).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <parcore/parcore.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rt.h"
+#include "test.h"
+
+static int fake_init(int n)
+{
+	(void)n;
+	return 0;
+}
+
+static struct pc_thread *fake_pick(int v)
+{
+	(void)v;
+	return NULL;
+}
+
+static void fake_runnable(struct pc_thread *t)
+{
+	(void)t;
+}
+
+TEST(incomplete_tables_are_refused)
+{
+	struct pc_sched_ops ops = { "x", fake_init, fake_pick, fake_runnable,
+				    NULL, NULL };
+
+	ASSERT_EQ(pc_sched_set(NULL), -EINVAL);
+	ops.pick_next = NULL;
+	ASSERT_EQ(pc_sched_set(&ops), -EINVAL);
+	ops.pick_next = fake_pick;
+	ops.init = NULL;
+	ASSERT_EQ(pc_sched_set(&ops), -EINVAL);
+	ops.init = fake_init;
+	ops.thread_runnable = NULL;
+	ASSERT_EQ(pc_sched_set(&ops), -EINVAL);
+	ASSERT_EQ(strcmp(pc_sched_default()->name, "default"), 0);
+}
+
+static int failing_init(int n)
+{
+	(void)n;
+	return -ENOSYS;
+}
+
+TEST(init_failure_is_returned_and_changes_nothing)
+{
+	struct pc_sched_ops ops = { "failing", failing_init, fake_pick,
+				    fake_runnable, NULL, NULL };
+
+	ASSERT_EQ(pc_sched_set(&ops), 0);
+	ASSERT_EQ(pc_vcore_request(2), -ENOSYS);
+	ASSERT_TRUE(pc_thread_self() == NULL);
+	ASSERT_EQ(pc_vcore_count(), 0);
+	/* Still single-core: another 2LS may be installed and work. */
+	ASSERT_EQ(pc_sched_set(pc_sched_default()), 0);
+	ASSERT_EQ(pc_vcore_request(1), 1);
+}
+
+static atomic_int running;
+
+static void *wait_for_all(void *arg)
+{
+	int n = (int)(intptr_t)arg;
+
+	/* No yield: this completes only if n vcores run us at once. */
+	atomic_fetch_add(&running, 1);
+	while (atomic_load(&running) < n)
+		;
+	return NULL;
+}
+
+/*
+ * No runnable uthread waits while a vcore is idle: n uthreads that never
+ * yield can only all run at once if every idle vcore is woken for them.
+ */
+TEST(idle_vcores_are_woken_for_runnable_uthreads)
+{
+	struct pc_thread *t[8];
+
+	test_enter(8);
+	for (int round = 0; round < 20; round++) {
+		atomic_store(&running, 0);
+		for (int i = 0; i < 7; i++)
+			ASSERT_EQ(pc_thread_create(&t[i], NULL, wait_for_all,
+						   (void *)8),
+				  0);
+		wait_for_all((void *)8); /* main is the eighth */
+		for (int i = 0; i < 7; i++)
+			ASSERT_EQ(pc_thread_join(t[i], NULL), 0);
+		pc_thread_sleep(1000 * 1000); /* let the vcores park again */
+	}
+}
+
+static atomic_int before_vc = -1, after_vc = -1;
+static struct pc_thread *parker;
+
+static void *park_and_report(void *arg)
+{
+	(void)arg;
+	atomic_store(&before_vc, pc_vcore_id());
+	pc_thread_park();
+	atomic_store(&after_vc, pc_vcore_id());
+	return NULL;
+}
+
+/*
+ * The default 2LS resumes a uthread where it last ran if that vcore idles.
+ * A round counts when the parker parked on the vcore main is not on; main
+ * then stays busy, so only the parker's own vcore can take it.
+ */
+TEST(default_resumes_where_it_last_ran)
+{
+	const char *s = getenv("PC_TEST_SCHED");
+	int counted = 0;
+
+	if (s && strcmp(s, "fifo") == 0)
+		SKIP("affinity is a property of the default 2LS only");
+	test_enter(2);
+	for (int round = 0; round < 200 && counted < 10; round++) {
+		atomic_store(&before_vc, -1);
+		atomic_store(&after_vc, -1);
+		ASSERT_EQ(pc_thread_create(&parker, NULL, park_and_report,
+					   NULL),
+			  0);
+		/* Busy, not yielding: the other vcore steals the parker. */
+		for (int spin = 0; spin < 1000000 &&
+				   atomic_load(&before_vc) < 0;
+		     spin++)
+			;
+		while (atomic_load(&before_vc) < 0)
+			pc_thread_yield();
+		pc_thread_sleep(1000 * 1000); /* it has parked by now */
+		if (atomic_load(&before_vc) != pc_vcore_id()) {
+			counted++;
+			ASSERT_EQ(pc_thread_unpark(parker), 0);
+			while (atomic_load(&after_vc) < 0) /* stay busy */
+				;
+			ASSERT_EQ(atomic_load(&after_vc),
+				  atomic_load(&before_vc));
+		} else {
+			ASSERT_EQ(pc_thread_unpark(parker), 0);
+		}
+		ASSERT_EQ(pc_thread_join(parker, NULL), 0);
+	}
+	if (counted == 0)
+		SKIP("the parker never parked on the other vcore");
+}
