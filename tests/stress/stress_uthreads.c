@@ -7,7 +7,8 @@
  *    yields and sleeps, and each is joined exactly once;
  *  - no sleeper wakes before its deadline;
  *  - every created worker ran to completion exactly once.
- * $PC_STRESS_THREADS overrides the count (the default is 100,000).
+ * $PC_STRESS_THREADS overrides the count (the default is 100,000, in
+ * every build tree: about 0.4 s plain, 2.5 s ASan, 40 s TSan on 2 CPUs).
  */
 #define _GNU_SOURCE
 #include <errno.h>
