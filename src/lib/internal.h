@@ -267,6 +267,7 @@ struct pc__runtime {
 	pthread_mutex_t grant_lock;
 	atomic_int limit;         /* the pool; written under grant_lock */
 	atomic_int amt_wanted;
+	atomic_bool surplus;      /* hint: more vcores than the target */
 	atomic_int nr_vcores;     /* granted */
 	int ncpus;
 	int cpus[PC_VCORE_MAX];   /* CPUs of the affinity mask */
@@ -417,7 +418,10 @@ int pc__altstack_init(void);
 /* How many vcores the arbiter wants granted right now. */
 int pc__arbiter_target(void);
 /* True if the process holds more vcores than the target (a hint). */
-bool pc__arbiter_surplus(void);
+static inline bool pc__arbiter_surplus(void)
+{
+	return atomic_load_explicit(&pc__rt.surplus, memory_order_relaxed);
+}
 /*
  * If the process holds more vcores than the target, take @vc offline and
  * hand its work to the others (pc__vcore_hand_off_locked()), and return

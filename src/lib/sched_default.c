@@ -17,6 +17,11 @@
  *
  * Stealing takes half of the victim's queue (at most STEAL_MAX), oldest
  * first, so a burst created on one vcore spreads in a few steals.
+ *
+ * Being part of the library, it reaches TCBs and the vcore through the
+ * internal inline accessors rather than the exported calls of sched.h
+ * (examples/fifo_sched.c shows the public route); on a yield, the calls
+ * cost a measurable share of the round trip.
  */
 #include "internal.h"
 
@@ -41,7 +46,14 @@ static atomic_int nr_seen; /* highest vcoreid seen, plus one */
 
 static struct node *node_of(struct pc_thread *t)
 {
-	return pc_thread_sched_data(t);
+	return (struct node *)pc__unhandle_raw(t)->sched_data;
+}
+
+static int self_id(void)
+{
+	struct pc__vcore *vc = pc__vcore_self();
+
+	return vc ? vc->id : -1;
 }
 
 static void push_locked(struct rq *rq, struct pc_thread *t)
@@ -83,11 +95,11 @@ static void push(int vcoreid, struct pc_thread *t)
 	pc__spin_unlock(&rq->lock);
 }
 
-static void note_vcore(int vcoreid)
+static inline void note_vcore(int vcoreid)
 {
 	int seen = atomic_load_explicit(&nr_seen, memory_order_relaxed);
 
-	while (vcoreid >= seen &&
+	while (PC_UNLIKELY(vcoreid >= seen) &&
 	       !atomic_compare_exchange_weak(&nr_seen, &seen, vcoreid + 1))
 		;
 }
@@ -146,7 +158,7 @@ static void rescue_offline(int v)
 
 static void def_thread_runnable(struct pc_thread *t)
 {
-	int self = pc_vcore_id(), last = pc_thread_last_vcore(t), target;
+	int self = self_id(), last = pc__unhandle_raw(t)->last_vcore, target;
 
 	if (last >= 0 && last != self && pc_sched_vcore_online(last))
 		target = last;
@@ -164,7 +176,7 @@ static void def_thread_runnable(struct pc_thread *t)
 
 static void def_thread_paused(struct pc_thread *t)
 {
-	struct rq *rq = &rqs[pc_vcore_id()];
+	struct rq *rq = &rqs[pc__vcore_self()->id];
 
 	PC_ASSERT(!rq->yielded);
 	rq->yielded = t;

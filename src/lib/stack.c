@@ -11,7 +11,7 @@
  * TCB and every stack top sit at the same offset within their page, and a
  * switch that stores to one uthread's TCB and stack and then loads from
  * another's at the same offsets stalls on 4K aliasing: measured, that
- * doubled the cost of a direct switch (see bench/README.md).
+ * doubled the cost of a direct switch (docs/design/context-switch.md).
  * The mapping is reserved with MAP_NORESERVE and committed by touch, so an
  * idle uthread costs the one or two pages its frames and TCB occupy. The
  * guard is made with MADV_GUARD_INSTALL where the kernel has it (Linux

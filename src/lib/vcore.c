@@ -302,7 +302,8 @@ void pc__vcore_loop(struct pc__vcore *vc)
 	for (;;) {
 		struct pc_thread *t;
 
-		if (PC_UNLIKELY(pc__arbiter_should_leave(vc)))
+		if (PC_UNLIKELY(pc__arbiter_surplus()) &&
+		    pc__arbiter_should_leave(vc))
 			vcore_leave(vc);
 		if (atomic_load_explicit(&vc->next_deadline,
 					 memory_order_relaxed) != UINT64_MAX &&
