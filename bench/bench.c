@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -122,4 +123,16 @@ void *bench_stack_alloc(size_t size)
 void bench_stack_free(void *stack, size_t size)
 {
 	munmap(stack, size);
+}
+
+void bench_measure_value(const struct bench_timing *bt, bench_batch_fn fn,
+			 void *arg, struct bench_value *v, const char *what)
+{
+	double ns;
+	int err = bench_measure(bt, fn, arg, &ns);
+
+	if (err)
+		bench_value_missing(v, "%s: %s", what, strerror(-err));
+	else
+		bench_value_set(v, ns);
 }

@@ -78,6 +78,13 @@ struct bench_value {
 };
 
 void bench_value_set(struct bench_value *v, double value);
+
+/*
+ * bench_measure_value() - bench_measure() straight into @v: the median on
+ * success; otherwise @v is reported missing, naming @what and the error.
+ */
+void bench_measure_value(const struct bench_timing *bt, bench_batch_fn fn,
+			 void *arg, struct bench_value *v, const char *what);
 void bench_value_missing(struct bench_value *v, const char *fmt, ...)
 	BENCH_PRINTF(2, 3);
 

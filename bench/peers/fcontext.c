@@ -13,7 +13,6 @@
 #ifndef BENCH_NO_FCONTEXT
 
 #include <stddef.h>
-#include <string.h>
 
 #define STACK_SIZE (64 * 1024)
 
@@ -49,9 +48,7 @@ void peer_fcontext_switch(const struct bench_timing *bt,
 			  struct bench_value *v)
 {
 	fcontext_t co;
-	double ns;
 	void *stack;
-	int err;
 
 	stack = bench_stack_alloc(STACK_SIZE);
 	if (!stack) {
@@ -60,12 +57,7 @@ void peer_fcontext_switch(const struct bench_timing *bt,
 	}
 	/* make_fcontext() takes the top of the stack: it grows down. */
 	co = make_fcontext((char *)stack + STACK_SIZE, STACK_SIZE, fc_partner);
-	err = bench_measure(bt, fc_batch, &co, &ns);
-	if (err)
-		bench_value_missing(v, "measurement failed: %s",
-				    strerror(-err));
-	else
-		bench_value_set(v, ns);
+	bench_measure_value(bt, fc_batch, &co, v, "jump_fcontext");
 	bench_stack_free(stack, STACK_SIZE);
 }
 

@@ -5,7 +5,6 @@
 #include "peers.h"
 
 #include <stdint.h>
-#include <string.h>
 
 #define STACK_SIZE (64 * 1024)
 
@@ -62,9 +61,7 @@ void peer_handwritten_switch(const struct bench_timing *bt,
 			     struct bench_value *v)
 {
 	struct hw s = { NULL, NULL };
-	double ns;
 	void *stack;
-	int err;
 
 	stack = bench_stack_alloc(STACK_SIZE);
 	if (!stack) {
@@ -73,12 +70,7 @@ void peer_handwritten_switch(const struct bench_timing *bt,
 	}
 	/* The partner is left suspended for good; its stack just goes. */
 	s.co_sp = hw_make((char *)stack + STACK_SIZE, hw_partner, &s);
-	err = bench_measure(bt, hw_batch, &s, &ns);
-	if (err)
-		bench_value_missing(v, "measurement failed: %s",
-				    strerror(-err));
-	else
-		bench_value_set(v, ns);
+	bench_measure_value(bt, hw_batch, &s, v, "hand-written switch");
 	bench_stack_free(stack, STACK_SIZE);
 }
 

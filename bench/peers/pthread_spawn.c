@@ -7,7 +7,6 @@
 #include "peers.h"
 
 #include <pthread.h>
-#include <string.h>
 
 static void *noop_thread(void *arg)
 {
@@ -34,13 +33,5 @@ static int spawn_batch(void *arg, uint64_t n)
 void peer_pthread_create_join(const struct bench_timing *bt,
 			      struct bench_value *v)
 {
-	double ns;
-	int err;
-
-	err = bench_measure(bt, spawn_batch, NULL, &ns);
-	if (err)
-		bench_value_missing(v, "pthread_create/join: %s",
-				    strerror(-err));
-	else
-		bench_value_set(v, ns);
+	bench_measure_value(bt, spawn_batch, NULL, v, "pthread_create/join");
 }

@@ -31,9 +31,7 @@ static int uc_batch(void *arg, uint64_t n)
 void peer_swapcontext_switch(const struct bench_timing *bt,
 			     struct bench_value *v)
 {
-	double ns;
 	void *stack;
-	int err;
 
 	stack = bench_stack_alloc(STACK_SIZE);
 	if (!stack) {
@@ -45,10 +43,6 @@ void peer_swapcontext_switch(const struct bench_timing *bt,
 	uc_co.uc_stack.ss_size = STACK_SIZE;
 	uc_co.uc_link = NULL;
 	makecontext(&uc_co, uc_partner, 0);
-	err = bench_measure(bt, uc_batch, NULL, &ns);
-	if (err)
-		bench_value_missing(v, "swapcontext failed");
-	else
-		bench_value_set(v, ns);
+	bench_measure_value(bt, uc_batch, NULL, v, "swapcontext");
 	bench_stack_free(stack, STACK_SIZE);
 }
