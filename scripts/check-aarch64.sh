@@ -1,7 +1,8 @@
 #!/bin/sh
 #
-# check-aarch64.sh - build tests/unit/test_arch.c against the aarch64
-# context switch with the cross compiler and run it under qemu-aarch64.
+# check-aarch64.sh - cross-build for aarch64 and run under qemu-aarch64:
+# first tests/unit/test_arch.c against the aarch64 context switch alone,
+# then the whole library with every unit test and the stress test.
 #
 #   scripts/check-aarch64.sh [BUILD_DIR]    (default: build-aarch64)
 #
@@ -35,14 +36,38 @@ if [ -n "$missing" ]; then
 fi
 
 mkdir -p "$out"
-# shellcheck disable=SC2086 # CFLAGS is a list of words
-"$cc" -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wshadow \
-	-Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla \
-	${CFLAGS:-} -static -o "$out/test_arch" \
+warn="-std=gnu11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
+	-Wmissing-prototypes -Wformat=2 -Wvla"
+# shellcheck disable=SC2086 # CFLAGS and warn are lists of words
+"$cc" $warn ${CFLAGS:-} -static -o "$out/test_arch" \
 	"$root/tests/unit/test_arch.c" "$root/tests/harness/test.c" \
 	"$root/src/lib/arch/aarch64/switch.S" -lm
 
-# The harness prints one line per case and the summary line last.
+# The library, as CMake builds it, then each test against it.
+rm -f "$out"/*.o "$out/libparcore.a"
+for src in "$root"/src/lib/*.c "$root/src/lib/arch/aarch64/switch.S"; do
+	# shellcheck disable=SC2086
+	(cd "$out" && "$cc" $warn ${CFLAGS:-} -D_GNU_SOURCE -DPARCORE_BUILDING \
+		-fvisibility=hidden -I"$root/include" -c "$src")
+done
+aarch64-linux-gnu-ar rcs "$out/libparcore.a" "$out"/*.o
+tests="test_arch"
+for src in "$root"/tests/unit/test_*.c "$root"/tests/stress/stress_*.c; do
+	name=$(basename "$src" .c)
+	[ "$name" = test_arch ] && continue
+	# shellcheck disable=SC2086
+	"$cc" $warn ${CFLAGS:-} -static -I"$root/include" \
+		-I"$root/tests/harness" -I"$root/examples" -o "$out/$name" \
+		"$src" "$root/tests/harness/test.c" "$root/tests/harness/rt.c" \
+		"$root/examples/fifo_sched.c" "$out/libparcore.a" -lpthread -lm
+	tests="$tests $name"
+done
+
+# The harness prints one line per case and the summary line last. Under
+# emulation everything is slower: the stress test makes 20,000 uthreads.
 status=0
-"$qemu" "$out/test_arch" || status=$?
+for t in $tests; do
+	echo "-- $t"
+	PC_STRESS_THREADS=20000 "$qemu" "$out/$t" || status=1
+done
 exit "$status"

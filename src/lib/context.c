@@ -146,8 +146,6 @@ void pc__thread_leave_forever(struct pc_thread *t, pc__vcore_cb cb)
 
 /* ---- vcore context -> uthread ---- */
 
-
-
 /*
  * pc__thread_run() - resume @t on the calling vcore. Vcore context; the
  * vcore context is abandoned.

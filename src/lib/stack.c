@@ -62,7 +62,8 @@ static struct {
 	struct pc_thread *free; /* any size; stacks given back to the OS */
 } global_cache = { PC_SPINLOCK_INIT, NULL };
 
-static atomic_int guard_madvise = 1; /* cleared if the kernel lacks it */
+static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
+static bool guard_madvise; /* MADV_GUARD_INSTALL really guards */
 static atomic_uint next_color;
 
 static size_t round_up(size_t n, size_t to)
@@ -90,18 +91,42 @@ static size_t usable_size(size_t size)
 	return round_up(size, PC_PAGE);
 }
 
+/*
+ * Decides once whether MADV_GUARD_INSTALL works. Success alone does not
+ * tell: a kernel without it says EINVAL, but qemu-user answers unknown
+ * advice with success and does nothing. So a guard is installed on a
+ * scratch page and read through write(2), which returns EFAULT for a
+ * guarded page rather than raising SIGSEGV.
+ */
+static void guard_probe(void)
+{
+	char *page = mmap(NULL, PC_PAGE, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int fds[2];
+
+	if (page == MAP_FAILED)
+		return;
+	if (madvise(page, PC_PAGE, MADV_GUARD_INSTALL) == 0 &&
+	    pipe(fds) == 0) {
+		guard_madvise = write(fds[1], page, 1) < 0 && errno == EFAULT;
+		close(fds[0]);
+		close(fds[1]);
+	}
+	munmap(page, PC_PAGE);
+}
+
 /* Returns 0 or -errno; errno itself is left as it was. */
 static int guard_install(char *lo)
 {
 	int saved = errno, err = 0;
 
-	if (atomic_load_explicit(&guard_madvise, memory_order_relaxed)) {
-		if (madvise(lo, PC_GUARD, MADV_GUARD_INSTALL) == 0)
-			return 0;
-		atomic_store_explicit(&guard_madvise, 0, memory_order_relaxed);
-	}
-	if (mprotect(lo, PC_GUARD, PROT_NONE) < 0)
+	pthread_once(&guard_once, guard_probe);
+	if (guard_madvise) {
+		if (madvise(lo, PC_GUARD, MADV_GUARD_INSTALL) < 0)
+			err = -errno;
+	} else if (mprotect(lo, PC_GUARD, PROT_NONE) < 0) {
 		err = -errno;
+	}
 	errno = saved;
 	return err;
 }
