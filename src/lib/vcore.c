@@ -36,6 +36,10 @@
 
 #include "../common/sys.h"
 
+#if defined(PARCORE_VALGRIND)
+#include <valgrind/valgrind.h>
+#endif
+
 
 #if PC_ASAN || PC_TSAN
 #define PC_TSTACK_SIZE (512u * 1024u) /* sanitizers' frames are large */
@@ -336,6 +340,10 @@ static struct pc__vcore *vcore_alloc(int id)
 		return NULL;
 	}
 	mprotect(map, PC_TSTACK_GUARD, PROT_NONE);
+#if defined(PARCORE_VALGRIND)
+	VALGRIND_STACK_REGISTER(map + PC_TSTACK_GUARD,
+				map + PC_TSTACK_GUARD + PC_TSTACK_SIZE);
+#endif
 	vc->id = id;
 	vc->cpu = pc__vcore_cpu_for(id);
 	vc->tstack_map = map;

@@ -155,3 +155,34 @@ TEST(default_resumes_where_it_last_ran)
 	if (counted == 0)
 		SKIP("the parker never parked on the other vcore");
 }
+
+static void *report_vcore(void *arg)
+{
+	*(int *)arg = pc_vcore_id();
+	return NULL;
+}
+
+/* The helpers a 2LS uses, including their answers to bad ids. */
+TEST(helpers_for_a_2ls)
+{
+	struct pc_thread *t;
+	int ran_on = -1;
+
+	ASSERT_EQ(pc_sched_vcore_online(0), 0); /* nothing granted yet */
+	test_enter(2);
+	ASSERT_EQ(pc_sched_vcore_online(0), 1);
+	ASSERT_EQ(pc_sched_vcore_online(-1), 0);
+	ASSERT_EQ(pc_sched_vcore_online(PC_VCORE_MAX), 0);
+	ASSERT_EQ(pc_sched_wake_vcore(-1), 0);
+	ASSERT_EQ(pc_sched_wake_vcore(PC_VCORE_MAX), 0);
+	ASSERT_EQ(pc_sched_wake_vcore(7), 0); /* never granted */
+	pc_sched_wake();                      /* harmless at any time */
+	ASSERT_EQ(pc_thread_create(&t, NULL, report_vcore, &ran_on), 0);
+	/* -1 until it first runs; another vcore may already have run it. */
+	ASSERT_GE(pc_thread_last_vcore(t), -1);
+	ASSERT_LT(pc_thread_last_vcore(t), 2);
+	ASSERT_EQ(((uintptr_t)pc_thread_sched_data(t)) % sizeof(void *), 0);
+	ASSERT_EQ(pc_thread_join(t, NULL), 0);
+	ASSERT_TRUE(ran_on == 0 || ran_on == 1);
+	ASSERT_EQ(pc_thread_last_vcore(pc_thread_self()), pc_vcore_id());
+}
