@@ -155,7 +155,7 @@ void pc__thread_run(struct pc_thread *t)
 	struct pc__vcore *vc = pc__vcore_self();
 
 	vc->current = t;
-	t->last_vcore = vc->id;
+	atomic_store_explicit(&t->last_vcore, vc->id, memory_order_relaxed);
 	*vc->errno_loc = t->err;
 	asan_to_thread(NULL, t);
 	tsan_to_thread(t);

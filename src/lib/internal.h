@@ -144,7 +144,8 @@ struct pc_thread {
 	unsigned int tsan_uses;
 #endif
 	int err;            /* errno while not running; reset from here on */
-	int last_vcore;
+	/* Written by the vcore that runs it; a 2LS may read it any time. */
+	atomic_int last_vcore;
 	atomic_uint park;     /* PC_PARK_*: the user's park/unpark */
 	atomic_uint wait;     /* PC_WAIT_*: waits inside the runtime */
 	/*
@@ -342,7 +343,7 @@ static inline void pc__switch_prepare(struct pc__vcore *vc,
 	from->err = *vc->errno_loc;
 	*vc->errno_loc = to->err;
 	vc->current = to;
-	to->last_vcore = vc->id;
+	atomic_store_explicit(&to->last_vcore, vc->id, memory_order_relaxed);
 #if PC_ASAN || PC_TSAN
 	pc__sanitize_switch(from, to);
 #endif

@@ -158,7 +158,9 @@ static void rescue_offline(int v)
 
 static void def_thread_runnable(struct pc_thread *t)
 {
-	int self = self_id(), last = pc__unhandle_raw(t)->last_vcore, target;
+	int self = self_id(), target;
+	int last = atomic_load_explicit(&pc__unhandle_raw(t)->last_vcore,
+					memory_order_relaxed);
 
 	if (last >= 0 && last != self && pc_sched_vcore_online(last))
 		target = last;

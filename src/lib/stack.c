@@ -169,7 +169,7 @@ static struct pc_thread *tcb_reset(struct pc_thread *t)
 
 	memset((char *)t + from, 0, sizeof(*t) - from);
 	t->stack = stack;
-	t->last_vcore = -1;
+	atomic_init(&t->last_vcore, -1);
 	atomic_init(&t->co_vcore, -1);
 	return t;
 }

@@ -546,7 +546,8 @@ void *pc_thread_sched_data(struct pc_thread *h)
 
 int pc_thread_last_vcore(const struct pc_thread *h)
 {
-	return pc__unhandle_raw(h)->last_vcore;
+	return atomic_load_explicit(&pc__unhandle_raw(h)->last_vcore,
+				    memory_order_relaxed);
 }
 
 /*
