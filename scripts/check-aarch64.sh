@@ -68,6 +68,7 @@ done
 status=0
 for t in $tests; do
 	echo "-- $t"
-	PC_STRESS_THREADS=20000 "$qemu" "$out/$t" || status=1
+	PC_STRESS_THREADS=20000 PC_STRESS_TOGGLES=300 "$qemu" "$out/$t" ||
+		status=1
 done
 exit "$status"

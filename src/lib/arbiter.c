@@ -76,8 +76,19 @@ static bool surplus_now(void)
  */
 static void surplus_update_locked(void)
 {
-	atomic_store_explicit(&pc__rt.surplus, surplus_now(),
-			      memory_order_relaxed);
+	bool now = surplus_now();
+
+	/*
+	 * Parked vcores check the hint only before they park: wake one, which
+	 * leaves and wakes the next (vcore_leave()), so that a lowered request
+	 * takes effect on an idle process too.
+	 */
+	if (now && !atomic_exchange_explicit(&pc__rt.surplus, now,
+					     memory_order_relaxed))
+		pc_sched_wake();
+	else
+		atomic_store_explicit(&pc__rt.surplus, now,
+				      memory_order_relaxed);
 }
 
 /*

@@ -141,12 +141,14 @@ static void rescue_offline(int v)
 		struct pc_thread *list, *t;
 		int to = first_online();
 
+		if (to == v)
+			return; /* @v is back online, or none is: stealers scan it */
 		pc__spin_lock(&rq->lock);
 		list = rq->head;
 		rq->head = rq->tail = NULL;
 		atomic_store(&rq->len, 0);
 		pc__spin_unlock(&rq->lock);
-		if (!list || to == v)
+		if (!list)
 			return;
 		while ((t = list)) {
 			list = node_of(t)->next;
