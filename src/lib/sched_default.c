@@ -86,6 +86,19 @@ static struct pc_thread *pop_locked(struct rq *rq)
 	return t;
 }
 
+/* Empties @rq; returns its uthreads as a list linked through the nodes. */
+static struct pc_thread *take_all(struct rq *rq)
+{
+	struct pc_thread *list;
+
+	pc__spin_lock(&rq->lock);
+	list = rq->head;
+	rq->head = rq->tail = NULL;
+	atomic_store(&rq->len, 0);
+	pc__spin_unlock(&rq->lock);
+	return list;
+}
+
 static void push(int vcoreid, struct pc_thread *t)
 {
 	struct rq *rq = &rqs[vcoreid];
@@ -143,11 +156,7 @@ static void rescue_offline(int v)
 
 		if (to == v)
 			return; /* @v is back online, or none is: stealers scan it */
-		pc__spin_lock(&rq->lock);
-		list = rq->head;
-		rq->head = rq->tail = NULL;
-		atomic_store(&rq->len, 0);
-		pc__spin_unlock(&rq->lock);
+		list = take_all(rq);
 		if (!list)
 			return;
 		while ((t = list)) {
@@ -287,11 +296,7 @@ static void def_vcore_leaving(int vcoreid)
 	struct pc_thread *list, *t;
 	int n = atomic_load(&nr_seen), v = 0;
 
-	pc__spin_lock(&rq->lock);
-	list = rq->head;
-	rq->head = rq->tail = NULL;
-	atomic_store(&rq->len, 0);
-	pc__spin_unlock(&rq->lock);
+	list = take_all(rq);
 	if (rq->yielded) {
 		t = rq->yielded;
 		rq->yielded = NULL;

@@ -40,7 +40,6 @@
 #include <valgrind/valgrind.h>
 #endif
 
-
 #if PC_ASAN || PC_TSAN
 #define PC_TSTACK_SIZE (512u * 1024u) /* sanitizers' frames are large */
 #else
