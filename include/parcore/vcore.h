@@ -40,7 +40,8 @@ PC_BEGIN_DECLS
  * can be switched to or unparked again once that id is granted again.
  * Grants never exceed the request or the pool; the call does not wait for
  * the grant. Works from any thread and any uthread.
- * Returns the number of vcores granted after the call (>= 1);
+ * Returns the number of vcores granted when the call made its grants
+ * (>= 1; surplus vcores leave after it returns);
  * -EINVAL if @n is negative or above PC_VCORE_MAX;
  * -EOPNOTSUPP for @n == 0 (leaving multi-core mode is not supported yet);
  * -EAGAIN if a Linux thread for a vcore could not be created (the vcores

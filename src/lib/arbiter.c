@@ -176,7 +176,7 @@ static int enter_multicore(void)
 
 int pc_vcore_request(int n)
 {
-	int err;
+	int err, granted;
 
 	if (n < 0 || n > PC_VCORE_MAX)
 		return -EINVAL;
@@ -190,9 +190,11 @@ int pc_vcore_request(int n)
 	}
 	pthread_mutex_lock(&pc__rt.grant_lock);
 	err = grant_to_target_locked();
+	/* Read under the lock: surplus vcores may leave as soon as it drops. */
+	granted = atomic_load(&pc__rt.nr_vcores);
 	surplus_update_locked();
 	pthread_mutex_unlock(&pc__rt.grant_lock);
-	return err ? err : pc_vcore_count();
+	return err ? err : granted;
 }
 
 int pc_vcore_limit_set(int n)
