@@ -1,7 +1,7 @@
 #!/bin/sh
 #
 # check-aarch64.sh - cross-build for aarch64 and run under qemu-aarch64:
-# first tests/unit/test_arch.c against the aarch64 context switch alone,
+# first tests/unit/test_arch*.c against the aarch64 context switch alone,
 # then the whole library with every unit test and the stress test.
 #
 #   scripts/check-aarch64.sh [BUILD_DIR]    (default: build-aarch64)
@@ -39,9 +39,11 @@ mkdir -p "$out"
 warn="-std=gnu11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
 	-Wmissing-prototypes -Wformat=2 -Wvla"
 # shellcheck disable=SC2086 # CFLAGS and warn are lists of words
-"$cc" $warn ${CFLAGS:-} -static -o "$out/test_arch" \
-	"$root/tests/unit/test_arch.c" "$root/tests/harness/test.c" \
-	"$root/src/lib/arch/aarch64/switch.S" -lm
+for name in test_arch test_arch_irq; do
+	"$cc" $warn ${CFLAGS:-} -static -o "$out/$name" \
+		"$root/tests/unit/$name.c" "$root/tests/harness/test.c" \
+		"$root/src/lib/arch/aarch64/switch.S" -lpthread -lm
+done
 
 # The library, as CMake builds it, then each test against it.
 rm -f "$out"/*.o "$out/libparcore.a"
@@ -51,10 +53,10 @@ for src in "$root"/src/lib/*.c "$root/src/lib/arch/aarch64/switch.S"; do
 		-fvisibility=hidden -I"$root/include" -c "$src")
 done
 aarch64-linux-gnu-ar rcs "$out/libparcore.a" "$out"/*.o
-tests="test_arch"
+tests="test_arch test_arch_irq"
 for src in "$root"/tests/unit/test_*.c "$root"/tests/stress/stress_*.c; do
 	name=$(basename "$src" .c)
-	[ "$name" = test_arch ] && continue
+	case $name in test_arch | test_arch_irq) continue ;; esac
 	# shellcheck disable=SC2086
 	"$cc" $warn ${CFLAGS:-} -static -I"$root/include" \
 		-I"$root/tests/harness" -I"$root/examples" -o "$out/$name" \

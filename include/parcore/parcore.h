@@ -9,6 +9,7 @@
 #define PARCORE_PARCORE_H
 
 #include <parcore/common.h>
+#include <parcore/event.h>
 #include <parcore/sched.h>
 #include <parcore/thread.h>
 #include <parcore/vcore.h>

@@ -12,6 +12,7 @@
  * that the count of granted vcores and their online flags agree.
  */
 #include "internal.h"
+#include "shared.h"
 
 #include <sched.h>
 #include <stdlib.h>
@@ -107,7 +108,7 @@ bool pc__arbiter_should_leave(struct pc__vcore *vc)
 	if (surplus_now()) {
 		atomic_fetch_sub(&pc__rt.nr_vcores, 1);
 		/* Before the hand-off: pushers recheck it (sched_default.c). */
-		atomic_store(&vc->online, false);
+		pc__vcore_set_online(vc, false);
 		pc__vcore_hand_off_locked(vc);
 		leave = true;
 	}
@@ -166,7 +167,11 @@ static int enter_multicore(void)
 	if (!reserve_single_core_mode())
 		return 0;
 	pthread_once(&pool_once, pool_init);
-	err = pc__rt.ops->init(PC_VCORE_MAX);
+	err = pc__shared_init();
+	if (err == 0)
+		err = pc__notify_init();
+	if (err == 0)
+		err = pc__rt.ops->init(PC_VCORE_MAX);
 	if (err == 0)
 		err = pc__vcore_start_first(); /* returns as a uthread, in M */
 	if (err)

@@ -24,6 +24,7 @@
  *    the current fiber (TSan). These compile away in other builds.
  */
 #include "internal.h"
+#include "shared.h"
 
 #if PC_ASAN
 #include <sanitizer/asan_interface.h>
@@ -36,8 +37,19 @@
 /* ---- sanitizer hooks ---- */
 
 #if PC_ASAN
+/*
+ * Whether this thread started a fiber switch it has not finished. A
+ * notification can take a uthread back into vcore context in the middle
+ * of its own resumption (the pop's recheck, or a signal right after the
+ * pop's enable), before the uthread's side of the switch ran; that
+ * re-entry finishes the switch first (pc__sanitize_settle()), and the
+ * uthread's own finish later finds nothing left to do.
+ */
+static __thread bool asan_switching;
+
 static void asan_start(void **fake_save, const void *lo, size_t size)
 {
+	asan_switching = true;
 	__sanitizer_start_switch_fiber(fake_save, lo, size);
 }
 
@@ -46,6 +58,9 @@ static void asan_finish(void *fake)
 	const void *lo;
 	size_t size;
 
+	if (!asan_switching)
+		return;
+	asan_switching = false;
 	__sanitizer_finish_switch_fiber(fake, &lo, &size);
 }
 
@@ -78,7 +93,7 @@ static void asan_to_thread(void **fake_save, struct pc_thread *t)
  * one per entry made the stress test 100x slower.
  */
 #define PC_TSAN_FIBER_REUSE 1024
-static void tsan_to_vcore(struct pc__vcore *vc)
+PC_NO_TSAN static void tsan_to_vcore(struct pc__vcore *vc)
 {
 	void *old = vc->tsan_fiber;
 
@@ -110,20 +125,48 @@ void pc__leave_trampoline(void *from, void *vc_arg)
 
 	asan_finish(NULL);
 	vc->current = NULL;
+	/* Vcore context: masked, so the nopreempt section is over. */
+	atomic_store_explicit(&vc->vcpd->notif_disabled, 1,
+			      memory_order_relaxed);
+	atomic_signal_fence(memory_order_seq_cst);
+	vc->irq.nopreempt = 0;
+	vc->irq.deferred = 0;
 	vc->leave_cb(from, vc->leave_arg);
 	PC_ASSERT(!"vcore callback returned");
 }
 
-/* pc__resumed() - the uthread side of a resumption (ASan builds only). */
+/*
+ * pc__resumed() - the uthread side of a resumption (ASan builds only).
+ * ASan's finish runs in a nopreempt section: a notification taken in the
+ * middle of it would start another switch before this one finished. The
+ * section's end also takes a notification deferred during a direct switch
+ * (the switch's assembly leaves that to us in ASan builds).
+ */
 void pc__resumed(void)
+{
+#if PC_ASAN
+	pc__nopreempt_enter();
+	asan_finish(pc__thread_current()->asan_fake_stack);
+	pc__nopreempt_exit();
+#endif
+}
+
+/* pc__sanitize_settle() - see asan_switching. Uthread context. */
+void pc__sanitize_settle(void)
 {
 #if PC_ASAN
 	asan_finish(pc__thread_current()->asan_fake_stack);
 #endif
 }
 
-/* pc__sanitize_leave() - sanitizer side of a leave (see internal.h). */
-void pc__sanitize_leave(struct pc__vcore *vc, struct pc_thread *t)
+/*
+ * pc__sanitize_leave() - sanitizer side of a leave (see internal.h).
+ * Not instrumented by TSan, nor is anything that switches TSan fibers and
+ * returns: TSan records the entry on one fiber's shadow stack and the
+ * exit on the other's, and the first one grows by a frame at every
+ * switch until it overflows (65,536 yields of one uthread did that).
+ */
+PC_NO_TSAN void pc__sanitize_leave(struct pc__vcore *vc, struct pc_thread *t)
 {
 	asan_to_vcore(vc, ASAN_FAKE(t));
 	tsan_to_vcore(vc);
@@ -137,6 +180,8 @@ void pc__thread_leave_forever(struct pc_thread *t, pc__vcore_cb cb)
 {
 	struct pc__vcore *vc = pc__vcore_self();
 
+	vc->irq.nopreempt = 1;
+	atomic_signal_fence(memory_order_seq_cst);
 	vc->leave_cb = cb;
 	vc->leave_arg = NULL;
 	asan_to_vcore(vc, NULL);
@@ -159,13 +204,15 @@ void pc__thread_run(struct pc_thread *t)
 	*vc->errno_loc = t->err;
 	asan_to_thread(NULL, t);
 	tsan_to_thread(t);
-	pc__ctx_jump(&t->ctx, NULL);
+	pc__ctx_pop(&t->ctx, (unsigned int *)&vc->vcpd->notif_disabled,
+		    (const unsigned int *)&vc->vcpd->notif_pending);
 }
 
 /* ---- uthread -> uthread ---- */
 
-/* pc__sanitize_switch() - sanitizer side of a direct switch. */
-void pc__sanitize_switch(struct pc_thread *from, struct pc_thread *to)
+/* pc__sanitize_switch() - sanitizer side of a direct switch (PC_NO_TSAN:
+ * see pc__sanitize_leave()). */
+PC_NO_TSAN void pc__sanitize_switch(struct pc_thread *from, struct pc_thread *to)
 {
 	asan_to_thread(ASAN_FAKE(from), to);
 	tsan_to_thread(to);

@@ -63,6 +63,13 @@ __attribute__((noreturn)) void pc__panic(const char *file, int line,
 #endif
 #endif
 
+/* Not instrumented by TSan (for code that switches TSan fibers). */
+#if PC_TSAN
+#define PC_NO_TSAN __attribute__((no_sanitize_thread, noinline))
+#else
+#define PC_NO_TSAN
+#endif
+
 static inline void pc__cpu_relax(void)
 {
 #if defined(__x86_64__)
@@ -82,8 +89,19 @@ struct pc__spinlock {
 };
 #define PC_SPINLOCK_INIT { 0 }
 
+/* nopreempt sections (notify.c); defined after struct pc__vcore. */
+static inline void pc__nopreempt_enter(void);
+static inline void pc__nopreempt_exit(void);
+
+/*
+ * Runtime spinlocks are notification-safe (an "irqsave" lock, LESSONS
+ * 3.23): held in a nopreempt section, so a notification never enters
+ * vcore context on a vcore whose uthread holds one that vcore context
+ * also takes.
+ */
 static inline void pc__spin_lock(struct pc__spinlock *l)
 {
+	pc__nopreempt_enter();
 	/* Acquire pairs with the release in pc__spin_unlock(). */
 	while (atomic_exchange_explicit(&l->locked, 1, memory_order_acquire))
 		while (atomic_load_explicit(&l->locked, memory_order_relaxed))
@@ -92,13 +110,18 @@ static inline void pc__spin_lock(struct pc__spinlock *l)
 
 static inline bool pc__spin_trylock(struct pc__spinlock *l)
 {
-	return !atomic_load_explicit(&l->locked, memory_order_relaxed) &&
-	       !atomic_exchange_explicit(&l->locked, 1, memory_order_acquire);
+	pc__nopreempt_enter();
+	if (!atomic_load_explicit(&l->locked, memory_order_relaxed) &&
+	    !atomic_exchange_explicit(&l->locked, 1, memory_order_acquire))
+		return true;
+	pc__nopreempt_exit();
+	return false;
 }
 
 static inline void pc__spin_unlock(struct pc__spinlock *l)
 {
 	atomic_store_explicit(&l->locked, 0, memory_order_release);
+	pc__nopreempt_exit();
 }
 
 /* ---- stacks (stack.c) ---- */
@@ -236,6 +259,11 @@ struct pc__vcore {
 	int id;
 	int cpu;
 	struct pc_thread *current; /* the uthread running here, or NULL */
+	struct pc__irq irq;        /* notify.c; this thread only */
+	/* A notified uthread, resumed first by the next loop pass. */
+	struct pc_thread *resume;
+	struct pc__vcpd *vcpd;     /* its words in the shared page */
+	atomic_int tid;            /* the Linux thread, for tgkill */
 	int *errno_loc;            /* this Linux thread's errno */
 	char *tstack_map;          /* transition stack mapping */
 	size_t tstack_size;
@@ -304,6 +332,72 @@ static inline struct pc__vcore *pc__vcore_self(void)
 struct pc__vcore *pc__vcore_self(void);
 #endif
 
+static inline void pc__nopreempt_enter(void)
+{
+	struct pc__vcore *vc = pc__vcore_self();
+
+	if (vc) {
+		vc->irq.nopreempt++;
+		atomic_signal_fence(memory_order_seq_cst);
+	}
+}
+
+void pc__notify_deferred(void);
+
+/*
+ * Leaving the outermost section takes a notification the signal handler
+ * deferred (docs/design/notifications.md). The vcore is the one entered
+ * on: nothing switches inside a section.
+ */
+static inline void pc__nopreempt_exit(void)
+{
+	struct pc__vcore *vc = pc__vcore_self();
+
+	if (!vc)
+		return;
+	atomic_signal_fence(memory_order_seq_cst);
+	if (--vc->irq.nopreempt == 0) {
+		atomic_signal_fence(memory_order_seq_cst);
+		if (PC_UNLIKELY(vc->irq.deferred))
+			pc__notify_deferred();
+	}
+}
+
+/* ---- notifications and events (notify.c, event.c) ---- */
+
+/* Installs the signal handler and probes XSAVE. Once; 0 or -errno. */
+int pc__notify_init(void);
+/*
+ * Takes the calling uthread into vcore context as the vcore's resume
+ * uthread; returns 0 when it runs again (on the same vcore). Called by
+ * pc__notify_entry, pc__ctx_pop and pc__notify_deferred.
+ */
+int pc__notify_reenter(void);
+/*
+ * Tells vcore @id that something was posted to it: sets notif_pending and,
+ * with @interrupt, signals it if it runs a uthread; else wakes it if it
+ * idles or is offline (so it forwards its mailbox). Any thread.
+ */
+void pc__notify(int id, bool interrupt);
+/* Marks @vc granted or not (vcore.c). grant_lock held. */
+void pc__vcore_set_online(struct pc__vcore *vc, bool online);
+/* Wakes @vc if it is parked, idle or offline (vcore.c). Any thread. */
+void pc__vcore_kick(struct pc__vcore *vc);
+/* Offline @vc hands its mailbox to an online vcore (event.c). */
+void pc__events_forward(struct pc__vcore *vc);
+/* Handles every event posted to @vc. Vcore context. */
+void pc__events_handle(struct pc__vcore *vc);
+/* Sets up vcore @vc's thread for notifications (its own thread). */
+void pc__notify_thread_init(struct pc__vcore *vc);
+
+/* 2LS calls from uthread context are made in a nopreempt section. */
+static inline void pc__sched_runnable(struct pc_thread *h)
+{
+	pc__nopreempt_enter();
+	pc__rt.ops->thread_runnable(h);
+	pc__nopreempt_exit();
+}
+
 /* The uthread running on the calling Linux thread, or NULL. */
 static inline struct pc_thread *pc__thread_current(void)
 {
@@ -318,6 +412,7 @@ static inline struct pc_thread *pc__thread_current(void)
 void pc__sanitize_leave(struct pc__vcore *vc, struct pc_thread *t);
 void pc__sanitize_switch(struct pc_thread *from, struct pc_thread *to);
 void pc__resumed(void);
+void pc__sanitize_settle(void);
 void pc__leave_trampoline(void *from, void *vc);
 
 /* Everything a leave does before the registers are saved. */
@@ -326,6 +421,9 @@ static inline struct pc__vcore *pc__leave_prepare(struct pc_thread *t,
 {
 	struct pc__vcore *vc = pc__vcore_self();
 
+	/* Until vcore context disables notifications (notifications.md). */
+	vc->irq.nopreempt = 1;
+	atomic_signal_fence(memory_order_seq_cst);
 	t->err = *vc->errno_loc;
 	vc->leave_cb = cb;
 	vc->leave_arg = arg;
@@ -384,13 +482,15 @@ static inline int pc__thread_switch_direct(struct pc__vcore *vc,
 					   struct pc_thread *from,
 					   struct pc_thread *to)
 {
+	vc->irq.nopreempt++;
+	atomic_signal_fence(memory_order_seq_cst);
 	pc__switch_prepare(vc, from, to);
 #if PC_ASAN
-	pc__ctx_switch(&from->ctx, &to->ctx, NULL);
+	pc__ctx_switch_irq(&from->ctx, &to->ctx, NULL, &vc->irq);
 	pc__resumed();
 	return 0;
 #else
-	return pc__ctx_switch_tail(&from->ctx, &to->ctx, NULL);
+	return pc__ctx_switch_irq_tail(&from->ctx, &to->ctx, NULL, &vc->irq);
 #endif
 }
 

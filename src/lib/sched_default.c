@@ -11,12 +11,15 @@
  *
  * Yield. thread_paused() only stashes the uthread in its vcore's `yielded`
  * slot (nobody else touches it); the pick_next() that follows on the same
- * vcore swaps it for the queue's head under one lock acquisition, or runs
- * it again without locking when the queue is empty. That keeps a yield to
- * one lock round trip.
+ * vcore swaps it for the queue's head under one lock acquisition. When
+ * the queue is empty it steals first and runs the yielder again only if
+ * there is nothing to steal: a vcore whose uthread never yields cannot
+ * run its own queue, and a yield elsewhere is its chance.
  *
  * Stealing takes half of the victim's queue (at most STEAL_MAX), oldest
- * first, so a burst created on one vcore spreads in a few steals.
+ * first, so a burst created on one vcore spreads in a few steals. A vcore
+ * steals when its queue is empty, and also every STEAL_EVERY picks: a
+ * vcore held by a uthread that never yields cannot run its own queue.
  *
  * Being part of the library, it reaches TCBs and the vcore through the
  * internal inline accessors rather than the exported calls of sched.h
@@ -28,6 +31,8 @@
 #include <stdlib.h>
 
 #define STEAL_MAX 32
+/* Picks between two steal attempts made with work in the own queue. */
+#define STEAL_EVERY 64
 
 struct rq {
 	struct pc__spinlock lock;
@@ -35,6 +40,7 @@ struct rq {
 	atomic_int len;
 	struct pc_thread *yielded; /* owner vcore only */
 	uint32_t rand;             /* owner vcore only */
+	uint32_t picks;            /* owner vcore only */
 } __attribute__((aligned(PC_CACHELINE)));
 
 struct node {
@@ -260,16 +266,46 @@ static struct pc_thread *steal(int vcoreid)
 	return NULL;
 }
 
+/* Queues @y (yielded) behind what this vcore has; returns @t. */
+static struct pc_thread *requeue_yielded(struct rq *rq, struct pc_thread *y,
+					 struct pc_thread *t)
+{
+	rq->yielded = NULL;
+	if (y) {
+		pc__spin_lock(&rq->lock);
+		push_locked(rq, y);
+		pc__spin_unlock(&rq->lock);
+	}
+	return t;
+}
+
 static struct pc_thread *def_pick_next(int vcoreid)
 {
 	struct rq *rq = &rqs[vcoreid];
 	struct pc_thread *y = rq->yielded, *t;
 
 	note_vcore(vcoreid);
+	/*
+	 * Now and then steal first, even with work here: a vcore whose
+	 * uthread never yields cannot run its own queue, and vcores that
+	 * always have work of their own would otherwise never look at it.
+	 */
+	if (PC_UNLIKELY(++rq->picks % STEAL_EVERY == 0)) {
+		t = steal(vcoreid);
+		if (t)
+			return requeue_yielded(rq, y, t);
+	}
 	if (y) {
 		rq->yielded = NULL;
-		if (!atomic_load_explicit(&rq->len, memory_order_relaxed))
-			return y;
+		if (!atomic_load_explicit(&rq->len, memory_order_relaxed)) {
+			/*
+			 * Nothing queued here: uthreads queued on a vcore
+			 * whose uthread never yields go first, else they
+			 * would wait for as long as it runs.
+			 */
+			t = steal(vcoreid);
+			return t ? requeue_yielded(rq, y, t) : y;
+		}
 		pc__spin_lock(&rq->lock);
 		push_locked(rq, y);
 		t = pop_locked(rq);

@@ -88,9 +88,13 @@ int pc_thread_create(struct pc_thread **out, const struct pc_thread_attr *attr,
 	if (atomic_load_explicit(&pc__rt.mode, memory_order_acquire) !=
 	    PC_MODE_M)
 		return -EPERM;
+	/* The per-vcore stack cache and the 2LS: no notification inside. */
+	pc__nopreempt_enter();
 	t = pc__tcb_alloc(a->stack_size);
-	if (!t)
+	if (!t) {
+		pc__nopreempt_exit();
 		return -ENOMEM;
+	}
 	t->fn = fn;
 	t->arg = arg;
 	if (a->name)
@@ -102,6 +106,7 @@ int pc_thread_create(struct pc_thread **out, const struct pc_thread_attr *attr,
 	if (out)
 		*out = pc__handle(t);
 	ops()->thread_runnable(pc__handle(t));
+	pc__nopreempt_exit();
 	return 0;
 }
 
@@ -494,11 +499,11 @@ int pc_thread_unpark(struct pc_thread *h)
 	if (co >= 0) {
 		if (!claim_coroutine(t, pc_vcore_id()))
 			return -EXDEV;
-		ops()->thread_runnable(h);
+		pc__sched_runnable(h);
 		return 0;
 	}
 	if (claim_parked(t, true))
-		ops()->thread_runnable(h);
+		pc__sched_runnable(h);
 	return 0;
 }
 

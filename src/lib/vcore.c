@@ -27,6 +27,7 @@
  * through RMWs on the vcore's idle word.
  */
 #include "internal.h"
+#include "shared.h"
 
 #include <sched.h>
 #include <stdio.h>
@@ -177,6 +178,13 @@ static struct pc_thread *pick(struct pc__vcore *vc)
 	return pc__unhandle_raw(pc__rt.ops->pick_next(vc->id));
 }
 
+/* Something was posted to @vc: leave idleness to handle it. */
+static bool events_pending(struct pc__vcore *vc)
+{
+	return atomic_load_explicit(&vc->vcpd->notif_pending,
+				    memory_order_relaxed);
+}
+
 /* Parks until woken or until the earliest sleeper anywhere is due. */
 static struct pc_thread *vcore_park(struct pc__vcore *vc)
 {
@@ -190,7 +198,7 @@ static struct pc_thread *vcore_park(struct pc__vcore *vc)
 	atomic_fetch_add(&nr_parked, 1);
 	next = timers_run_all(pc__now_ns());
 	t = pick(vc);
-	if (!t && !pc__arbiter_surplus()) {
+	if (!t && !pc__arbiter_surplus() && !events_pending(vc)) {
 		struct timespec ts = pc__ns_to_ts(next);
 
 		pc__futex_wait((uint32_t *)&vc->wake, 0,
@@ -211,7 +219,7 @@ static struct pc_thread *vcore_spin(struct pc__vcore *vc)
 	atomic_fetch_add(&pc__rt.nr_spinning, 1);
 	for (unsigned int i = 1; now - start < PC_SPIN_NS; i++) {
 		t = pick(vc);
-		if (t || pc__arbiter_surplus())
+		if (t || pc__arbiter_surplus() || events_pending(vc))
 			break;
 		pc__cpu_relax();
 		if (i % 16 == 0) {
@@ -242,10 +250,10 @@ static struct pc_thread *vcore_idle(struct pc__vcore *vc)
 
 	for (;;) {
 		t = vcore_spin(vc);
-		if (t || pc__arbiter_surplus())
+		if (t || pc__arbiter_surplus() || events_pending(vc))
 			break;
 		t = vcore_park(vc);
-		if (t || pc__arbiter_surplus())
+		if (t || pc__arbiter_surplus() || events_pending(vc))
 			break;
 	}
 	if (t)
@@ -283,7 +291,11 @@ void pc__vcore_hand_off_locked(struct pc__vcore *vc)
 		pc__timer_move(vc, heir);
 }
 
-/* Vcore context, @vc offline: waits off its core until granted again. */
+/*
+ * Vcore context, @vc offline: waits off its core until granted again.
+ * Events posted to it meanwhile (by a poster that saw it online) wake it,
+ * and it forwards them to a vcore that is online.
+ */
 static void vcore_leave(struct pc__vcore *vc)
 {
 	atomic_store(&vc->idle, PC_VC_BUSY);
@@ -292,8 +304,36 @@ static void vcore_leave(struct pc__vcore *vc)
 		atomic_store(&vc->wake, 0);
 		if (atomic_load(&vc->online))
 			break;
+		pc__events_forward(vc);
 		pc__futex_wait((uint32_t *)&vc->wake, 0, NULL);
 	}
+}
+
+/*
+ * pc__vcore_set_online() - mark @vc granted or not, in the runtime and in
+ * the arbiter's page (the vcore map the process and a daemon read).
+ * grant_lock held, or the first vcore being made.
+ */
+void pc__vcore_set_online(struct pc__vcore *vc, bool online)
+{
+	struct pc__vcore_arb *a = &pc__sh.arb_rw->vc[vc->id];
+
+	atomic_store(&vc->online, online);
+	atomic_store(&a->cpu, online ? vc->cpu : -1);
+	if (online)
+		atomic_fetch_or(&a->flags, PC_VCA_ONLINE);
+	else
+		atomic_fetch_and(&a->flags, ~PC_VCA_ONLINE);
+	atomic_fetch_add(&pc__sh.arb_rw->nr_granted, online ? 1 : -1);
+}
+
+/* pc__vcore_kick() - see internal.h. */
+void pc__vcore_kick(struct pc__vcore *vc)
+{
+	if (pc_sched_wake_vcore(vc->id) || atomic_load(&vc->online))
+		return;
+	atomic_store(&vc->wake, 1);
+	pc__futex_wake((uint32_t *)&vc->wake, 1);
 }
 
 /* ---- the loop ---- */
@@ -305,6 +345,13 @@ void pc__vcore_loop(struct pc__vcore *vc)
 	for (;;) {
 		struct pc_thread *t;
 
+		pc__events_handle(vc);
+		/* A notified uthread goes on first, on this vcore. */
+		t = vc->resume;
+		if (t) {
+			vc->resume = NULL;
+			pc__thread_run(t);
+		}
 		if (PC_UNLIKELY(pc__arbiter_surplus()) &&
 		    pc__arbiter_should_leave(vc))
 			vcore_leave(vc);
@@ -345,6 +392,8 @@ static struct pc__vcore *vcore_alloc(int id)
 #endif
 	vc->id = id;
 	vc->cpu = pc__vcore_cpu_for(id);
+	pc__vcpd_init(id);
+	vc->vcpd = pc__vcpd(id);
 	vc->tstack_map = map;
 	vc->tstack_size = PC_TSTACK_SIZE;
 	vc->tstack_hi = map + PC_TSTACK_GUARD + PC_TSTACK_SIZE;
@@ -371,6 +420,7 @@ static void vcore_bind_self(struct pc__vcore *vc)
 	pc__tls_vcore = vc;
 	vc->errno_loc = &errno;
 	pc__altstack_init();
+	pc__notify_thread_init(vc);
 	pin_self(vc->cpu);
 }
 
@@ -394,7 +444,7 @@ int pc__vcore_grant_locked(int id)
 	int err;
 
 	if (vc) {
-		atomic_store(&vc->online, true);
+		pc__vcore_set_online(vc, true);
 		atomic_store(&vc->wake, 1);
 		pc__futex_wake((uint32_t *)&vc->wake, 1);
 		return 0;
@@ -402,7 +452,7 @@ int pc__vcore_grant_locked(int id)
 	vc = vcore_alloc(id);
 	if (!vc)
 		return -ENOMEM;
-	atomic_store(&vc->online, true);
+	pc__vcore_set_online(vc, true);
 	/*
 	 * Published before its thread runs: the thread may park at once,
 	 * and a waker must be able to find it then.
@@ -420,7 +470,7 @@ int pc__vcore_grant_locked(int id)
 		 * Unpublished, so no later grant finds a vcore without a
 		 * thread. Not freed: a waker may have loaded the pointer.
 		 */
-		atomic_store(&vc->online, false);
+		pc__vcore_set_online(vc, false);
 		atomic_store_explicit(&pc__rt.vcores[id], NULL,
 				      memory_order_release);
 		return -EAGAIN;
@@ -455,7 +505,7 @@ int pc__vcore_start_first(void)
 	}
 	pc__stack_overflow_init();
 	vcore_bind_self(vc);
-	atomic_store(&vc->online, true);
+	pc__vcore_set_online(vc, true);
 	vc->current = main_t;
 	atomic_store_explicit(&pc__rt.vcores[0], vc, memory_order_release);
 	atomic_store(&pc__rt.max_vcoreid, 1);

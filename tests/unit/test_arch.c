@@ -16,6 +16,27 @@
 #include "../../src/lib/arch/arch.h"
 #include "../harness/test.h"
 
+/*
+ * The runtime's callbacks that switch.S may call (pc__ctx_pop and
+ * pc__ctx_switch_irq, tested in test_arch_irq.c); nothing here makes it.
+ */
+int pc__notify_reenter(void);
+void pc__notify_deferred(void);
+int pc__notify_reenter(void)
+{
+	test_fail(__FILE__, __LINE__, "pc__notify_reenter called");
+}
+
+void pc__notify_deferred(void)
+{
+	test_fail(__FILE__, __LINE__, "pc__notify_deferred called");
+}
+
+#if defined(__x86_64__)
+uint64_t pc__xsave_size = 512;
+int pc__xsave_ok;
+#endif
+
 /* 64 KiB holds every frame these cases build, with a wide margin. */
 #define STACK_SIZE (64 * 1024)
 /* Bytes just above each stack's top that nothing may write. */

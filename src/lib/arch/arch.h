@@ -55,6 +55,39 @@ void *pc__ctx_switch(struct pc__ctx *from, const struct pc__ctx *to,
 		     void *pass);
 
 /*
+ * Per-vcore interrupt state that the switch code reads and writes; only
+ * the vcore's own thread and its signal handler touch it
+ * (docs/design/notifications.md).
+ */
+struct pc__irq {
+	volatile unsigned int nopreempt; /* > 0: inside the runtime */
+	volatile unsigned int deferred;  /* a notification waits for 0 */
+};
+
+/*
+ * pc__ctx_switch_irq() - pc__ctx_switch() that, once on @to's stack,
+ * lowers irq->nopreempt and, when that reaches 0 with irq->deferred set,
+ * calls pc__notify_deferred() as @to before resuming it.
+ */
+void *pc__ctx_switch_irq(struct pc__ctx *from, const struct pc__ctx *to,
+			 void *pass, struct pc__irq *irq);
+
+/*
+ * pc__ctx_pop() - resume @to (passing 0) with notifications enabled:
+ * on @to's stack, *@notif_disabled = 0, a full barrier, then if
+ * *@notif_pending is set, pc__notify_reenter() as @to first.
+ */
+__attribute__((noreturn)) void pc__ctx_pop(const struct pc__ctx *to,
+					   unsigned int *notif_disabled,
+					   const unsigned int *notif_pending);
+
+/*
+ * pc__notify_entry - not a function: where a redirected notification
+ * signal frame returns to (x86-64 only; see switch.S).
+ */
+void pc__notify_entry(void);
+
+/*
  * pc__ctx_jump() - resume @to, passing @pass, without saving anything:
  * the caller's stack is abandoned.
  */
@@ -89,8 +122,8 @@ __attribute__((noreturn)) void pc__ctx_call(void *stack_hi,
  * wrong on every switch (the predictor remembers the other uthread's
  * caller), which costs several times the switch itself.
  */
-int pc__ctx_switch_tail(struct pc__ctx *from, const struct pc__ctx *to,
-			void *pass);
+int pc__ctx_switch_irq_tail(struct pc__ctx *from, const struct pc__ctx *to,
+			    void *pass, struct pc__irq *irq);
 int pc__ctx_save_call_tail(struct pc__ctx *from, void *stack_hi,
 			   pc__ctx_call_fn fn, void *arg);
 

@@ -93,6 +93,50 @@ FUNC(pc__ctx_switch)
 	b	restore
 END(pc__ctx_switch)
 
+/*
+ * void *pc__ctx_switch_irq(struct pc__ctx *from, const struct pc__ctx *to,
+ *			    void *pass, struct pc__irq *irq)
+ * See x86_64/switch.S: lower irq->nopreempt on @to's stack, and call
+ * pc__notify_deferred() as @to if it reached 0 with irq->deferred set.
+ */
+	.globl	pc__ctx_switch_irq_tail
+	.hidden	pc__ctx_switch_irq_tail
+	.set	pc__ctx_switch_irq_tail, pc__ctx_switch_irq
+FUNC(pc__ctx_switch_irq)
+	SAVE	x0
+	ldr	x9, [x1]
+	mov	sp, x9
+	mov	x0, x2
+	ldr	w9, [x3]
+	subs	w9, w9, #1
+	str	w9, [x3]
+#if !defined(__SANITIZE_ADDRESS__)
+	b.ne	restore
+	ldr	w9, [x3, #4]
+	cbz	w9, restore
+	bl	pc__notify_deferred
+	mov	x0, #0
+#endif
+	b	restore
+END(pc__ctx_switch_irq)
+
+/*
+ * void pc__ctx_pop(const struct pc__ctx *to, unsigned *notif_disabled,
+ *		    const unsigned *notif_pending)
+ * See x86_64/switch.S: on @to's stack, enable, full barrier, recheck.
+ */
+FUNC(pc__ctx_pop)
+	ldr	x9, [x0]
+	mov	sp, x9
+	str	wzr, [x1]
+	dmb	ish
+	ldr	w9, [x2]
+	cbz	w9, 1f
+	bl	pc__notify_reenter
+1:	mov	x0, #0
+	b	restore
+END(pc__ctx_pop)
+
 /* void pc__ctx_jump(const struct pc__ctx *to, void *pass) */
 FUNC(pc__ctx_jump)
 	ldr	x9, [x0]

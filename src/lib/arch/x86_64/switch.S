@@ -91,9 +91,6 @@ name:					\
 .endm
 
 /* void *pc__ctx_switch(struct pc__ctx *from, const struct pc__ctx *to, void *pass) */
-	.globl	pc__ctx_switch_tail
-	.hidden	pc__ctx_switch_tail
-	.set	pc__ctx_switch_tail, pc__ctx_switch
 FUNC(pc__ctx_switch)
 	SAVE	%rdi
 	/* The current FP control state is what SAVE just stored. */
@@ -104,10 +101,68 @@ FUNC(pc__ctx_switch)
 	RESUME_WITH_CURRENT_FP
 END(pc__ctx_switch)
 
+/*
+ * void *pc__ctx_switch_irq(struct pc__ctx *from, const struct pc__ctx *to,
+ *			    void *pass, struct pc__irq *irq)
+ *
+ * pc__ctx_switch() for a uthread switching to another on the same vcore.
+ * Once on the target's stack, lowers irq->nopreempt (the caller raised
+ * it) and, if it reaches 0 with a notification deferred meanwhile, calls
+ * pc__notify_deferred() there, as the target, before resuming it. From
+ * the decrement on, a notification may interrupt: the state is then the
+ * target's, with its saved registers above the stack pointer.
+ */
+	.globl	pc__ctx_switch_irq_tail
+	.hidden	pc__ctx_switch_irq_tail
+	.set	pc__ctx_switch_irq_tail, pc__ctx_switch_irq
+FUNC(pc__ctx_switch_irq)
+	SAVE	%rdi
+	movl	(%rsp), %r10d
+	movzwl	4(%rsp), %r8d
+	movq	(%rsi), %rsp
+	movq	%rdx, %rax
+	subl	$1, (%rcx)
+#if !defined(__SANITIZE_ADDRESS__)
+	/* (ASan builds: pc__resumed() checks, after ASan's fiber switch.) */
+	jnz	1f
+	cmpl	$0, 4(%rcx)
+	jne	2f
+#endif
+1:	movl	%r10d, %ecx
+	RESUME_WITH_CURRENT_FP
+2:	call	pc__notify_deferred
+	xorl	%eax, %eax
+	jmp	resume_here
+END(pc__ctx_switch_irq)
+
+/*
+ * void pc__ctx_pop(const struct pc__ctx *to, atomic_uint *notif_disabled,
+ *		    const atomic_uint *notif_pending)
+ *
+ * Leave vcore context for @to, enabling notifications on the way
+ * (docs/design/notifications.md, "the pop"): on @to's stack first, then
+ * the enable, a full barrier, and the recheck of notif_pending. If it is
+ * set, pc__notify_reenter() takes @to back into vcore context as a
+ * cooperative leave and returns here when @to is resumed.
+ */
+FUNC(pc__ctx_pop)
+	movq	(%rdi), %rsp
+	movl	$0, (%rsi)
+	lock orl $0, (%rsp)	/* store-load barrier; the word is unchanged */
+	cmpl	$0, (%rdx)
+	jne	1f
+	xorl	%eax, %eax
+	jmp	resume_here
+1:	call	pc__notify_reenter
+	xorl	%eax, %eax
+	jmp	resume_here
+END(pc__ctx_pop)
+
 /* void pc__ctx_jump(const struct pc__ctx *to, void *pass) */
 FUNC(pc__ctx_jump)
 	movq	(%rdi), %rsp
 	movq	%rsi, %rax
+resume_here:
 	stmxcsr	-4(%rsp)
 	fnstcw	-8(%rsp)
 	movl	-4(%rsp), %ecx
@@ -153,6 +208,92 @@ FUNC(pc__ctx_start)
 	ud2
 	.cfi_endproc
 END(pc__ctx_start)
+
+/*
+ * pc__notify_entry - where a notification's signal frame returns to
+ * (notify.c redirects it). The CPU holds the interrupted uthread's
+ * registers, except that rip is here and rsp points just below its red
+ * zone, at the interrupted rip:
+ *
+ *     rsp+0     interrupted rip
+ *     rsp+8     the 128-byte red zone, untouched
+ *     rsp+136   the interrupted rsp
+ *
+ * Saves flags, every general register and the whole XSAVE state (FXSAVE
+ * without XSAVE) on this stack, enters vcore context through
+ * pc__notify_reenter() (a cooperative leave) and, when the uthread is
+ * resumed, on whatever vcore, restores all of it and returns with
+ * ret $128, which leaves rsp exactly as it was interrupted.
+ */
+FUNC(pc__notify_entry)
+	pushfq
+	cld
+	pushq	%rax
+	pushq	%rcx
+	pushq	%rdx
+	pushq	%rsi
+	pushq	%rdi
+	pushq	%r8
+	pushq	%r9
+	pushq	%r10
+	pushq	%r11
+	pushq	%rbx
+	pushq	%rbp
+	pushq	%r12
+	pushq	%r13
+	pushq	%r14
+	pushq	%r15
+	movq	%rsp, %rbx
+	subq	pc__xsave_size(%rip), %rsp
+	andq	$-64, %rsp
+	cmpl	$0, pc__xsave_ok(%rip)
+	je	1f
+	/* XRSTOR faults on a header that is not zero where XSAVE leaves it. */
+	xorl	%eax, %eax
+	movq	%rax, 512(%rsp)
+	movq	%rax, 520(%rsp)
+	movq	%rax, 528(%rsp)
+	movq	%rax, 536(%rsp)
+	movq	%rax, 544(%rsp)
+	movq	%rax, 552(%rsp)
+	movq	%rax, 560(%rsp)
+	movq	%rax, 568(%rsp)
+	movl	$-1, %eax
+	movl	$-1, %edx
+	xsave64	(%rsp)
+	jmp	2f
+1:	fxsave64 (%rsp)
+2:	/* Vcore context starts from the ABI's FP state. */
+	fninit
+	movl	$0x1f80, -8(%rsp)	/* below the image: free */
+	ldmxcsr	-8(%rsp)
+	call	pc__notify_reenter
+	cmpl	$0, pc__xsave_ok(%rip)
+	je	3f
+	movl	$-1, %eax
+	movl	$-1, %edx
+	xrstor64 (%rsp)
+	jmp	4f
+3:	fxrstor64 (%rsp)
+4:	movq	%rbx, %rsp
+	popq	%r15
+	popq	%r14
+	popq	%r13
+	popq	%r12
+	popq	%rbp
+	popq	%rbx
+	popq	%r11
+	popq	%r10
+	popq	%r9
+	popq	%r8
+	popq	%rdi
+	popq	%rsi
+	popq	%rdx
+	popq	%rcx
+	popq	%rax
+	popfq
+	ret	$128
+END(pc__notify_entry)
 
 /* void pc__ctx_make(struct pc__ctx *ctx, void *stack_hi, entry, void *arg) */
 FUNC(pc__ctx_make)

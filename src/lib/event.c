@@ -1,0 +1,275 @@
+/*
+ * event.c - the event API (parcore/event.h): handlers, routes, posting,
+ * and handling in vcore context.
+ *
+ * Handlers live in process-private memory (they are pointers); routes live
+ * in the shared process page, because the arbiter delivers its own events
+ * along them and reads them as hostile input.
+ *
+ * A handler table entry is a seqlock: writers (any thread, serialized by
+ * handler_lock) make seq odd, write, make it even; the vcore reading it
+ * retries while seq is odd or moved. Every access is sequentially
+ * consistent, which orders them without fences (TSan models no fences).
+ * Writers hold a nopreempt section (the spinlock), so a notification
+ * never finds its own vcore's writer mid-update.
+ */
+#include "internal.h"
+#include "shared.h"
+
+struct handler {
+	atomic_uint seq;
+	_Atomic(pc_event_handler) fn;
+	_Atomic(void *) arg;
+};
+
+static struct handler handlers[PC_EV_MAX];
+static struct pc__spinlock handler_lock = PC_SPINLOCK_INIT;
+
+static bool type_ok(unsigned int type)
+{
+	return type != PC_EV_NONE && type < PC_EV_MAX;
+}
+
+int pc_event_handler_set(unsigned int type, pc_event_handler fn, void *arg)
+{
+	struct handler *h = &handlers[type < PC_EV_MAX ? type : 0];
+
+	if (!type_ok(type))
+		return -EINVAL;
+	pc__spin_lock(&handler_lock);
+	atomic_fetch_add(&h->seq, 1);
+	atomic_store(&h->fn, fn);
+	atomic_store(&h->arg, arg);
+	atomic_fetch_add(&h->seq, 1);
+	pc__spin_unlock(&handler_lock);
+	return 0;
+}
+
+/* @type's handler and argument, consistent with each other. */
+static pc_event_handler handler_get(unsigned int type, void **arg)
+{
+	struct handler *h = &handlers[type];
+
+	for (;;) {
+		unsigned int seq = atomic_load(&h->seq);
+		pc_event_handler fn;
+
+		if (seq & 1) {
+			pc__cpu_relax();
+			continue;
+		}
+		fn = atomic_load(&h->fn);
+		*arg = atomic_load(&h->arg);
+		if (atomic_load(&h->seq) == seq)
+			return fn;
+	}
+}
+
+int pc_event_route_set(unsigned int type, int vcoreid, unsigned int flags)
+{
+	int err = pc__shared_init();
+	struct pc__route *r;
+
+	if (!type_ok(type) || vcoreid < 0 || vcoreid >= PC_VCORE_MAX ||
+	    (flags & ~PC_EVF_ALL))
+		return -EINVAL;
+	if (err)
+		return err;
+	r = &pc__sh.proc->route[type];
+	/* Two words: a post racing with this may use one old, one new. */
+	atomic_store(&r->vcoreid, vcoreid);
+	atomic_store(&r->flags, flags);
+	return 0;
+}
+
+/* ---- posting ---- */
+
+static bool vcore_online(int id)
+{
+	return atomic_load_explicit(&pc__sh.arb->vc[id].flags,
+				    memory_order_acquire) &
+	       PC_VCA_ONLINE;
+}
+
+/* The lowest-numbered online vcore, or -1. */
+static int first_online(void)
+{
+	for (int i = 0; i < PC_VCORE_MAX; i++)
+		if (vcore_online(i))
+			return i;
+	return -1;
+}
+
+/*
+ * event_deliver() - queue @ev (type already checked) for vcore @id
+ * with @flags and tell it. Any thread. Returns 0 or -ENXIO.
+ */
+static int event_deliver(int id, const struct pc_event *ev,
+			 unsigned int flags)
+{
+	struct pc_event e = *ev;
+
+	if (!vcore_online(id)) {
+		if (!(flags & PC_EVF_FALLBACK))
+			return -ENXIO;
+		id = first_online();
+		if (id < 0)
+			return -ENXIO;
+	}
+	e.flags = 0;
+	e.src_vcore = (int16_t)pc_vcore_id();
+	pc__mbox_post(pc__vcpd(id), &e, flags & PC_EVF_BIT_ONLY);
+	/*
+	 * If @id went offline since the check, it forwards what it finds
+	 * in its mailbox to an online vcore (pc__events_forward()).
+	 */
+	pc__notify(id, flags & PC_EVF_NOTIFY);
+	return 0;
+}
+
+static int post_check(const struct pc_event *ev)
+{
+	if (!ev || !type_ok(ev->type))
+		return -EINVAL;
+	if (atomic_load_explicit(&pc__rt.mode, memory_order_acquire) !=
+	    PC_MODE_M)
+		return -EPERM;
+	return 0;
+}
+
+int pc_event_send(int vcoreid, const struct pc_event *ev, unsigned int flags)
+{
+	int err = post_check(ev);
+
+	if (err)
+		return err;
+	if (vcoreid < 0 || vcoreid >= PC_VCORE_MAX || (flags & ~PC_EVF_ALL))
+		return -EINVAL;
+	return event_deliver(vcoreid, ev, flags);
+}
+
+int pc_event_post(const struct pc_event *ev)
+{
+	int err = post_check(ev);
+	struct pc__route *r;
+	int id;
+
+	if (err)
+		return err;
+	r = &pc__sh.proc->route[ev->type];
+	/* Our own page, but a bad write to it must not crash us. */
+	id = atomic_load_explicit(&r->vcoreid, memory_order_relaxed);
+	if (id < 0 || id >= PC_VCORE_MAX)
+		id = 0;
+	return event_deliver(id, ev,
+			     atomic_load_explicit(&r->flags,
+						  memory_order_relaxed) &
+				     PC_EVF_ALL);
+}
+
+/* ---- handling, vcore context ---- */
+
+static void dispatch(struct pc__vcpd *v, const struct pc_event *ev)
+{
+	pc_event_handler fn = NULL;
+	void *arg;
+
+	/* The ring is in writable shared memory: check what comes out. */
+	if (ev->type < PC_EV_MAX)
+		fn = handler_get(ev->type, &arg);
+	if (!fn) {
+		atomic_fetch_add_explicit(&v->stat.unhandled, 1,
+					  memory_order_relaxed);
+		return;
+	}
+	atomic_fetch_add_explicit(&v->stat.handled, 1, memory_order_relaxed);
+	fn(ev, arg);
+}
+
+/* Calls @fn on every event in @vc's mailbox: messages, then bits. */
+static void drain(struct pc__vcore *vc,
+		  void (*fn)(struct pc__vcpd *v, const struct pc_event *ev))
+{
+	struct pc__vcpd *v = vc->vcpd;
+	struct pc_event ev;
+
+	while (pc__mbox_take(v, &ev))
+		fn(v, &ev);
+	for (unsigned int w = 0; w < PC_EV_WORDS; w++) {
+		uint64_t bits = pc__mbox_take_bits(v, w);
+
+		while (bits) {
+			unsigned int b = (unsigned int)__builtin_ctzll(bits);
+
+			bits &= bits - 1;
+			ev = (struct pc_event){ .type = (uint16_t)(w * 64 + b),
+						.src_vcore = -1,
+						.flags = PC_EVENT_F_OVERFLOW };
+			fn(v, &ev);
+		}
+	}
+}
+
+/*
+ * pc__events_handle() - see internal.h. notif_pending is cleared before
+ * the drain (an RMW, ordered before the reads of the ring), so whatever
+ * is posted during the drain sets it again for the next look.
+ */
+void pc__events_handle(struct pc__vcore *vc)
+{
+	struct pc__vcpd *v = vc->vcpd;
+
+	if (!atomic_load_explicit(&v->notif_pending, memory_order_relaxed))
+		return;
+	atomic_exchange(&v->notif_pending, 0);
+	drain(vc, dispatch);
+}
+
+static void forward(struct pc__vcpd *v, const struct pc_event *ev)
+{
+	int id = first_online();
+
+	if (id < 0) {
+		/* Nobody online: keep it, as a bit, for the next look. */
+		pc__mbox_post(v, ev, true);
+		atomic_store(&v->notif_pending, 1);
+		return;
+	}
+	pc__mbox_post(pc__vcpd(id), ev, ev->flags & PC_EVENT_F_OVERFLOW);
+	pc__notify(id, true);
+}
+
+/*
+ * pc__events_forward() - @vc is offline: hand what was posted to it to an
+ * online vcore. Its own thread (the mailbox's one consumer), vcore context.
+ */
+void pc__events_forward(struct pc__vcore *vc)
+{
+	struct pc__vcpd *v = vc->vcpd;
+
+	if (!atomic_load_explicit(&v->notif_pending, memory_order_relaxed))
+		return;
+	atomic_exchange(&v->notif_pending, 0);
+	drain(vc, forward);
+}
+
+int pc_event_stats(int vcoreid, struct pc_event_stats *out)
+{
+	struct pc__vcpd *v;
+
+	if (vcoreid < 0 || vcoreid >= PC_VCORE_MAX || !out)
+		return -EINVAL;
+	if (atomic_load_explicit(&pc__rt.mode, memory_order_acquire) !=
+	    PC_MODE_M)
+		return -EPERM;
+	v = pc__vcpd(vcoreid);
+	out->posted = atomic_load(&v->stat.posted);
+	out->overflowed = atomic_load(&v->stat.overflowed);
+	out->handled = atomic_load(&v->stat.handled);
+	out->unhandled = atomic_load(&v->stat.unhandled);
+	out->notifs_sent = atomic_load(&v->stat.notifs_sent);
+	out->notifs_taken = atomic_load(&v->stat.notifs_taken);
+	out->notifs_deferred = atomic_load(&v->stat.notifs_deferred);
+	out->notifs_masked = atomic_load(&v->stat.notifs_masked);
+	return 0;
+}

@@ -1,0 +1,222 @@
+/*
+ * notify.c - notifications, parcore's interrupts: the signal, its handler,
+ * and the way back into vcore context (docs/design/notifications.md).
+ *
+ * A poster sets the target's notif_pending and, on its 0 -> 1 transition,
+ * sends PC_NOTIFY_SIGNAL to the target's thread if notifications are
+ * enabled there, or wakes it if it idles. The handler runs on the vcore
+ * thread's alternate stack. It does the least it can: decide, mask, and
+ * redirect the signal frame so that the kernel's sigreturn lands in
+ * pc__notify_entry (switch.S) on the uthread's own stack, with every
+ * register but rip and rsp as they were. All the real work (saving the
+ * uthread, entering vcore context) then runs outside the signal handler,
+ * as an ordinary cooperative leave.
+ */
+#include "internal.h"
+#include "shared.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
+/*
+ * Whether the handler can interrupt a uthread where it stands. Elsewhere
+ * (aarch64, for now) the handler defers: the notification is taken at the
+ * uthread's next nopreempt exit or entry into vcore context.
+ *
+ * TSan builds send no signal at all: TSan queues a signal on the fiber
+ * that was current and runs the handler later from inside its own
+ * runtime, possibly after the fiber moved to another thread, and its
+ * fiber switches do not survive that. Events still arrive there, at the
+ * next entry into vcore context.
+ */
+#if defined(__x86_64__) && !PC_TSAN
+#define PC_NOTIFY_INTERRUPTS 1
+#else
+#define PC_NOTIFY_INTERRUPTS 0
+#endif
+#if PC_TSAN
+#define PC_NOTIFY_SIGNALS 0
+#else
+#define PC_NOTIFY_SIGNALS 1
+#endif
+
+/* Read by pc__notify_entry (switch.S): the save area and how to fill it. */
+uint64_t pc__xsave_size = 512; /* FXSAVE's */
+int pc__xsave_ok;
+
+static pid_t self_pid;
+static pthread_once_t notify_once = PTHREAD_ONCE_INIT;
+static int notify_err;
+
+#define STAT_INC(v, field)                                              \
+	atomic_fetch_add_explicit(&(v)->stat.field, 1, memory_order_relaxed)
+
+/* ---- the handler ---- */
+
+#if PC_NOTIFY_INTERRUPTS
+/*
+ * Make the frame return to pc__notify_entry with the interrupted rip
+ * stored just below the uthread's red zone (LESSONS 3.14: the red zone
+ * may hold live data of a leaf function).
+ */
+static void redirect(ucontext_t *uc)
+{
+	greg_t *g = uc->uc_mcontext.gregs;
+	uint64_t *sp = (uint64_t *)(g[REG_RSP] - 128 - 8);
+
+	*sp = (uint64_t)g[REG_RIP];
+	g[REG_RSP] = (greg_t)sp;
+	g[REG_RIP] = (greg_t)pc__notify_entry;
+}
+#endif
+
+static void notify_handler(int sig, siginfo_t *si, void *ucv)
+{
+	struct pc__vcore *vc = pc__vcore_self();
+	struct pc__vcpd *v;
+
+	(void)sig;
+	(void)ucv;
+	/* Only our own tgkill: not kill(1), not another process. */
+	if (!vc || si->si_code != SI_TKILL || si->si_pid != self_pid)
+		return;
+	v = vc->vcpd;
+	if (atomic_load_explicit(&v->notif_disabled, memory_order_relaxed)) {
+		/* Vcore context will see notif_pending before it pops. */
+		STAT_INC(v, notifs_masked);
+		return;
+	}
+	if (vc->irq.nopreempt || !PC_NOTIFY_INTERRUPTS) {
+		vc->irq.deferred = 1;
+		STAT_INC(v, notifs_deferred);
+		return;
+	}
+#if PC_NOTIFY_INTERRUPTS
+	/* The interrupt gate: no nesting from here until the next pop. */
+	atomic_store_explicit(&v->notif_disabled, 1, memory_order_relaxed);
+	STAT_INC(v, notifs_taken);
+	redirect(ucv);
+#endif
+}
+
+/* ---- into vcore context ---- */
+
+static void reenter_cb(struct pc_thread *t, void *unused)
+{
+	struct pc__vcore *vc = pc__vcore_self();
+
+	(void)unused;
+	vc->resume = t;
+	pc__vcore_loop(vc);
+}
+
+/*
+ * pc__notify_reenter() - see internal.h. Uthread context; notifications
+ * masked (by the handler) or about to be (the leave raises nopreempt
+ * first, and vcore context masks them).
+ */
+int pc__notify_reenter(void)
+{
+	struct pc__vcore *vc = pc__vcore_self();
+
+	pc__sanitize_settle();
+	return pc__thread_leave(vc->current, reenter_cb, NULL);
+}
+
+/* A notification the handler deferred: take it now. Uthread context. */
+void pc__notify_deferred(void)
+{
+	pc__vcore_self()->irq.deferred = 0;
+	pc__notify_reenter();
+}
+
+/* ---- posting ---- */
+
+static void send_signal(struct pc__vcore *vc, struct pc__vcpd *v)
+{
+	int tid = atomic_load_explicit(&vc->tid, memory_order_relaxed);
+	int saved = errno;
+
+	if (tid <= 0)
+		return; /* not started: it is still in vcore context */
+	STAT_INC(v, notifs_sent);
+	syscall(SYS_tgkill, self_pid, tid, PC_NOTIFY_SIGNAL);
+	errno = saved;
+}
+
+/*
+ * pc__notify() - see internal.h: @interrupt says whether to signal a
+ * vcore running a uthread, or let it find the event at its next look.
+ */
+void pc__notify(int id, bool interrupt)
+{
+	struct pc__vcpd *v = pc__vcpd(id);
+	struct pc__vcore *vc = pc__vcore_get(id);
+
+	/* Pairs with the pop's enable, barrier, recheck (Dekker). */
+	if (atomic_exchange(&v->notif_pending, 1) || !vc)
+		return; /* already pending: a look is coming */
+	if (interrupt && PC_NOTIFY_SIGNALS && !atomic_load(&v->notif_disabled))
+		send_signal(vc, v);
+	else
+		pc__vcore_kick(vc);
+}
+
+/* ---- set-up ---- */
+
+static void probe_xsave(void)
+{
+#if defined(__x86_64__)
+	unsigned int a, b, c, d;
+
+	if (__get_cpuid(1, &a, &b, &c, &d) && (c & bit_OSXSAVE)) {
+		/* EBX of leaf 0xD.0: bytes for the features XCR0 enables. */
+		__cpuid_count(0xd, 0, a, b, c, d);
+		pc__xsave_size = b;
+		pc__xsave_ok = 1;
+	}
+#endif
+}
+
+static void notify_setup(void)
+{
+	struct sigaction sa;
+
+	self_pid = getpid();
+	probe_xsave();
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = notify_handler;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(PC_NOTIFY_SIGNAL, &sa, NULL) < 0) {
+		notify_err = -errno;
+		fprintf(stderr, "parcore: cannot install the handler of signal "
+				"%d: %s\n",
+			PC_NOTIFY_SIGNAL, strerror(errno));
+	}
+}
+
+int pc__notify_init(void)
+{
+	pthread_once(&notify_once, notify_setup);
+	return notify_err;
+}
+
+/* pc__notify_thread_init() - see internal.h. */
+void pc__notify_thread_init(struct pc__vcore *vc)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, PC_NOTIFY_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	atomic_store(&vc->tid, (int)syscall(SYS_gettid));
+}

@@ -1,0 +1,346 @@
+/*
+ * test_event.c - events and notifications: handlers, routes, the mailbox
+ * and its overflow, interrupting a uthread that never yields, storms of
+ * notifications against the masking protocol, no nesting.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <parcore/parcore.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "rt.h"
+#include "test.h"
+
+/* Builds where a notification stops a uthread where it stands. */
+#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
+#define INTERRUPTS 1
+#else
+#define INTERRUPTS 0
+#endif
+
+#define EV_A PC_EV_APP_FIRST
+#define EV_B (PC_EV_APP_FIRST + 1)
+
+static struct pc_event ev_of(unsigned int type, uint64_t a0, uint64_t a1)
+{
+	struct pc_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.type = (uint16_t)type;
+	ev.arg[0] = a0;
+	ev.arg[1] = a1;
+	return ev;
+}
+
+static void ignore(const struct pc_event *ev, void *arg)
+{
+	(void)ev;
+	(void)arg;
+}
+
+TEST(bad_arguments_change_nothing)
+{
+	struct pc_event ev = ev_of(EV_A, 0, 0);
+	struct pc_event_stats st;
+
+	ASSERT_EQ(pc_event_handler_set(PC_EV_NONE, ignore, NULL), -EINVAL);
+	ASSERT_EQ(pc_event_handler_set(PC_EV_MAX, ignore, NULL), -EINVAL);
+	ASSERT_EQ(pc_event_route_set(PC_EV_MAX, 0, 0), -EINVAL);
+	ASSERT_EQ(pc_event_route_set(EV_A, -1, 0), -EINVAL);
+	ASSERT_EQ(pc_event_route_set(EV_A, PC_VCORE_MAX, 0), -EINVAL);
+	ASSERT_EQ(pc_event_route_set(EV_A, 0, 0x100), -EINVAL);
+	/* Before multi-core mode. */
+	ASSERT_EQ(pc_event_send(0, &ev, 0), -EPERM);
+	ASSERT_EQ(pc_event_post(&ev), -EPERM);
+	ASSERT_EQ(pc_event_stats(0, &st), -EPERM);
+	test_enter(2);
+	ASSERT_EQ(pc_event_send(0, NULL, 0), -EINVAL);
+	ASSERT_EQ(pc_event_post(NULL), -EINVAL);
+	ASSERT_EQ(pc_event_send(-1, &ev, 0), -EINVAL);
+	ASSERT_EQ(pc_event_send(PC_VCORE_MAX, &ev, 0), -EINVAL);
+	ASSERT_EQ(pc_event_send(0, &ev, 0x100), -EINVAL);
+	ev.type = PC_EV_MAX;
+	ASSERT_EQ(pc_event_send(0, &ev, 0), -EINVAL);
+	ev.type = PC_EV_NONE;
+	ASSERT_EQ(pc_event_post(&ev), -EINVAL);
+	ASSERT_EQ(pc_event_stats(PC_VCORE_MAX, &st), -EINVAL);
+	ASSERT_EQ(pc_event_stats(0, NULL), -EINVAL);
+	ASSERT_EQ(pc_event_stats(0, &st), 0);
+	ASSERT_EQ(st.posted, 0);
+}
+
+/* ---- delivery to the caller's own vcore ---- */
+
+static atomic_int nr_msgs, nr_bits;
+static atomic_ullong sum;
+
+static void count(const struct pc_event *ev, void *arg)
+{
+	ASSERT_TRUE(arg == &nr_msgs);
+	if (ev->flags & PC_EVENT_F_OVERFLOW) {
+		atomic_fetch_add(&nr_bits, 1);
+		return;
+	}
+	atomic_fetch_add(&nr_msgs, 1);
+	atomic_fetch_add(&sum, ev->arg[0]);
+}
+
+TEST(events_wait_for_the_next_look_without_notify)
+{
+	int me;
+
+	test_enter(1);
+	ASSERT_EQ(pc_event_handler_set(EV_A, count, &nr_msgs), 0);
+	me = pc_vcore_id();
+	for (int i = 1; i <= 10; i++) {
+		struct pc_event ev = ev_of(EV_A, (uint64_t)i, 0);
+
+		ASSERT_EQ(pc_event_send(me, &ev, 0), 0);
+	}
+	/* Nothing looked yet: this uthread never left the vcore. */
+	ASSERT_EQ(atomic_load(&nr_msgs), 0);
+	pc_thread_yield();
+	ASSERT_EQ(atomic_load(&nr_msgs), 10);
+	ASSERT_EQ(atomic_load(&sum), 55);
+	ASSERT_EQ(atomic_load(&nr_bits), 0);
+}
+
+TEST(a_full_ring_overflows_into_a_counted_bit)
+{
+	struct pc_event_stats st;
+	int me, n = 200;
+
+	test_enter(1);
+	ASSERT_EQ(pc_event_handler_set(EV_A, count, &nr_msgs), 0);
+	me = pc_vcore_id();
+	for (int i = 0; i < n; i++) {
+		struct pc_event ev = ev_of(EV_A, 1, 0);
+
+		ASSERT_EQ(pc_event_send(me, &ev, 0), 0);
+	}
+	ASSERT_EQ(pc_event_stats(me, &st), 0);
+	ASSERT_EQ(st.posted + st.overflowed, (uint64_t)n);
+	ASSERT_GT(st.overflowed, 0);
+	pc_thread_yield();
+	/* Every queued message once, then the bit once for the rest. */
+	ASSERT_EQ(atomic_load(&nr_msgs), (int)st.posted);
+	ASSERT_EQ(atomic_load(&nr_bits), 1);
+	ASSERT_EQ(pc_event_stats(me, &st), 0);
+	ASSERT_EQ(st.handled, st.posted + 1);
+}
+
+TEST(bit_only_events_coalesce)
+{
+	int me;
+
+	test_enter(1);
+	ASSERT_EQ(pc_event_handler_set(EV_A, count, &nr_msgs), 0);
+	me = pc_vcore_id();
+	for (int i = 0; i < 10; i++) {
+		struct pc_event ev = ev_of(EV_A, 1, 0);
+
+		ASSERT_EQ(pc_event_send(me, &ev, PC_EVF_BIT_ONLY), 0);
+	}
+	pc_thread_yield();
+	ASSERT_EQ(atomic_load(&nr_msgs), 0);
+	ASSERT_EQ(atomic_load(&nr_bits), 1);
+}
+
+TEST(events_without_a_handler_are_counted)
+{
+	struct pc_event ev = ev_of(EV_B, 0, 0);
+	struct pc_event_stats st;
+	int me;
+
+	test_enter(1);
+	me = pc_vcore_id();
+	ASSERT_EQ(pc_event_send(me, &ev, 0), 0);
+	pc_thread_yield();
+	ASSERT_EQ(pc_event_stats(me, &st), 0);
+	ASSERT_EQ(st.unhandled, 1);
+	ASSERT_EQ(st.handled, 0);
+}
+
+/* ---- routes and fallback ---- */
+
+static atomic_int handled_on = -1;
+
+static void record_vcore(const struct pc_event *ev, void *arg)
+{
+	(void)ev;
+	(void)arg;
+	atomic_store(&handled_on, pc_vcore_id());
+}
+
+TEST(routes_fall_back_to_an_online_vcore)
+{
+	struct pc_event ev = ev_of(EV_A, 0, 0);
+
+	test_enter(2);
+	ASSERT_EQ(pc_event_handler_set(EV_A, record_vcore, NULL), 0);
+	/* Vcore 7 is not granted. */
+	ASSERT_EQ(pc_event_send(7, &ev, PC_EVF_NOTIFY), -ENXIO);
+	ASSERT_EQ(pc_event_route_set(EV_A, 7, PC_EVF_NOTIFY), 0);
+	ASSERT_EQ(pc_event_post(&ev), -ENXIO);
+	ASSERT_EQ(pc_event_route_set(EV_A, 7, PC_EVF_NOTIFY | PC_EVF_FALLBACK),
+		  0);
+	ASSERT_EQ(pc_event_post(&ev), 0);
+	while (atomic_load(&handled_on) < 0)
+		pc_thread_yield();
+	ASSERT_EQ(atomic_load(&handled_on), 0);
+	/* A route to an online vcore goes there. */
+	atomic_store(&handled_on, -1);
+	ASSERT_EQ(pc_event_route_set(EV_A, 1, PC_EVF_NOTIFY), 0);
+	ASSERT_EQ(pc_event_post(&ev), 0);
+	while (atomic_load(&handled_on) < 0)
+		pc_thread_yield();
+	ASSERT_EQ(atomic_load(&handled_on), 1);
+}
+
+/* ---- interrupting a uthread that never yields ---- */
+
+static atomic_int spinner_vcore = -1;
+static atomic_int stop;
+
+static void *spin_until_stopped(void *arg)
+{
+	(void)arg;
+	atomic_store(&spinner_vcore, pc_vcore_id());
+	while (!atomic_load_explicit(&stop, memory_order_relaxed))
+		; /* no yield, no parcore call */
+	return NULL;
+}
+
+static void set_stop(const struct pc_event *ev, void *arg)
+{
+	(void)ev;
+	(void)arg;
+	atomic_store(&stop, 1);
+}
+
+TEST(a_notification_interrupts_a_spinning_uthread)
+{
+	struct pc_event ev = ev_of(EV_A, 0, 0);
+	struct pc_event_stats st;
+	struct pc_thread *t;
+	int v;
+
+	if (!INTERRUPTS)
+		SKIP("notifications interrupt uthreads on x86-64 without TSan");
+	test_enter(2);
+	ASSERT_EQ(pc_event_handler_set(EV_A, set_stop, NULL), 0);
+	ASSERT_EQ(pc_thread_create(&t, NULL, spin_until_stopped, NULL), 0);
+	while ((v = atomic_load(&spinner_vcore)) < 0)
+		pc_thread_yield();
+	/* The spinner holds vcore v; we run on the other one. */
+	ASSERT_EQ(pc_event_send(v, &ev, PC_EVF_NOTIFY), 0);
+	ASSERT_EQ(pc_thread_join(t, NULL), 0);
+	ASSERT_EQ(pc_event_stats(v, &st), 0);
+	ASSERT_GE(st.notifs_taken, 1);
+	ASSERT_EQ(st.handled, 1);
+}
+
+/*
+ * Storm: senders on every vcore post numbered events to every vcore,
+ * with notifications, while workers there spin (interrupt path) or yield
+ * in a loop (the pop's enable-and-recheck path). Only two workers spin
+ * without yielding: a notification resumes the uthread it interrupted, so
+ * spinners on every vcore would starve the senders. Each handler checks it
+ * is not nested and that each sender's events arrive in order; at the
+ * end every event was handled exactly once.
+ */
+#define STORM_VCORES 4
+#define STORM_SENDERS 4
+#define STORM_EVENTS 20000
+
+static atomic_int depth[STORM_VCORES];
+static atomic_ullong got[STORM_SENDERS];   /* events handled per sender */
+static uint64_t last[STORM_VCORES][STORM_SENDERS]; /* per receiver */
+static atomic_int storm_done;
+
+static void storm_handler(const struct pc_event *ev, void *arg)
+{
+	int me = pc_vcore_id();
+	uint64_t s = ev->arg[0], seq = ev->arg[1];
+
+	(void)arg;
+	ASSERT_EQ(atomic_fetch_add(&depth[me], 1), 0);
+	/* The storm paces itself so that no ring overflows. */
+	ASSERT_TRUE(!(ev->flags & PC_EVENT_F_OVERFLOW));
+	ASSERT_LT(s, STORM_SENDERS);
+	ASSERT_GT(seq, last[me][s]);
+	last[me][s] = seq;
+	atomic_fetch_add(&got[s], 1);
+	atomic_fetch_sub(&depth[me], 1);
+}
+
+static void *storm_worker(void *arg)
+{
+	volatile uint64_t x = 0;
+
+	while (!atomic_load(&storm_done)) {
+		for (int i = 0; i < 1000; i++)
+			x = x + 1;
+		if ((uintptr_t)arg >= 2 || !INTERRUPTS)
+			pc_thread_yield();
+	}
+	return NULL;
+}
+
+static void *storm_sender(void *arg)
+{
+	uint64_t me = (uintptr_t)arg;
+
+	for (uint64_t i = 1; i <= STORM_EVENTS; i++) {
+		struct pc_event ev = ev_of(EV_A, me, i);
+		int to = (int)((me + i) % STORM_VCORES);
+
+		/* At most 8 in flight per sender: no ring can fill. */
+		while (i > atomic_load(&got[me]) + 8)
+			pc_thread_yield();
+		ASSERT_EQ(pc_event_send(to, &ev, PC_EVF_NOTIFY), 0);
+	}
+	return NULL;
+}
+
+TEST(notification_storm_loses_nothing_and_never_nests)
+{
+	struct pc_thread *w[2 * STORM_VCORES], *s[STORM_SENDERS];
+	uint64_t posted = 0, over = 0;
+
+	test_enter(STORM_VCORES);
+	ASSERT_EQ(pc_event_handler_set(EV_A, storm_handler, NULL), 0);
+	for (uintptr_t i = 0; i < 2 * STORM_VCORES; i++)
+		ASSERT_EQ(pc_thread_create(&w[i], NULL, storm_worker,
+					   (void *)i),
+			  0);
+	for (uintptr_t i = 0; i < STORM_SENDERS; i++)
+		ASSERT_EQ(pc_thread_create(&s[i], NULL, storm_sender,
+					   (void *)i),
+			  0);
+	for (int i = 0; i < STORM_SENDERS; i++)
+		ASSERT_EQ(pc_thread_join(s[i], NULL), 0);
+	for (int i = 0; i < STORM_SENDERS; i++)
+		while (atomic_load(&got[i]) < STORM_EVENTS)
+			pc_thread_yield();
+	atomic_store(&storm_done, 1);
+	for (int i = 0; i < 2 * STORM_VCORES; i++)
+		ASSERT_EQ(pc_thread_join(w[i], NULL), 0);
+	for (int i = 0; i < STORM_SENDERS; i++)
+		ASSERT_EQ(atomic_load(&got[i]), STORM_EVENTS);
+	for (int v = 0; v < STORM_VCORES; v++) {
+		struct pc_event_stats st;
+
+		ASSERT_EQ(pc_event_stats(v, &st), 0);
+		posted += st.posted;
+		over += st.overflowed;
+		printf("vcore %d: %" PRIu64 " handled, %" PRIu64
+		       " signals, %" PRIu64 " taken, %" PRIu64
+		       " deferred, %" PRIu64 " masked\n",
+		       v, st.handled, st.notifs_sent, st.notifs_taken,
+		       st.notifs_deferred, st.notifs_masked);
+	}
+	ASSERT_EQ(posted, (uint64_t)STORM_SENDERS * STORM_EVENTS);
+	ASSERT_EQ(over, 0);
+}
