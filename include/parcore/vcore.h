@@ -44,6 +44,10 @@ PC_BEGIN_DECLS
  * (>= 1; surplus vcores leave after it returns);
  * -EINVAL if @n is negative or above PC_VCORE_MAX;
  * -EOPNOTSUPP for @n == 0 (leaving multi-core mode is not supported yet);
+ * -EPROTO if the arbiter refused the request because the process's
+ * shared page was corrupted (it reports what it found on stderr and keeps
+ * the last good request);
+ * -ENOMEM if the pages shared with the arbiter could not be made;
  * -EAGAIN if a Linux thread for a vcore could not be created (the vcores
  * that did start are kept).
  */

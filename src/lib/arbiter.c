@@ -15,6 +15,7 @@
 #include "shared.h"
 
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
@@ -117,6 +118,43 @@ bool pc__arbiter_should_leave(struct pc__vcore *vc)
 	return leave;
 }
 
+/*
+ * pc__arbiter_read_request_locked() - take the process's request from its
+ * page. The page is the process's to write, so it is hostile input here
+ * (DESIGN.md section 5): each word is read once, range-checked, and never
+ * followed. A good request goes to the arbiter's page and becomes the
+ * target; a bad one is refused, counted in nr_refused and reported, and
+ * the last good one stays. grant_lock held. Returns 0 or -EPROTO.
+ */
+int pc__arbiter_read_request_locked(void)
+{
+	const struct pc__proc_page *p = pc__sh.arb_proc;
+	struct pc__arb_page *a = pc__sh.arb_rw;
+	uint32_t magic = p->magic, version = p->version;
+	int32_t want = atomic_load_explicit(&p->amt_wanted,
+					    memory_order_relaxed);
+	int32_t min = atomic_load_explicit(&p->amt_min, memory_order_relaxed);
+
+	if (magic != PC_SHARED_MAGIC || version != PC_SHARED_VERSION ||
+	    want < 0 || want > PC_VCORE_MAX || min < 0 ||
+	    min > PC_VCORE_MAX) {
+		atomic_fetch_add(&a->nr_refused, 1);
+		fprintf(stderr,
+			"parcore arbiter: refused the process page (magic %#x "
+			"version %u amt_wanted %d amt_min %d; wants magic %#x "
+			"version %u and counts in 0..%d); keeping amt_wanted "
+			"%d\n",
+			magic, version, want, min, PC_SHARED_MAGIC,
+			PC_SHARED_VERSION, PC_VCORE_MAX,
+			atomic_load(&a->amt_wanted));
+		return -EPROTO;
+	}
+	atomic_store(&a->amt_wanted, want);
+	atomic_store(&a->amt_min, min);
+	atomic_store(&pc__rt.amt_wanted, want);
+	return 0;
+}
+
 /* Grants the lowest free ids up to the target. grant_lock held. */
 static int grant_to_target_locked(void)
 {
@@ -167,9 +205,7 @@ static int enter_multicore(void)
 	if (!reserve_single_core_mode())
 		return 0;
 	pthread_once(&pool_once, pool_init);
-	err = pc__shared_init();
-	if (err == 0)
-		err = pc__notify_init();
+	err = pc__notify_init();
 	if (err == 0)
 		err = pc__rt.ops->init(PC_VCORE_MAX);
 	if (err == 0)
@@ -187,7 +223,16 @@ int pc_vcore_request(int n)
 		return -EINVAL;
 	if (n == 0)
 		return -EOPNOTSUPP;
-	atomic_store(&pc__rt.amt_wanted, n);
+	err = pc__shared_init();
+	if (err)
+		return err;
+	/* The request travels through the shared page, as to a daemon. */
+	atomic_store(&pc__sh.proc->amt_wanted, n);
+	pthread_mutex_lock(&pc__rt.grant_lock);
+	err = pc__arbiter_read_request_locked();
+	pthread_mutex_unlock(&pc__rt.grant_lock);
+	if (err)
+		return err;
 	if (atomic_load(&pc__rt.mode) != PC_MODE_M) {
 		err = enter_multicore();
 		if (err)

@@ -516,6 +516,8 @@ int pc__altstack_init(void);
 
 /* ---- arbiter (arbiter.c) ---- */
 
+/* Reads and checks the process's request from its page (hostile). */
+int pc__arbiter_read_request_locked(void);
 /* How many vcores the arbiter wants granted right now. */
 int pc__arbiter_target(void);
 /* True if the process holds more vcores than the target (a hint). */

@@ -330,7 +330,11 @@ static void def_vcore_leaving(int vcoreid)
 {
 	struct rq *rq = &rqs[vcoreid];
 	struct pc_thread *list, *t;
-	int n = atomic_load(&nr_seen), v = 0;
+	/*
+	 * Every id, not just those seen in pick_next(): a vcore may leave
+	 * before it or its heirs ever picked (nr_seen was 0 then).
+	 */
+	int n = PC_VCORE_MAX, v = 0;
 
 	list = take_all(rq);
 	if (rq->yielded) {
