@@ -54,6 +54,51 @@ PC_BEGIN_DECLS
 PC_EXPORT int pc_vcore_request(int n);
 
 /*
+ * pc_vcore_yield() - give the calling uthread's vcore back to the arbiter
+ * (seed 003 4.4.4). The calling uthread is queued and goes on running on
+ * another vcore; the call returns there.
+ *  - Plain (@being_nice == 0): lowers amt_wanted by one and the vcore
+ *    leaves. Refused with -EAGAIN while a preemption of this vcore is
+ *    pending (the yield lost the race: answer the preemption with a nice
+ *    yield instead), and with -EBUSY on the last vcore (a process with no
+ *    vcore is WAITING, which is not supported yet).
+ *  - Nice (@being_nice != 0): answers a pending preemption of this vcore
+ *    (PC_EV_PREEMPT_PENDING): the vcore leaves now, before its deadline,
+ *    and amt_wanted stays. Ignored, with -EAGAIN, when none is pending.
+ * A refused yield changes nothing and returns on the same vcore.
+ * Returns 0 after the vcore left, -EAGAIN or -EBUSY as above, -EPERM
+ * outside a uthread.
+ */
+PC_EXPORT int pc_vcore_yield(int being_nice);
+
+/*
+ * pc_vcore_preempt() - take one core from the process, as the arbiter
+ * does when another process needs it (in embedded mode this is also the
+ * test and provisioning hook). The pool available to the process shrinks
+ * by one until pc_vcore_restore(). Vcore @vcoreid is warned at once
+ * (PC_EV_PREEMPT_PENDING with the deadline in arg[0], with a
+ * notification) and gives its core back at its next pass through its
+ * scheduler with no uthread of its own to resume: at once if it idles,
+ * else when its uthread yields, blocks or exits, or by a nice yield.
+ * From the deadline, @warning_ns from now, it is notified again every
+ * millisecond until it is done. Its queued uthreads move to the vcores
+ * that stay; the others are told with PC_EV_VCORE_PREEMPTED (arg[0]: the
+ * vcore). Works from any thread in multi-core mode.
+ * Returns 0; -EINVAL for a bad @vcoreid; -ENXIO if it is not online;
+ * -EALREADY if a preemption of it is pending; -EBUSY if it is the last
+ * vcore not being preempted; -EPERM before multi-core mode.
+ */
+PC_EXPORT int pc_vcore_preempt(int vcoreid, uint64_t warning_ns);
+
+/*
+ * pc_vcore_restore() - give back one core taken by pc_vcore_preempt();
+ * the arbiter grants up to the request again.
+ * Returns the number of vcores granted, -ENOENT if no core is taken,
+ * -EPERM before multi-core mode, -EAGAIN as pc_vcore_request().
+ */
+PC_EXPORT int pc_vcore_restore(void);
+
+/*
  * pc_vcore_limit_set() - set the embedded arbiter's pool: how many vcores
  * may be granted at most. The default is the CPU count of the affinity
  * mask at start-up (or $PARCORE_VCORES if set, read once). A limit above

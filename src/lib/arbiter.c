@@ -51,21 +51,28 @@ int pc__vcore_cpu_for(int id)
 	return pc__rt.cpus[id % pc__rt.ncpus];
 }
 
+/* The target: the request, within the pool less the cores revoked. */
 int pc__arbiter_target(void)
 {
 	int want = atomic_load_explicit(&pc__rt.amt_wanted,
 					memory_order_relaxed);
-	int limit = atomic_load_explicit(&pc__rt.limit, memory_order_relaxed);
+	int limit = atomic_load_explicit(&pc__rt.limit, memory_order_relaxed) -
+		    atomic_load_explicit(&pc__rt.revoked, memory_order_relaxed);
 
 	return want < limit ? want : limit;
 }
 
-/* The process holds more vcores than the target. */
+/*
+ * The process holds more vcores than the target. Vcores being preempted
+ * already count as gone: otherwise another vcore would leave as well.
+ */
 static bool surplus_now(void)
 {
 	int target = pc__arbiter_target();
 
-	return atomic_load_explicit(&pc__rt.nr_vcores, memory_order_relaxed) >
+	return atomic_load_explicit(&pc__rt.nr_vcores, memory_order_relaxed) -
+			       atomic_load_explicit(&pc__rt.nr_preempting,
+						    memory_order_relaxed) >
 		       target &&
 	       target >= 1;
 }
@@ -76,13 +83,13 @@ static bool surplus_now(void)
  * instructions). Called under grant_lock after anything it depends on
  * changed; a stale hint only delays a leave or costs one locked recheck.
  */
-static void surplus_update_locked(void)
+void pc__arbiter_surplus_update_locked(void)
 {
 	bool now = surplus_now();
 
 	/*
 	 * Parked vcores check the hint only before they park: wake one, which
-	 * leaves and wakes the next (vcore_leave()), so that a lowered request
+	 * leaves and wakes the next (pc__vcore_wait_offline()), so that a lowered request
 	 * takes effect on an idle process too.
 	 */
 	if (now && !atomic_exchange_explicit(&pc__rt.surplus, now,
@@ -91,6 +98,19 @@ static void surplus_update_locked(void)
 	else
 		atomic_store_explicit(&pc__rt.surplus, now,
 				      memory_order_relaxed);
+}
+
+/*
+ * pc__arbiter_release_locked() - @vc gives its core back: count it, mark
+ * it offline and hand what was queued on it to the vcores that stay.
+ * grant_lock held; vcore context of @vc.
+ */
+void pc__arbiter_release_locked(struct pc__vcore *vc)
+{
+	atomic_fetch_sub(&pc__rt.nr_vcores, 1);
+	/* Before the hand-off: pushers recheck it (sched_default.c). */
+	pc__vcore_set_online(vc, false);
+	pc__vcore_hand_off_locked(vc);
 }
 
 /*
@@ -107,13 +127,10 @@ bool pc__arbiter_should_leave(struct pc__vcore *vc)
 		return false;
 	pthread_mutex_lock(&pc__rt.grant_lock);
 	if (surplus_now()) {
-		atomic_fetch_sub(&pc__rt.nr_vcores, 1);
-		/* Before the hand-off: pushers recheck it (sched_default.c). */
-		pc__vcore_set_online(vc, false);
-		pc__vcore_hand_off_locked(vc);
+		pc__arbiter_release_locked(vc);
 		leave = true;
 	}
-	surplus_update_locked();
+	pc__arbiter_surplus_update_locked();
 	pthread_mutex_unlock(&pc__rt.grant_lock);
 	return leave;
 }
@@ -156,7 +173,7 @@ int pc__arbiter_read_request_locked(void)
 }
 
 /* Grants the lowest free ids up to the target. grant_lock held. */
-static int grant_to_target_locked(void)
+int pc__arbiter_grant_locked(void)
 {
 	int target = pc__arbiter_target();
 
@@ -239,10 +256,10 @@ int pc_vcore_request(int n)
 			return err;
 	}
 	pthread_mutex_lock(&pc__rt.grant_lock);
-	err = grant_to_target_locked();
+	err = pc__arbiter_grant_locked();
 	/* Read under the lock: surplus vcores may leave as soon as it drops. */
 	granted = atomic_load(&pc__rt.nr_vcores);
-	surplus_update_locked();
+	pc__arbiter_surplus_update_locked();
 	pthread_mutex_unlock(&pc__rt.grant_lock);
 	return err ? err : granted;
 }
@@ -254,7 +271,7 @@ int pc_vcore_limit_set(int n)
 	pthread_once(&pool_once, pool_init);
 	pthread_mutex_lock(&pc__rt.grant_lock);
 	atomic_store(&pc__rt.limit, n);
-	surplus_update_locked();
+	pc__arbiter_surplus_update_locked();
 	pthread_mutex_unlock(&pc__rt.grant_lock);
 	return 0;
 }

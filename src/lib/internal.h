@@ -297,6 +297,8 @@ struct pc__runtime {
 	atomic_int limit;         /* the pool; written under grant_lock */
 	atomic_int amt_wanted;
 	atomic_bool surplus;      /* hint: more vcores than the target */
+	atomic_int revoked;       /* cores the arbiter took back (revoke.c) */
+	atomic_int nr_preempting; /* vcores warned, not yet gone */
 	atomic_int nr_vcores;     /* granted */
 	int ncpus;
 	int cpus[PC_VCORE_MAX];   /* CPUs of the affinity mask */
@@ -516,6 +518,16 @@ int pc__altstack_init(void);
 
 /* ---- arbiter (arbiter.c) ---- */
 
+/* grant_lock held: grant up to the target; recompute the surplus hint;
+ * take @vc offline and hand its work off (arbiter.c). */
+int pc__arbiter_grant_locked(void);
+void pc__arbiter_surplus_update_locked(void);
+void pc__arbiter_release_locked(struct pc__vcore *vc);
+/* Completes a preemption of @vc if one is pending (revoke.c). Vcore
+ * context of @vc, no uthread of it left to resume. */
+void pc__preempt_complete(struct pc__vcore *vc);
+/* Offline @vc waits until granted again (vcore.c). Vcore context. */
+void pc__vcore_wait_offline(struct pc__vcore *vc);
 /* Reads and checks the process's request from its page (hostile). */
 int pc__arbiter_read_request_locked(void);
 /* How many vcores the arbiter wants granted right now. */

@@ -322,19 +322,39 @@ static struct pc_thread *def_pick_next(int vcoreid)
 	return steal(vcoreid);
 }
 
+/* Appends the chain @head..@tail of @n uthreads to vcore @v's queue. */
+static void push_chain(int v, struct pc_thread *head, struct pc_thread *tail,
+		       int n)
+{
+	struct rq *rq = &rqs[v];
+
+	node_of(tail)->next = NULL;
+	pc__spin_lock(&rq->lock);
+	if (rq->tail)
+		node_of(rq->tail)->next = head;
+	else
+		rq->head = head;
+	rq->tail = tail;
+	atomic_store_explicit(&rq->len,
+			      atomic_load_explicit(&rq->len,
+						   memory_order_relaxed) + n,
+			      memory_order_relaxed);
+	pc__spin_unlock(&rq->lock);
+}
+
 /*
- * Moves everything queued on @vcoreid to the vcores that stay online.
- * Called with the arbiter's grant_lock held, so the online set is stable.
+ * Moves everything queued on @vcoreid to the vcores that stay online,
+ * dealt round-robin into one chain per heir and pushed a chain at a time:
+ * this runs under the arbiter's grant_lock (so the online set is stable),
+ * and a lock per uthread made a leave with thousands queued take
+ * milliseconds that every grant and preemption waited for.
  */
 static void def_vcore_leaving(int vcoreid)
 {
 	struct rq *rq = &rqs[vcoreid];
 	struct pc_thread *list, *t;
-	/*
-	 * Every id, not just those seen in pick_next(): a vcore may leave
-	 * before it or its heirs ever picked (nr_seen was 0 then).
-	 */
-	int n = PC_VCORE_MAX, v = 0;
+	struct pc_thread *head[PC_VCORE_MAX], *tail[PC_VCORE_MAX];
+	int heir[PC_VCORE_MAX], count[PC_VCORE_MAX], nh = 0, i = 0;
 
 	list = take_all(rq);
 	if (rq->yielded) {
@@ -343,15 +363,31 @@ static void def_vcore_leaving(int vcoreid)
 		node_of(t)->next = list;
 		list = t;
 	}
+	if (!list)
+		return;
+	/* Every id, not just those seen in pick_next(). */
+	for (int v = 0; v < PC_VCORE_MAX; v++)
+		if (v != vcoreid && pc_sched_vcore_online(v))
+			heir[nh++] = v;
+	if (nh == 0)
+		heir[nh++] = first_online(); /* none: vcore 0 */
+	for (int h = 0; h < nh; h++) {
+		head[h] = NULL;
+		count[h] = 0;
+	}
 	while ((t = list)) {
 		list = node_of(t)->next;
-		/* Round-robin over the others; vcore 0 if none is online. */
-		for (int tries = 0; tries < n; tries++, v = (v + 1) % n)
-			if (v != vcoreid && pc_sched_vcore_online(v))
-				break;
-		push(v == vcoreid ? first_online() : v, t);
-		v = (v + 1) % n;
+		if (head[i])
+			node_of(tail[i])->next = t;
+		else
+			head[i] = t;
+		tail[i] = t;
+		count[i]++;
+		i = (i + 1) % nh;
 	}
+	for (int h = 0; h < nh; h++)
+		if (head[h])
+			push_chain(heir[h], head[h], tail[h], count[h]);
 	pc_sched_wake();
 }
 

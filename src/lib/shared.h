@@ -87,6 +87,7 @@ struct pc__vcore_arb {
 	_Atomic int32_t cpu;    /* the CPU granted, or -1 */
 	_Atomic uint64_t preempt_pending; /* deadline in ns, 0: none */
 	_Atomic uint64_t nr_preempts_sent, nr_preempts_done;
+	_Atomic uint64_t nr_forces; /* notified again past the deadline */
 };
 
 /* Process states of DESIGN.md section 3 (the arbiter's view). */

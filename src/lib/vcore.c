@@ -296,7 +296,7 @@ void pc__vcore_hand_off_locked(struct pc__vcore *vc)
  * Events posted to it meanwhile (by a poster that saw it online) wake it,
  * and it forwards them to a vcore that is online.
  */
-static void vcore_leave(struct pc__vcore *vc)
+void pc__vcore_wait_offline(struct pc__vcore *vc)
 {
 	atomic_store(&vc->idle, PC_VC_BUSY);
 	pc_sched_wake();
@@ -321,7 +321,7 @@ void pc__vcore_set_online(struct pc__vcore *vc, bool online)
 	atomic_store(&vc->online, online);
 	atomic_store(&a->cpu, online ? vc->cpu : -1);
 	if (online)
-		atomic_fetch_or(&a->flags, PC_VCA_ONLINE);
+		atomic_store(&a->flags, PC_VCA_ONLINE); /* not PREEMPTED */
 	else
 		atomic_fetch_and(&a->flags, ~PC_VCA_ONLINE);
 	atomic_fetch_add(&pc__sh.arb_rw->nr_granted, online ? 1 : -1);
@@ -352,9 +352,14 @@ void pc__vcore_loop(struct pc__vcore *vc)
 			vc->resume = NULL;
 			pc__thread_run(t);
 		}
+		/* Warned: give the core back now that nothing of ours runs. */
+		if (PC_UNLIKELY(atomic_load_explicit(
+			    &pc__sh.arb->vc[vc->id].preempt_pending,
+			    memory_order_relaxed)))
+			pc__preempt_complete(vc);
 		if (PC_UNLIKELY(pc__arbiter_surplus()) &&
 		    pc__arbiter_should_leave(vc))
-			vcore_leave(vc);
+			pc__vcore_wait_offline(vc);
 		if (atomic_load_explicit(&vc->next_deadline,
 					 memory_order_relaxed) != UINT64_MAX &&
 		    (++vc->timer_pass % PC_TIMER_CHECK_PASSES == 0 || passes))
@@ -434,7 +439,7 @@ static void *vcore_thread(void *arg)
 
 /*
  * pc__vcore_grant_locked() - bring vcore @id online: allocate it and start
- * its thread the first time, else wake it from vcore_leave(). grant_lock
+ * its thread the first time, else wake it from pc__vcore_wait_offline(). grant_lock
  * held. Returns 0 or -EAGAIN/-ENOMEM (then nothing changed).
  */
 int pc__vcore_grant_locked(int id)

@@ -1,0 +1,301 @@
+/*
+ * revoke.c - cores going back to the arbiter: preemption (the arbiter
+ * takes a core, with a warning and a deadline) and yields (the process
+ * gives one). The protocol and its races: docs/design/preemption.md.
+ *
+ * A preemption, in the embedded arbiter:
+ *  1. pc_vcore_preempt() revokes one core of the pool and marks vcore R:
+ *     preempt_pending = the deadline, nr_preempts_sent + 1 (arbiter page),
+ *     and posts PC_EV_PREEMPT_PENDING to R with a notification.
+ *  2. R gives the core back at its next pass through its loop with no
+ *     uthread of its own to resume (pc__preempt_complete()): at once if it
+ *     idles or its uthread yields, blocks or exits; a uthread the
+ *     notification interrupted is resumed first (it may be inside libc).
+ *     A nice yield (pc_vcore_yield(1)) completes it from a uthread.
+ *  3. From the deadline on, the deadline thread (the arbiter's clock)
+ *     notifies R again every PC_FORCE_RETRY_NS until it is done.
+ * Completion: preempt_pending = 0, nr_preempts_done + 1, PREEMPTED, the
+ * vcore offline and its queue handed off, PC_EV_VCORE_PREEMPTED to an
+ * online vcore; then R's thread waits until the core is granted again.
+ */
+#include "internal.h"
+#include "shared.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "../common/sys.h"
+
+/* How often a vcore past its deadline is notified again. */
+#define PC_FORCE_RETRY_NS (1000u * 1000u)
+
+static pthread_cond_t deadline_cond;
+static bool deadline_thread_up;
+static uint64_t retry_at[PC_VCORE_MAX]; /* next forcing; grant_lock */
+
+static struct pc__vcore_arb *arb_of(int id)
+{
+	return &pc__sh.arb_rw->vc[id];
+}
+
+/* ---- the arbiter's clock ---- */
+
+/* Notifies every vcore past its deadline; returns the next time to look. */
+static uint64_t force_due_locked(uint64_t now)
+{
+	int max = atomic_load(&pc__rt.max_vcoreid);
+	uint64_t next = UINT64_MAX;
+
+	for (int id = 0; id < max; id++) {
+		uint64_t d = atomic_load(&arb_of(id)->preempt_pending);
+
+		if (!d)
+			continue;
+		if (d < retry_at[id])
+			d = retry_at[id];
+		if (d <= now) {
+			atomic_fetch_add(&arb_of(id)->nr_forces, 1);
+			pc__notify(id, true);
+			d = retry_at[id] = now + PC_FORCE_RETRY_NS;
+		}
+		if (d < next)
+			next = d;
+	}
+	return next;
+}
+
+static void *deadline_loop(void *unused)
+{
+	(void)unused;
+	pthread_mutex_lock(&pc__rt.grant_lock);
+	for (;;) {
+		uint64_t next = force_due_locked(pc__now_ns());
+
+		if (next == UINT64_MAX) {
+			pthread_cond_wait(&deadline_cond, &pc__rt.grant_lock);
+		} else {
+			struct timespec ts = pc__ns_to_ts(next);
+
+			pthread_cond_timedwait(&deadline_cond,
+					       &pc__rt.grant_lock, &ts);
+		}
+	}
+	return NULL;
+}
+
+/* Starts the deadline thread once. grant_lock held. Returns 0 or -errno. */
+static int deadline_thread_locked(void)
+{
+	pthread_condattr_t ca;
+	pthread_t th;
+	int err;
+
+	if (deadline_thread_up)
+		return 0;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&deadline_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	err = pthread_create(&th, NULL, deadline_loop, NULL);
+	if (err)
+		return -err;
+	pthread_detach(th);
+	deadline_thread_up = true;
+	return 0;
+}
+
+/* ---- the arbiter takes a core ---- */
+
+static int preempt_check_locked(int id)
+{
+	if (!pc_sched_vcore_online(id))
+		return -ENXIO;
+	if (atomic_load(&arb_of(id)->preempt_pending))
+		return -EALREADY;
+	/* Never the last one: the process would have nowhere to run. */
+	if (atomic_load(&pc__rt.nr_vcores) -
+		    atomic_load(&pc__rt.nr_preempting) <=
+	    1)
+		return -EBUSY;
+	return 0;
+}
+
+int pc_vcore_preempt(int vcoreid, uint64_t warning_ns)
+{
+	struct pc_event ev = { .type = PC_EV_PREEMPT_PENDING };
+	uint64_t deadline;
+	int err;
+
+	if (vcoreid < 0 || vcoreid >= PC_VCORE_MAX)
+		return -EINVAL;
+	if (atomic_load(&pc__rt.mode) != PC_MODE_M)
+		return -EPERM;
+	pthread_mutex_lock(&pc__rt.grant_lock);
+	err = preempt_check_locked(vcoreid);
+	if (!err)
+		err = deadline_thread_locked();
+	if (err) {
+		pthread_mutex_unlock(&pc__rt.grant_lock);
+		return err;
+	}
+	deadline = pc__now_ns() + warning_ns;
+	if (deadline == 0)
+		deadline = 1;
+	/*
+	 * The warning goes out first, so that the vcore's handler has run
+	 * by the time it can act on preempt_pending (its loop handles
+	 * events before it looks there).
+	 */
+	ev.arg[0] = deadline;
+	pc_event_send(vcoreid, &ev, PC_EVF_NOTIFY);
+	atomic_fetch_add(&pc__rt.revoked, 1);
+	atomic_fetch_add(&pc__rt.nr_preempting, 1);
+	retry_at[vcoreid] = 0;
+	atomic_fetch_add(&arb_of(vcoreid)->nr_preempts_sent, 1);
+	atomic_store(&arb_of(vcoreid)->preempt_pending, deadline);
+	pthread_cond_signal(&deadline_cond);
+	pthread_mutex_unlock(&pc__rt.grant_lock);
+	return 0;
+}
+
+int pc_vcore_restore(void)
+{
+	int granted, err;
+
+	if (atomic_load(&pc__rt.mode) != PC_MODE_M)
+		return -EPERM;
+	pthread_mutex_lock(&pc__rt.grant_lock);
+	if (atomic_load(&pc__rt.revoked) == 0) {
+		pthread_mutex_unlock(&pc__rt.grant_lock);
+		return -ENOENT;
+	}
+	atomic_fetch_sub(&pc__rt.revoked, 1);
+	err = pc__arbiter_grant_locked();
+	granted = atomic_load(&pc__rt.nr_vcores);
+	pc__arbiter_surplus_update_locked();
+	pthread_mutex_unlock(&pc__rt.grant_lock);
+	return err ? err : granted;
+}
+
+/* ---- the vcore gives it back ---- */
+
+/*
+ * Marks @vc's pending preemption done and releases the core. grant_lock
+ * held; vcore context of @vc, nothing of it left to resume.
+ */
+static void preempt_done_locked(struct pc__vcore *vc)
+{
+	struct pc__vcore_arb *a = arb_of(vc->id);
+
+	atomic_store(&a->preempt_pending, 0);
+	atomic_fetch_add(&pc__rt.nr_preempting, -1);
+	pc__arbiter_release_locked(vc);
+	atomic_fetch_or(&a->flags, PC_VCA_PREEMPTED);
+	/* Seen by force_due_locked() and the tests: sent == done. */
+	atomic_fetch_add(&a->nr_preempts_done, 1);
+	/* A core restored meanwhile goes to another vcore at once. */
+	pc__arbiter_grant_locked();
+	pc__arbiter_surplus_update_locked();
+}
+
+/* Tells the others, then waits off the core until granted again. */
+static void preempted_wait(struct pc__vcore *vc)
+{
+	struct pc_event ev = { .type = PC_EV_VCORE_PREEMPTED };
+
+	ev.arg[0] = (uint64_t)vc->id;
+	pc_event_send(vc->id, &ev, PC_EVF_FALLBACK);
+	pc__vcore_wait_offline(vc);
+}
+
+/* pc__preempt_complete() - see internal.h. */
+void pc__preempt_complete(struct pc__vcore *vc)
+{
+	pthread_mutex_lock(&pc__rt.grant_lock);
+	if (!atomic_load(&arb_of(vc->id)->preempt_pending)) {
+		pthread_mutex_unlock(&pc__rt.grant_lock);
+		return;
+	}
+	preempt_done_locked(vc);
+	pthread_mutex_unlock(&pc__rt.grant_lock);
+	preempted_wait(vc);
+}
+
+struct yield_req {
+	bool nice;
+	int rc;
+};
+
+/* A plain yield: one core fewer wanted, through the process page. */
+static int lower_request_locked(void)
+{
+	int want = atomic_load(&pc__rt.amt_wanted);
+
+	atomic_store(&pc__sh.proc->amt_wanted, want - 1);
+	return pc__arbiter_read_request_locked();
+}
+
+/*
+ * The checks of seed 003 4.4.4, under grant_lock so that no preemption
+ * or grant changes them meanwhile: a nice yield answers a pending
+ * preemption and is refused without one; a plain yield is refused while
+ * one is pending (it lost the race: the caller should answer it) and for
+ * the last vcore.
+ */
+static int yield_check_locked(struct pc__vcore *vc, bool nice)
+{
+	bool pending = atomic_load(&arb_of(vc->id)->preempt_pending);
+
+	if (nice)
+		return pending ? 0 : -EAGAIN;
+	if (pending)
+		return -EAGAIN;
+	if (atomic_load(&pc__rt.nr_vcores) -
+		    atomic_load(&pc__rt.nr_preempting) <=
+	    1)
+		return -EBUSY;
+	return 0;
+}
+
+static void core_yield_cb(struct pc_thread *t, void *arg)
+{
+	struct pc__vcore *vc = pc__vcore_self();
+	struct yield_req *r = arg;
+	bool nice = r->nice; /* @r is on @t's stack: gone once @t runs */
+
+	pthread_mutex_lock(&pc__rt.grant_lock);
+	r->rc = yield_check_locked(vc, nice);
+	if (!r->rc && !nice)
+		r->rc = lower_request_locked();
+	if (r->rc) {
+		pthread_mutex_unlock(&pc__rt.grant_lock);
+		pc__thread_run(t);
+	}
+	/* The caller runs on elsewhere: queued before the hand-off. */
+	if (pc__rt.ops->thread_paused)
+		pc__rt.ops->thread_paused(pc__handle(t));
+	else
+		pc__rt.ops->thread_runnable(pc__handle(t));
+	if (nice) {
+		preempt_done_locked(vc);
+		pthread_mutex_unlock(&pc__rt.grant_lock);
+		preempted_wait(vc);
+	} else {
+		pc__arbiter_release_locked(vc);
+		pc__arbiter_surplus_update_locked();
+		pthread_mutex_unlock(&pc__rt.grant_lock);
+		pc__vcore_wait_offline(vc);
+	}
+	pc__vcore_loop(vc);
+}
+
+int pc_vcore_yield(int being_nice)
+{
+	struct pc_thread *t = pc__thread_current();
+	struct yield_req r = { .nice = being_nice != 0 };
+
+	if (!t)
+		return -EPERM;
+	pc__thread_leave(t, core_yield_cb, &r);
+	return r.rc;
+}

@@ -1,0 +1,220 @@
+/*
+ * stress_provision.c - the provisioner stress, in the manner of Akaros's
+ * prov test: while thousands of uthreads do checksummed work on 8 vcores
+ * over 2 CPUs, a provisioner thread (playing the arbiter) takes cores
+ * away and gives them back at random, with warnings from 0 to 200 us, as
+ * fast as it can (thousands of changes a second here). Invariants that
+ * only a lost, duplicated or corrupted uthread, or a lost preemption,
+ * could break:
+ *  - every worker returns the checksum of its id and of the number of
+ *    rounds it says it made, and is joined exactly once;
+ *  - every preemption sent completes (nr_preempts_sent == done per vcore)
+ *    once the provisioner stops;
+ *  - the process ends with every core back.
+ * $PC_STRESS_SECONDS sets the duration (default 3; the issue's long run
+ * is 30).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <parcore/parcore.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <time.h>
+
+#include "../../src/lib/internal.h"
+#include "../../src/lib/shared.h"
+#include "rt.h"
+#include "test.h"
+
+#define VCORES 8
+#define WORKERS 2000
+
+static atomic_int stop, prov_done;
+static atomic_long changes;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint32_t xorshift(uint32_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 17;
+	*s ^= *s << 5;
+	return *s;
+}
+
+static uint64_t mix(uint64_t h, uint64_t i)
+{
+	return (h ^ (h >> 29)) * 0xbf58476d1ce4e5b9u + i;
+}
+
+/* What worker @id returns after @rounds rounds, computed directly. */
+static uint64_t expected(uint64_t id, uint64_t rounds)
+{
+	uint64_t h = id * 0x9e3779b97f4a7c15u;
+
+	for (uint64_t i = 0; i < rounds; i++)
+		h = mix(h, i);
+	return h;
+}
+
+struct result {
+	uint64_t h, rounds;
+};
+
+static void *worker(void *arg)
+{
+	uint64_t id = (uint64_t)(uintptr_t)arg, h = id * 0x9e3779b97f4a7c15u;
+	uint32_t rnd = (uint32_t)id * 2654435761u + 1;
+	struct result *res = malloc(sizeof(*res));
+	uint64_t i;
+
+	ASSERT_TRUE(res != NULL);
+	for (i = 0; !atomic_load_explicit(&stop, memory_order_relaxed); i++) {
+		uint32_t r = xorshift(&rnd);
+
+		h = mix(h, i);
+		if (r % 3 == 0) {
+			pc_thread_yield();
+		} else if (r % 101 == 1) {
+			pc_thread_sleep(r % 100000);
+		} else if (r % 53 == 2) {
+			/* Runs past a short deadline: forced, not nice. */
+			uint64_t until = now_ns() + r % 50000;
+
+			while (now_ns() < until)
+				;
+		}
+	}
+	res->h = h;
+	res->rounds = i;
+	return res;
+}
+
+/* A random vcore, online if one is found in a few tries. */
+static int pick_vcore(uint32_t *rnd)
+{
+	int v = 0;
+
+	for (int tries = 0; tries < 8; tries++) {
+		v = (int)(xorshift(rnd) % VCORES);
+		if (pc_sched_vcore_online(v))
+			break;
+	}
+	return v;
+}
+
+static bool preempt_one(uint32_t *rnd)
+{
+	int err = pc_vcore_preempt(pick_vcore(rnd), xorshift(rnd) % 200000);
+
+	ASSERT_TRUE(err == 0 || err == -ENXIO || err == -EALREADY ||
+		    err == -EBUSY);
+	return err == 0;
+}
+
+static bool restore_one(void)
+{
+	int err = pc_vcore_restore();
+
+	ASSERT_TRUE(err >= 0 || err == -ENOENT);
+	return err >= 0;
+}
+
+/*
+ * Preempts a random vcore or restores one core, the first more often the
+ * more vcores there are; if that cannot be done, the other.
+ */
+static void provision_once(uint32_t *rnd)
+{
+	bool ok;
+
+	if (xorshift(rnd) % VCORES < (uint32_t)pc_vcore_count() - 1)
+		ok = preempt_one(rnd) || restore_one();
+	else
+		ok = restore_one() || preempt_one(rnd);
+	if (ok)
+		atomic_fetch_add(&changes, 1);
+}
+
+/* The arbiter's side: a plain pthread of the process. */
+static void *provisioner(void *arg)
+{
+	uint64_t end = now_ns() + *(uint64_t *)arg;
+	uint32_t rnd = 12345;
+
+	/*
+	 * Eight busy vcore threads share 2 CPUs with it: a higher priority
+	 * (best effort: it needs privileges) is what lets it make changes
+	 * by the thousand per second, as a real arbiter on its own core.
+	 */
+	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), -10);
+
+	while (now_ns() < end) {
+		uint64_t next = now_ns() + 20000; /* a sleep takes 1 ms here */
+
+		provision_once(&rnd);
+		while (now_ns() < next)
+			;
+	}
+	while (pc_vcore_restore() != -ENOENT)
+		atomic_fetch_add(&changes, 1);
+	atomic_store(&prov_done, 1);
+	return NULL;
+}
+
+static void all_preemptions_done(void)
+{
+	for (int v = 0; v < VCORES; v++)
+		while (atomic_load(&pc__sh.arb->vc[v].nr_preempts_done) !=
+		       atomic_load(&pc__sh.arb->vc[v].nr_preempts_sent))
+			pc_thread_yield();
+}
+
+TEST(cores_taken_and_given_back_at_random_lose_nothing)
+{
+	const char *env = getenv("PC_STRESS_SECONDS");
+	uint64_t ns = (env ? strtoull(env, NULL, 10) : 3) * 1000000000ull;
+	uint64_t sent = 0, done = 0;
+	struct pc_thread **t = malloc(WORKERS * sizeof(*t));
+	pthread_t prov;
+
+	ASSERT_TRUE(t != NULL);
+	test_enter(VCORES);
+	for (uintptr_t i = 0; i < WORKERS; i++)
+		ASSERT_EQ(pc_thread_create(&t[i], NULL, worker, (void *)i), 0);
+	ASSERT_EQ(pthread_create(&prov, NULL, provisioner, &ns), 0);
+	while (!atomic_load(&prov_done))
+		pc_thread_yield();
+	pthread_join(prov, NULL);
+	all_preemptions_done();
+	atomic_store(&stop, 1);
+	for (uintptr_t i = 0; i < WORKERS; i++) {
+		struct result *res;
+
+		ASSERT_EQ(pc_thread_join(t[i], (void **)&res), 0);
+		ASSERT_EQ(res->h, expected(i, res->rounds));
+		free(res);
+	}
+	for (int v = 0; v < VCORES; v++) {
+		sent += atomic_load(&pc__sh.arb->vc[v].nr_preempts_sent);
+		done += atomic_load(&pc__sh.arb->vc[v].nr_preempts_done);
+	}
+	printf("%ld changes in %.1f s (%.0f/s), %" PRIu64
+	       " preemptions sent, %" PRIu64 " completed\n",
+	       atomic_load(&changes), (double)ns / 1e9,
+	       (double)atomic_load(&changes) / ((double)ns / 1e9), sent, done);
+	ASSERT_EQ(sent, done);
+	ASSERT_GT(sent, 0);
+	ASSERT_EQ(pc_vcore_count(), VCORES);
+	free(t);
+}

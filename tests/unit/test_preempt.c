@@ -1,0 +1,189 @@
+/*
+ * test_preempt.c - cores going back: plain and nice yields and their
+ * races (seed 003 4.4.4), preemption warnings, deadlines, and the
+ * counters of sent and completed preemptions.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <parcore/parcore.h>
+#include <stdatomic.h>
+
+#include "../../src/lib/internal.h"
+#include "../../src/lib/shared.h"
+#include "rt.h"
+#include "test.h"
+
+#define SEC 1000000000ull
+
+static uint64_t sent(int id)
+{
+	return atomic_load(&pc__sh.arb->vc[id].nr_preempts_sent);
+}
+
+static uint64_t done(int id)
+{
+	return atomic_load(&pc__sh.arb->vc[id].nr_preempts_done);
+}
+
+static int preempted(int id)
+{
+	return !!(atomic_load(&pc__sh.arb->vc[id].flags) & PC_VCA_PREEMPTED);
+}
+
+TEST(bad_calls_change_nothing)
+{
+	ASSERT_EQ(pc_vcore_yield(0), -EPERM);
+	ASSERT_EQ(pc_vcore_preempt(0, 0), -EPERM);
+	ASSERT_EQ(pc_vcore_restore(), -EPERM);
+	test_enter(2);
+	ASSERT_EQ(pc_vcore_preempt(-1, 0), -EINVAL);
+	ASSERT_EQ(pc_vcore_preempt(PC_VCORE_MAX, 0), -EINVAL);
+	ASSERT_EQ(pc_vcore_preempt(5, 0), -ENXIO);
+	ASSERT_EQ(pc_vcore_restore(), -ENOENT);
+	ASSERT_EQ(pc_vcore_count(), 2);
+}
+
+TEST(a_nice_yield_with_nothing_pending_is_ignored)
+{
+	int me;
+
+	test_enter(2);
+	me = pc_vcore_id();
+	ASSERT_EQ(pc_vcore_yield(1), -EAGAIN);
+	ASSERT_EQ(pc_vcore_id(), me);
+	ASSERT_EQ(pc_vcore_count(), 2);
+	ASSERT_EQ(pc_vcore_wanted(), 2);
+}
+
+TEST(a_plain_yield_gives_the_core_back)
+{
+	int me;
+
+	test_enter(3);
+	me = pc_vcore_id();
+	ASSERT_EQ(pc_vcore_yield(0), 0);
+	/* We run on, elsewhere; the core is gone and wanted no more. */
+	ASSERT_NE(pc_vcore_id(), me);
+	ASSERT_EQ(pc_sched_vcore_online(me), 0);
+	ASSERT_EQ(pc_vcore_wanted(), 2);
+	ASSERT_EQ(pc_vcore_count(), 2);
+	/* Asking again brings it back. */
+	ASSERT_EQ(pc_vcore_request(3), 3);
+}
+
+TEST(the_last_vcore_cannot_yield)
+{
+	test_enter(1);
+	ASSERT_EQ(pc_vcore_yield(0), -EBUSY);
+	ASSERT_EQ(pc_vcore_count(), 1);
+}
+
+TEST(a_yield_that_loses_to_a_preemption_fails_then_a_nice_one_answers)
+{
+	int me;
+
+	test_enter(2);
+	me = pc_vcore_id();
+	/* A long warning: only our yields can complete it. */
+	ASSERT_EQ(pc_vcore_preempt(me, 100 * SEC), 0);
+	ASSERT_EQ(pc_vcore_preempt(me, 100 * SEC), -EALREADY);
+	ASSERT_EQ(sent(me), 1);
+	ASSERT_EQ(pc_vcore_yield(0), -EAGAIN);
+	ASSERT_EQ(pc_vcore_id(), me);
+	ASSERT_EQ(pc_vcore_wanted(), 2);
+	ASSERT_EQ(pc_vcore_yield(1), 0);
+	ASSERT_NE(pc_vcore_id(), me);
+	ASSERT_EQ(done(me), 1);
+	ASSERT_EQ(preempted(me), 1);
+	ASSERT_EQ(pc_sched_vcore_online(me), 0);
+	/* The request stays: the core comes back when it is restored. */
+	ASSERT_EQ(pc_vcore_wanted(), 2);
+	ASSERT_EQ(pc_vcore_count(), 1);
+	/* Never the last one. */
+	ASSERT_EQ(pc_vcore_preempt(pc_vcore_id(), 0), -EBUSY);
+	ASSERT_EQ(pc_vcore_restore(), 2);
+	ASSERT_EQ(preempted(me), 0);
+}
+
+static atomic_int stop, where = -1;
+
+static void *yielder(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&stop)) {
+		atomic_store(&where, pc_vcore_id());
+		pc_thread_yield();
+	}
+	return NULL;
+}
+
+static atomic_int warned_with;
+
+static void on_warning(const struct pc_event *ev, void *arg)
+{
+	(void)arg;
+	atomic_store(&warned_with, ev->arg[0] != 0);
+}
+
+TEST(a_warned_vcore_leaves_when_its_uthread_yields)
+{
+	struct pc_thread *t;
+	int victim;
+
+	test_enter(3);
+	ASSERT_EQ(pc_event_handler_set(PC_EV_PREEMPT_PENDING, on_warning,
+				       NULL),
+		  0);
+	ASSERT_EQ(pc_thread_create(&t, NULL, yielder, NULL), 0);
+	while ((victim = atomic_load(&where)) < 0 || victim == pc_vcore_id())
+		pc_thread_yield();
+	ASSERT_EQ(pc_vcore_preempt(victim, 100 * SEC), 0);
+	while (done(victim) != 1)
+		pc_thread_yield();
+	ASSERT_EQ(atomic_load(&warned_with), 1);
+	ASSERT_EQ(pc_vcore_count(), 2);
+	ASSERT_EQ(pc_sched_vcore_online(victim), 0);
+	/* The yielder was not lost: it runs on. */
+	atomic_store(&where, -1);
+	while (atomic_load(&where) < 0)
+		pc_thread_yield();
+	ASSERT_NE(atomic_load(&where), victim);
+	atomic_store(&stop, 1);
+	ASSERT_EQ(pc_thread_join(t, NULL), 0);
+	ASSERT_EQ(pc_vcore_restore(), 3);
+}
+
+static void *spin_then_yield(void *arg)
+{
+	volatile uint64_t x = 0;
+
+	(void)arg;
+	atomic_store(&where, pc_vcore_id());
+	while (!atomic_load(&stop))
+		x = x + 1;
+	pc_thread_yield();
+	return NULL;
+}
+
+TEST(past_the_deadline_the_arbiter_keeps_notifying)
+{
+	struct pc_thread *t;
+	int victim;
+
+	test_enter(2);
+	ASSERT_EQ(pc_thread_create(&t, NULL, spin_then_yield, NULL), 0);
+	while ((victim = atomic_load(&where)) < 0)
+		pc_thread_yield();
+	ASSERT_EQ(pc_vcore_preempt(victim, 1000), 0);
+	/* The spinner never yields: the arbiter notifies again and again. */
+	while (atomic_load(&pc__sh.arb->vc[victim].nr_forces) < 5)
+		pc_thread_yield();
+	ASSERT_EQ(done(victim), 0);
+	/* Once it reaches the scheduler, the core goes. */
+	atomic_store(&stop, 1);
+	while (done(victim) != 1)
+		pc_thread_yield();
+	ASSERT_EQ(pc_thread_join(t, NULL), 0);
+	ASSERT_EQ(sent(victim), 1);
+	ASSERT_EQ(pc_vcore_restore(), 2);
+}
