@@ -222,6 +222,7 @@ static int enter_multicore(void)
 	if (!reserve_single_core_mode())
 		return 0;
 	pthread_once(&pool_once, pool_init);
+	pc__safepoint_init();
 	err = pc__notify_init();
 	if (err == 0)
 		err = pc__rt.ops->init(PC_VCORE_MAX);

@@ -174,6 +174,15 @@ static void dispatch(struct pc__vcpd *v, const struct pc_event *ev)
 	pc_event_handler fn = NULL;
 	void *arg;
 
+	/*
+	 * The runtime's part first: whatever the handler does, no stranded
+	 * uthread waits for it. As an overflow bit the event names no
+	 * vcore: then every one is looked at.
+	 */
+	if (ev->type == PC_EV_VCORE_PREEMPTED)
+		pc__preempt_recover(ev->flags & PC_EVENT_F_OVERFLOW ?
+					    -1 :
+					    (int)ev->arg[0]);
 	/* The ring is in writable shared memory: check what comes out. */
 	if (ev->type < PC_EV_MAX)
 		fn = handler_get(ev->type, &arg);

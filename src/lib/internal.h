@@ -262,6 +262,10 @@ struct pc__vcore {
 	struct pc__irq irq;        /* notify.c; this thread only */
 	/* A notified uthread, resumed first by the next loop pass. */
 	struct pc_thread *resume;
+	bool resume_movable; /* it stopped where it may change vcores */
+	bool intr_movable;   /* the handler's verdict (safepoint.c) */
+	/* Left behind by a preemption, for whoever claims it first. */
+	_Atomic(struct pc_thread *) stranded;
 	struct pc__vcpd *vcpd;     /* its words in the shared page */
 	atomic_int tid;            /* the Linux thread, for tgkill */
 	int *errno_loc;            /* this Linux thread's errno */
@@ -370,11 +374,15 @@ static inline void pc__nopreempt_exit(void)
 /* Installs the signal handler and probes XSAVE. Once; 0 or -errno. */
 int pc__notify_init(void);
 /*
- * Takes the calling uthread into vcore context as the vcore's resume
- * uthread; returns 0 when it runs again (on the same vcore). Called by
- * pc__notify_entry, pc__ctx_pop and pc__notify_deferred.
+ * Take the calling uthread into vcore context as the vcore's resume
+ * uthread; return 0 when it runs again. Called by pc__notify_entry
+ * (interrupted) and pc__ctx_pop (reenter), notify.c.
  */
+int pc__notify_interrupted(void);
 int pc__notify_reenter(void);
+/* Safe points (safepoint.c): collect the ranges once; check a pc. */
+void pc__safepoint_init(void);
+bool pc__safepoint_at(uintptr_t pc);
 /*
  * Tells vcore @id that something was posted to it: sets notif_pending and,
  * with @interrupt, signals it if it runs a uthread; else wakes it if it
@@ -526,6 +534,16 @@ void pc__arbiter_release_locked(struct pc__vcore *vc);
 /* Completes a preemption of @vc if one is pending (revoke.c). Vcore
  * context of @vc, no uthread of it left to resume. */
 void pc__preempt_complete(struct pc__vcore *vc);
+/* A preemption of @vc is past its deadline (revoke.c). */
+bool pc__preempt_due(struct pc__vcore *vc);
+/*
+ * Completes it leaving @t, movable, for another vcore to claim; returns,
+ * once @vc is granted again, @t if nobody claimed it, else NULL.
+ */
+struct pc_thread *pc__preempt_strand(struct pc__vcore *vc,
+				     struct pc_thread *t);
+/* Claims the uthread preempted vcore @id (-1: any) left (vcore context). */
+void pc__preempt_recover(int id);
 /* Offline @vc waits until granted again (vcore.c). Vcore context. */
 void pc__vcore_wait_offline(struct pc__vcore *vc);
 /* Reads and checks the process's request from its page (hostile). */

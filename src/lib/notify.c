@@ -103,39 +103,67 @@ static void notify_handler(int sig, siginfo_t *si, void *ucv)
 	/* The interrupt gate: no nesting from here until the next pop. */
 	atomic_store_explicit(&v->notif_disabled, 1, memory_order_relaxed);
 	STAT_INC(v, notifs_taken);
+	vc->intr_movable = pc__safepoint_at(
+		(uintptr_t)((ucontext_t *)ucv)->uc_mcontext.gregs[REG_RIP]);
 	redirect(ucv);
 #endif
 }
 
 /* ---- into vcore context ---- */
 
-static void reenter_cb(struct pc_thread *t, void *unused)
+static void reenter_cb(struct pc_thread *t, void *movable)
 {
 	struct pc__vcore *vc = pc__vcore_self();
 
-	(void)unused;
 	vc->resume = t;
+	vc->resume_movable = movable != NULL;
 	pc__vcore_loop(vc);
 }
 
 /*
- * pc__notify_reenter() - see internal.h. Uthread context; notifications
- * masked (by the handler) or about to be (the leave raises nopreempt
- * first, and vcore context masks them).
+ * Takes the calling uthread into vcore context as the vcore's resume
+ * uthread, @movable if it may be moved to another vcore there (it stopped
+ * at a safe point). Returns 0 when it runs again. Uthread context;
+ * notifications masked (by the handler) or about to be (the leave raises
+ * nopreempt first, and vcore context masks them).
  */
-int pc__notify_reenter(void)
+static int reenter(bool movable)
 {
 	struct pc__vcore *vc = pc__vcore_self();
 
 	pc__sanitize_settle();
-	return pc__thread_leave(vc->current, reenter_cb, NULL);
+	return pc__thread_leave(vc->current, reenter_cb,
+				movable ? (void *)1 : NULL);
 }
 
-/* A notification the handler deferred: take it now. Uthread context. */
+/*
+ * pc__notify_interrupted() - pc__notify_entry's way in: the uthread was
+ * interrupted at an arbitrary instruction, movable if the handler found
+ * it at a safe point.
+ */
+int pc__notify_interrupted(void)
+{
+	return reenter(pc__vcore_self()->intr_movable);
+}
+
+/*
+ * pc__notify_reenter() - pc__ctx_pop's way in: the uthread was suspended
+ * at a call into the runtime, which is where any uthread may move.
+ */
+int pc__notify_reenter(void)
+{
+	return reenter(true);
+}
+
+/*
+ * pc__notify_deferred() - a notification the handler deferred, taken at
+ * the end of a nopreempt section: inside the runtime, the caller may keep
+ * its vcore's address in a register, so it stays on this vcore.
+ */
 void pc__notify_deferred(void)
 {
 	pc__vcore_self()->irq.deferred = 0;
-	pc__notify_reenter();
+	reenter(false);
 }
 
 /* ---- posting ---- */

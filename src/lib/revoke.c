@@ -198,13 +198,17 @@ static void preempt_done_locked(struct pc__vcore *vc)
 	pc__arbiter_surplus_update_locked();
 }
 
-/* Tells the others, then waits off the core until granted again. */
+/*
+ * Tells the others, then waits off the core until granted again. With a
+ * notification: a uthread it stranded must not wait for a vcore's next
+ * look while vcores are free.
+ */
 static void preempted_wait(struct pc__vcore *vc)
 {
 	struct pc_event ev = { .type = PC_EV_VCORE_PREEMPTED };
 
 	ev.arg[0] = (uint64_t)vc->id;
-	pc_event_send(vc->id, &ev, PC_EVF_FALLBACK);
+	pc_event_send(vc->id, &ev, PC_EVF_FALLBACK | PC_EVF_NOTIFY);
 	pc__vcore_wait_offline(vc);
 }
 
@@ -219,6 +223,60 @@ void pc__preempt_complete(struct pc__vcore *vc)
 	preempt_done_locked(vc);
 	pthread_mutex_unlock(&pc__rt.grant_lock);
 	preempted_wait(vc);
+}
+
+/* pc__preempt_due() - see internal.h. */
+bool pc__preempt_due(struct pc__vcore *vc)
+{
+	uint64_t d = atomic_load_explicit(&arb_of(vc->id)->preempt_pending,
+					  memory_order_relaxed);
+
+	return d && pc__now_ns() >= d;
+}
+
+/*
+ * pc__preempt_strand() - see internal.h. The uthread goes into the
+ * stranded slot before the vcore is marked preempted; the slot is taken
+ * by exchange, by the vcore that handles PC_EV_VCORE_PREEMPTED or by this
+ * one when it comes back, so exactly one of them runs it (LESSONS 3.9).
+ */
+struct pc_thread *pc__preempt_strand(struct pc__vcore *vc,
+				     struct pc_thread *t)
+{
+	pthread_mutex_lock(&pc__rt.grant_lock);
+	if (!atomic_load(&arb_of(vc->id)->preempt_pending)) {
+		pthread_mutex_unlock(&pc__rt.grant_lock);
+		return t;
+	}
+	atomic_store(&vc->stranded, t);
+	preempt_done_locked(vc);
+	pthread_mutex_unlock(&pc__rt.grant_lock);
+	preempted_wait(vc);
+	return atomic_exchange(&vc->stranded, NULL);
+}
+
+static void recover_one(int id)
+{
+	struct pc__vcore *r = pc__vcore_get(id);
+	struct pc_thread *t;
+
+	if (!r || !atomic_load(&r->stranded))
+		return;
+	t = atomic_exchange(&r->stranded, NULL);
+	if (t)
+		pc__rt.ops->thread_runnable(pc__handle(t));
+}
+
+/* pc__preempt_recover() - see internal.h; @id -1: every vcore. */
+void pc__preempt_recover(int id)
+{
+	int max = atomic_load(&pc__rt.max_vcoreid);
+
+	if (id >= 0 && id < max)
+		recover_one(id);
+	else if (id == -1)
+		for (int i = 0; i < max; i++)
+			recover_one(i);
 }
 
 struct yield_req {

@@ -350,7 +350,12 @@ void pc__vcore_loop(struct pc__vcore *vc)
 		t = vc->resume;
 		if (t) {
 			vc->resume = NULL;
-			pc__thread_run(t);
+			/* Past a deadline, a movable one is left to others. */
+			if (PC_UNLIKELY(vc->resume_movable &&
+					pc__preempt_due(vc)))
+				t = pc__preempt_strand(vc, t);
+			if (t)
+				pc__thread_run(t);
 		}
 		/* Warned: give the core back now that nothing of ours runs. */
 		if (PC_UNLIKELY(atomic_load_explicit(

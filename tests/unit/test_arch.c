@@ -21,10 +21,16 @@
  * pc__ctx_switch_irq, tested in test_arch_irq.c); nothing here makes it.
  */
 int pc__notify_reenter(void);
+int pc__notify_interrupted(void);
 void pc__notify_deferred(void);
 int pc__notify_reenter(void)
 {
 	test_fail(__FILE__, __LINE__, "pc__notify_reenter called");
+}
+
+int pc__notify_interrupted(void)
+{
+	test_fail(__FILE__, __LINE__, "pc__notify_interrupted called");
 }
 
 void pc__notify_deferred(void)

@@ -67,6 +67,13 @@ int pc__notify_reenter(void)
 	return 0;
 }
 
+/* pc__notify_entry's call: the same, for an interrupted uthread. */
+int pc__notify_interrupted(void);
+int pc__notify_interrupted(void)
+{
+	return pc__notify_reenter();
+}
+
 /* A direct switch ended the nopreempt section with a deferred notice. */
 void pc__notify_deferred(void);
 void pc__notify_deferred(void)

@@ -221,7 +221,7 @@ END(pc__ctx_start)
  *
  * Saves flags, every general register and the whole XSAVE state (FXSAVE
  * without XSAVE) on this stack, enters vcore context through
- * pc__notify_reenter() (a cooperative leave) and, when the uthread is
+ * pc__notify_interrupted() (a cooperative leave) and, when the uthread is
  * resumed, on whatever vcore, restores all of it and returns with
  * ret $128, which leaves rsp exactly as it was interrupted.
  */
@@ -267,7 +267,7 @@ FUNC(pc__notify_entry)
 	fninit
 	movl	$0x1f80, -8(%rsp)	/* below the image: free */
 	ldmxcsr	-8(%rsp)
-	call	pc__notify_reenter
+	call	pc__notify_interrupted
 	cmpl	$0, pc__xsave_ok(%rip)
 	je	3f
 	movl	$-1, %eax
