@@ -1,10 +1,13 @@
 /*
- * bench.c - batch timing, the median, resident memory, peer stacks.
+ * bench.c - batch timing, the median, CPUs, resident memory, peer
+ * stacks.
  */
 #include "bench.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -32,6 +35,29 @@ double bench_median(double *v, unsigned int n)
 	if (n % 2)
 		return v[n / 2];
 	return (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+int bench_cpu_nth(int i)
+{
+	cpu_set_t set;
+	int cpu;
+
+	if (sched_getaffinity(0, sizeof(set), &set) < 0)
+		return -errno;
+	for (cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+		if (CPU_ISSET(cpu, &set) && i-- == 0)
+			return cpu;
+	}
+	return -ESRCH;
+}
+
+int bench_pin_self(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return -pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 }
 
 /*

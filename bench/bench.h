@@ -16,9 +16,13 @@
 #ifndef PARCORE_BENCH_H
 #define PARCORE_BENCH_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
 
 #define BENCH_PRINTF(f, a) __attribute__((format(printf, f, a)))
 
@@ -28,6 +32,7 @@ struct bench_timing {
 	uint64_t min_ops;	/* bounds on the operations in one batch */
 	uint64_t max_ops;
 	unsigned int idle_count; /* idle threads in the memory benchmark */
+	unsigned int samples;	/* one-way latencies timed per figure */
 };
 
 /*
@@ -36,7 +41,7 @@ struct bench_timing {
  * clock reads around it are lost in the noise. Slow ops (a kernel thread
  * create) get at least 1000 per batch.
  */
-#define BENCH_TIMING_DEFAULT { 21, 20000000, 1000, 1000000, 100000 }
+#define BENCH_TIMING_DEFAULT { 21, 20000000, 1000, 1000000, 100000, 2000 }
 
 /*
  * Performs @n operations. Returns 0, or -errno to abandon the measurement.
@@ -62,6 +67,79 @@ double bench_median(double *v, unsigned int n);
 int64_t bench_rss_bytes(void);
 
 /*
+ * bench_cpu_nth() - the @i-th (from 0) CPU of the calling thread's
+ * affinity mask, or -errno (-ESRCH if there are not that many).
+ */
+int bench_cpu_nth(int i);
+
+/* Pins the calling thread to @cpu. Returns 0 or -errno. */
+int bench_pin_self(int cpu);
+
+/*
+ * bench_stamp() - a timestamp that two CPUs can compare, cheap enough to
+ * take one per sample: the TSC on x86-64 (half the cost of
+ * clock_gettime() here, 10-25 ns; constant and synchronized across the
+ * CPUs of the machines we measure), CLOCK_MONOTONIC elsewhere. Async-
+ * signal-safe. bench_stamp_ns_per_tick() converts; it calibrates against
+ * CLOCK_MONOTONIC for 20 ms on its first call (bench_ping_run() makes it
+ * before its first message).
+ */
+static inline uint64_t bench_stamp(void)
+{
+#if defined(__x86_64__)
+	return __rdtsc();
+#else
+	return bench_now_ns();
+#endif
+}
+
+double bench_stamp_ns_per_tick(void);
+
+/*
+ * One-way latency from one CPU to another, one sample per message: the
+ * sender takes a stamp and calls @send, which makes the receiver call
+ * bench_ping_ack() (from an event or signal handler); the sample is the
+ * receiver's stamp minus the sender's. The sender spins until the
+ * acknowledgement, then for @pause_ns more, then sends the next.
+ */
+struct bench_ping {
+	_Atomic uint64_t stamp;	/* the receiver's, set by bench_ping_ack() */
+	atomic_uint acks;	/* bench_ping_ack() calls */
+	int (*send)(void *arg);	/* returns 0 or -errno */
+	void *arg;
+	uint64_t pause_ns;
+	unsigned int sent;	/* messages sent, warm-up included */
+};
+
+/*
+ * The pause between two interrupting messages (parcore's PC_EVF_NOTIFY
+ * event and the tgkill peer's signal): the interrupted thread must be back
+ * in its spin, out of the handler's tail, before the next one comes, or
+ * the next sample would not be an interruption (parcore sends no signal
+ * to a vcore in vcore context). A few times the latency itself.
+ */
+#define BENCH_NOTIFY_PAUSE_NS 20000u
+
+/*
+ * bench_ping_ack() - the receiver's side: first thing in its handler, so
+ * that the stamp is where the handler starts. Async-signal-safe.
+ */
+static inline void bench_ping_ack(struct bench_ping *p)
+{
+	atomic_store_explicit(&p->stamp, bench_stamp(), memory_order_relaxed);
+	/* Pairs with the sender's acquire load: publishes the stamp. */
+	atomic_fetch_add_explicit(&p->acks, 1, memory_order_release);
+}
+
+/*
+ * bench_ping_run() - @n / 10 + 1 warm-up messages, then @n timed ones,
+ * their latencies in nanoseconds into @ns. Returns 0, the first error of
+ * @send, or -ETIMEDOUT if an acknowledgement did not come within a
+ * second.
+ */
+int bench_ping_run(struct bench_ping *p, unsigned int n, double *ns);
+
+/*
  * bench_stack_alloc() - @size bytes of read-write anonymous memory for a
  * peer's coroutine stack; NULL on failure. Free with bench_stack_free().
  */
@@ -74,10 +152,18 @@ void bench_stack_free(void *stack, size_t size);
 struct bench_value {
 	int ok;
 	double value;
+	double p99;	/* above 0: value is a median, this the 99th centile */
 	char reason[BENCH_REASON_MAX]; /* when !ok */
 };
 
 void bench_value_set(struct bench_value *v, double value);
+
+/*
+ * bench_value_set_samples() - the median of @n samples into @v, with their
+ * 99th percentile. Sorts @ns in place. @n must be at least 1.
+ */
+void bench_value_set_samples(struct bench_value *v, double *ns,
+			     unsigned int n);
 
 /*
  * bench_measure_value() - bench_measure() straight into @v: the median on

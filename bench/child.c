@@ -3,7 +3,8 @@
  * benchmark in a fresh forked child, so that one benchmark's vcores,
  * cached stacks or crash cannot touch the next) and the Go peers.
  *
- * A child prints one line on its pipe: the figure, or "error: <why>".
+ * A child prints one line on its pipe: the figure (then, for a median of
+ * samples, their 99th percentile), or "error: <why>".
  */
 #include "bench.h"
 
@@ -59,17 +60,37 @@ static int read_until_eof(int fd, uint64_t deadline_ns, char *out)
 	}
 }
 
-/* Is @s one finite number and nothing else but white space? */
-static int parse_figure(const char *s, double *x)
+/* Parses one finite number at @s into @x; returns where it ends, or NULL. */
+static const char *parse_number(const char *s, double *x)
 {
 	char *end;
 
 	errno = 0;
 	*x = strtod(s, &end);
 	if (end == s || errno || !isfinite(*x))
+		return NULL;
+	return end;
+}
+
+/*
+ * Is @s a figure and, for a median of samples, their 99th percentile,
+ * and nothing else but white space? If so, sets @v to them.
+ */
+static int parse_figure(const char *s, struct bench_value *v)
+{
+	double x, p99 = 0;
+	const char *end = parse_number(s, &x);
+
+	if (end && end[strspn(end, " \t\r\n")])
+		end = parse_number(end, &p99);
+	if (!end)
 		return 0;
 	end += strspn(end, " \t\r\n");
-	return *end == '\0';
+	if (*end)
+		return 0;
+	bench_value_set(v, x);
+	v->p99 = p99;
+	return 1;
 }
 
 static void describe_status(struct bench_value *v, const char *who, int status)
@@ -88,7 +109,6 @@ int bench_collect(pid_t pid, int fd, unsigned int timeout_s, const char *who,
 {
 	char out[OUTPUT_MAX] = "";
 	int err, status = 0;
-	double x;
 
 	err = read_until_eof(fd, bench_now_ns() +
 				     (uint64_t)timeout_s * 1000000000u, out);
@@ -107,9 +127,7 @@ int bench_collect(pid_t pid, int fd, unsigned int timeout_s, const char *who,
 		bench_value_missing(v, "%s", out + 7);
 	else if (!WIFEXITED(status) || WEXITSTATUS(status))
 		describe_status(v, who, status);
-	else if (parse_figure(out, &x))
-		bench_value_set(v, x);
-	else
+	else if (!parse_figure(out, v))
 		bench_value_missing(v, "%s printed no figure: \"%s\"", who,
 				    out);
 	return v->ok ? 0 : -1;
@@ -138,7 +156,9 @@ int bench_run_forked(bench_child_fn fn, void *arg, unsigned int timeout_s,
 		close(fds[0]);
 		bench_value_missing(&cv, "%s set no figure", who);
 		fn(arg, &cv);
-		if (cv.ok)
+		if (cv.ok && cv.p99 > 0)
+			dprintf(fds[1], "%.17g %.17g\n", cv.value, cv.p99);
+		else if (cv.ok)
 			dprintf(fds[1], "%.17g\n", cv.value);
 		else
 			dprintf(fds[1], "error: %s\n", cv.reason);

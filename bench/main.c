@@ -3,7 +3,8 @@
  * in the same run, printed with the ratios and written to JSON.
  *
  *   parcore_bench [--json PATH] [--go-dir DIR] [--reps N] [--batch-ms MS]
- *                 [--idle-count N] [--timeout S] [--list] [NAME...]
+ *                 [--idle-count N] [--samples N] [--timeout S] [--list]
+ *                 [NAME...]
  *
  * NAMEs select benchmarks (default: all). Exit status: 0 when every
  * benchmark ran (peers may be missing, targets may be missed: the report
@@ -195,6 +196,23 @@ static void bench_idle_memory(struct bench_ctx *c, struct bench_result *r)
 	run_go(c, "idle_mem", r, 0);
 }
 
+static void bench_notify_latency(struct bench_ctx *c, struct bench_result *r)
+{
+	r->what = "event with PC_EVF_NOTIFY to a vcore running a spinning "
+		  "uthread, send to handler";
+	run_ours(c, ours_notify_latency, r);
+	peer_tgkill_notify(&c->bt, &bench_add_peer(r, "tgkill", 1.3)->v);
+}
+
+static void bench_event_poll_latency(struct bench_ctx *c,
+				     struct bench_result *r)
+{
+	r->what = "event to an idle, polling vcore, send to handler";
+	run_ours(c, ours_event_poll_latency, r);
+	peer_cacheline_pingpong(&c->bt,
+				&bench_add_peer(r, "cacheline", 2)->v);
+}
+
 struct bench_def {
 	const char *name;
 	const char *unit;
@@ -206,6 +224,8 @@ static const struct bench_def benches[] = {
 	{ "yield", "ns", bench_yield },
 	{ "create_join", "ns", bench_create_join },
 	{ "idle_memory", "bytes", bench_idle_memory },
+	{ "notify_latency", "ns", bench_notify_latency },
+	{ "event_poll_latency", "ns", bench_event_poll_latency },
 };
 #define NBENCHES (sizeof(benches) / sizeof(benches[0]))
 
@@ -214,8 +234,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: parcore_bench [--json PATH] [--go-dir DIR] [--reps N]\n"
 		"                     [--batch-ms MS] [--idle-count N] "
-		"[--timeout S]\n"
-		"                     [--list] [NAME...]\n"
+		"[--samples N]\n"
+		"                     [--timeout S] [--list] [NAME...]\n"
 		"  --json PATH      results file (default %s)\n"
 		"  --go-dir DIR     built Go peers (default %s)\n"
 		"  --reps N         batches per figure, median taken "
@@ -223,6 +243,10 @@ static void usage(FILE *f)
 		"  --batch-ms MS    aimed-for batch duration (default 20)\n"
 		"  --idle-count N   idle threads for idle_memory "
 		"(default 100000)\n"
+		"  --samples N      latencies timed per figure, median taken, "
+		"by\n"
+		"                   notify_latency and event_poll_latency "
+		"(default 2000)\n"
 		"  --timeout S      limit per child process (default %d)\n"
 		"  --list           print the benchmark names\n",
 		JSON_DEFAULT, BENCH_GO_DIR, TIMEOUT_DEFAULT);
@@ -252,6 +276,7 @@ static const struct option long_opts[] = {
 	{ "reps", required_argument, NULL, 'r' },
 	{ "batch-ms", required_argument, NULL, 'b' },
 	{ "idle-count", required_argument, NULL, 'n' },
+	{ "samples", required_argument, NULL, 's' },
 	{ "timeout", required_argument, NULL, 't' },
 	{ "list", no_argument, NULL, 'l' },
 	{ "help", no_argument, NULL, 'h' },
@@ -282,6 +307,10 @@ static void parse_args(int argc, char **argv, struct bench_ctx *c,
 		case 'n':
 			c->bt.idle_count = number_arg("--idle-count", optarg,
 						      1, 10000000);
+			break;
+		case 's':
+			c->bt.samples = number_arg("--samples", optarg, 100,
+						   1000000);
 			break;
 		case 't':
 			c->timeout_s = number_arg("--timeout", optarg, 1,

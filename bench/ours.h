@@ -1,8 +1,8 @@
 /*
  * ours.h - parcore's side of each benchmark. Each runs in a fresh forked
  * child (bench_run_forked(), @arg is the struct bench_timing), enters
- * multi-core mode with one vcore, and fills @v with its figure or the
- * reason it has none.
+ * multi-core mode with one vcore (two for the cross-vcore latencies), and
+ * fills @v with its figure or the reason it has none.
  */
 #ifndef PARCORE_BENCH_OURS_H
 #define PARCORE_BENCH_OURS_H
@@ -20,5 +20,14 @@ void ours_create_join(void *arg, struct bench_value *v);
 
 /* Resident bytes per parked uthread. */
 void ours_idle_memory(void *arg, struct bench_value *v);
+
+/*
+ * Event to a vcore running a uthread that never yields, with
+ * PC_EVF_NOTIFY: from the send to the handler's start, median and p99.
+ */
+void ours_notify_latency(void *arg, struct bench_value *v);
+
+/* Event to an idle vcore, polling: from the send to the handler's start. */
+void ours_event_poll_latency(void *arg, struct bench_value *v);
 
 #endif /* PARCORE_BENCH_OURS_H */

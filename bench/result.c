@@ -16,7 +16,18 @@ void bench_value_set(struct bench_value *v, double value)
 {
 	v->ok = 1;
 	v->value = value;
+	v->p99 = 0;
 	v->reason[0] = '\0';
+}
+
+void bench_value_set_samples(struct bench_value *v, double *ns,
+			     unsigned int n)
+{
+	/* Nearest rank: the smallest sample at or above 99% of them. */
+	unsigned int rank = (unsigned int)(((uint64_t)n * 99 + 99) / 100);
+
+	bench_value_set(v, bench_median(ns, n));
+	v->p99 = ns[rank - 1];
 }
 
 void bench_value_missing(struct bench_value *v, const char *fmt, ...)
@@ -25,6 +36,7 @@ void bench_value_missing(struct bench_value *v, const char *fmt, ...)
 
 	v->ok = 0;
 	v->value = 0;
+	v->p99 = 0;
 	va_start(ap, fmt);
 	vsnprintf(v->reason, sizeof(v->reason), fmt, ap);
 	va_end(ap);
@@ -62,6 +74,14 @@ static void print_figure(FILE *f, const struct bench_result *r, double x)
 		fprintf(f, "%12.0f %-5s", x, r->unit);
 }
 
+/* The 99th percentile, for a figure that is a median of samples. */
+static void print_p99(FILE *f, const struct bench_result *r,
+		      const struct bench_value *v)
+{
+	if (v->p99 > 0)
+		fprintf(f, "  p99 %.2f %s", v->p99, r->unit);
+}
+
 /* " met" or " MISSED"; returns 1 if missed. */
 static unsigned int print_verdict(FILE *f, int met)
 {
@@ -86,6 +106,7 @@ unsigned int bench_print(FILE *f, const struct bench_result *r)
 			missed += print_verdict(f,
 					r->ours.value <= r->ours_target);
 		}
+		print_p99(f, r, &r->ours);
 		fputc('\n', f);
 	} else {
 		fprintf(f, "  %-12s missing: parcore (%s)\n", "parcore",
@@ -112,6 +133,7 @@ unsigned int bench_print(FILE *f, const struct bench_result *r)
 			else
 				fputs(" not judged", f);
 		}
+		print_p99(f, r, &p->v);
 		fputc('\n', f);
 	}
 	fputc('\n', f);

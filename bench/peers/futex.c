@@ -5,10 +5,8 @@
  */
 #include "peers.h"
 
-#include <errno.h>
 #include <linux/futex.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -51,15 +49,6 @@ static void pass_turn(struct pingpong *pp, uint32_t mine, uint32_t theirs)
 		futex_wait(&pp->turn, theirs);
 }
 
-static int pin_self(int cpu)
-{
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	return -pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-}
-
 static int ping_batch(void *arg, uint64_t n)
 {
 	struct pingpong *pp = arg;
@@ -77,7 +66,7 @@ static void *ping_thread(void *arg)
 {
 	struct pingpong *pp = arg;
 
-	pp->ping_err = pin_self(pp->cpu);
+	pp->ping_err = bench_pin_self(pp->cpu);
 	if (!pp->ping_err)
 		pp->ping_err = bench_measure(pp->bt, ping_batch, pp, &pp->ns);
 	/* The release store of the turn below publishes stop to pong. */
@@ -92,7 +81,7 @@ static void *pong_thread(void *arg)
 {
 	struct pingpong *pp = arg;
 
-	pp->pong_err = pin_self(pp->cpu);
+	pp->pong_err = bench_pin_self(pp->cpu);
 	for (;;) {
 		while (atomic_load_explicit(&pp->turn, memory_order_acquire) !=
 		       TURN_PONG)
@@ -105,28 +94,13 @@ static void *pong_thread(void *arg)
 	}
 }
 
-/* The first CPU this process may run on. */
-static int first_cpu(void)
-{
-	cpu_set_t set;
-	int cpu;
-
-	if (sched_getaffinity(0, sizeof(set), &set) < 0)
-		return -errno;
-	for (cpu = 0; cpu < CPU_SETSIZE; cpu++) {
-		if (CPU_ISSET(cpu, &set))
-			return cpu;
-	}
-	return -ESRCH;
-}
-
 void peer_futex_pingpong(const struct bench_timing *bt, struct bench_value *v)
 {
 	struct pingpong pp = { .turn = TURN_PING, .bt = bt };
 	pthread_t ping, pong;
 	int err;
 
-	pp.cpu = first_cpu();
+	pp.cpu = bench_cpu_nth(0);
 	if (pp.cpu < 0) {
 		bench_value_missing(v, "sched_getaffinity: %s",
 				    strerror(-pp.cpu));

@@ -1,7 +1,8 @@
 /*
  * peers.h - the C peers parcore is measured against. Each fills @v with its
- * median nanoseconds per operation (timed as bench_measure() says), or with
- * the reason it could not run.
+ * median nanoseconds per operation (timed as bench_measure() says, or
+ * sample by sample as bench_ping_run() does), or with the reason it could
+ * not run.
  */
 #ifndef PARCORE_BENCH_PEERS_H
 #define PARCORE_BENCH_PEERS_H
@@ -29,5 +30,19 @@ void peer_futex_pingpong(const struct bench_timing *bt, struct bench_value *v);
 /* pthread_create() + pthread_join() of a thread that returns at once. */
 void peer_pthread_create_join(const struct bench_timing *bt,
 			      struct bench_value *v);
+
+/*
+ * One-way latency of a signal: a pthread on the first CPU stamps the time
+ * and tgkill()s a pthread spinning on the second, whose handler stamps it
+ * again (struct bench_ping). Median of bt->samples, with the p99.
+ */
+void peer_tgkill_notify(const struct bench_timing *bt, struct bench_value *v);
+
+/*
+ * One-way latency of a cache line: half the round trip of a sequence
+ * number passed between pthreads spinning on the first two CPUs.
+ */
+void peer_cacheline_pingpong(const struct bench_timing *bt,
+			     struct bench_value *v);
 
 #endif /* PARCORE_BENCH_PEERS_H */
