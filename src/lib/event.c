@@ -272,11 +272,11 @@ int pc_event_stats(int vcoreid, struct pc_event_stats *out)
 	    PC_MODE_M)
 		return -EPERM;
 	v = pc__vcpd(vcoreid);
-	out->posted = atomic_load(&v->stat.posted);
-	out->overflowed = atomic_load(&v->stat.overflowed);
+	out->posted = atomic_load(&v->pstat.posted);
+	out->overflowed = atomic_load(&v->pstat.overflowed);
 	out->handled = atomic_load(&v->stat.handled);
 	out->unhandled = atomic_load(&v->stat.unhandled);
-	out->notifs_sent = atomic_load(&v->stat.notifs_sent);
+	out->notifs_sent = atomic_load(&v->pstat.notifs_sent);
 	out->notifs_taken = atomic_load(&v->stat.notifs_taken);
 	out->notifs_deferred = atomic_load(&v->stat.notifs_deferred);
 	out->notifs_masked = atomic_load(&v->stat.notifs_masked);

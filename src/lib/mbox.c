@@ -7,7 +7,7 @@
  * a producer holding ticket t may fill slot t % N when seq == t, and
  * publishes it with seq = t + 1; the consumer at ticket h takes slot h % N
  * when seq == h + 1 and frees it with seq = h + N. Producers take tickets
- * by CAS on tail, so none waits for another to finish writing; a producer
+ * by CAS on the tail (mbox_tail), so none waits for another to finish writing; a producer
  * that finds its slot still unconsumed (seq < t) sees a full ring.
  *
  * The ring lives in memory the process can write, and the arbiter posts
@@ -37,7 +37,7 @@ bool pc__mbox_post(struct pc__vcpd *v, const struct pc_event *ev,
 		   bool bit_only)
 {
 	struct pc__mbox *mb = &v->mbox;
-	uint32_t t = atomic_load_explicit(&mb->tail, memory_order_relaxed);
+	uint32_t t = atomic_load_explicit(&v->mbox_tail, memory_order_relaxed);
 
 	for (int tries = 0; !bit_only && tries < PC_MBOX_TRIES; tries++) {
 		struct pc__mslot *s = &mb->slot[t % PC_MBOX_SLOTS];
@@ -49,25 +49,25 @@ bool pc__mbox_post(struct pc__vcpd *v, const struct pc_event *ev,
 		if (dif < 0)
 			break; /* full: the slot still holds an older event */
 		if (dif > 0) {
-			t = atomic_load_explicit(&mb->tail,
+			t = atomic_load_explicit(&v->mbox_tail,
 						 memory_order_relaxed);
 			continue; /* another producer took ticket t */
 		}
 		if (atomic_compare_exchange_weak_explicit(
-			    &mb->tail, &t, t + 1, memory_order_relaxed,
+			    &v->mbox_tail, &t, t + 1, memory_order_relaxed,
 			    memory_order_relaxed)) {
 			s->ev = *ev;
 			/* Release: the consumer sees the event once seq moves. */
 			atomic_store_explicit(&s->seq, t + 1,
 					      memory_order_release);
-			atomic_fetch_add_explicit(&v->stat.posted, 1,
+			atomic_fetch_add_explicit(&v->pstat.posted, 1,
 						  memory_order_relaxed);
 			return true;
 		}
 	}
 	set_bit(mb, ev->type);
 	if (!bit_only)
-		atomic_fetch_add_explicit(&v->stat.overflowed, 1,
+		atomic_fetch_add_explicit(&v->pstat.overflowed, 1,
 					  memory_order_relaxed);
 	return false;
 }

@@ -175,7 +175,8 @@ static void send_signal(struct pc__vcore *vc, struct pc__vcpd *v)
 
 	if (tid <= 0)
 		return; /* not started: it is still in vcore context */
-	STAT_INC(v, notifs_sent);
+	atomic_fetch_add_explicit(&v->pstat.notifs_sent, 1,
+				  memory_order_relaxed);
 	syscall(SYS_tgkill, self_pid, tid, PC_NOTIFY_SIGNAL);
 	errno = saved;
 }

@@ -43,22 +43,35 @@ struct pc__mslot {
 	struct pc_event ev;
 };
 
-/* A vcore's mailbox: many producers, one consumer (the vcore). */
+/*
+ * A vcore's mailbox: many producers, one consumer (the vcore). The
+ * producers' ticket counter is in the vcpd's first cache line (below).
+ */
 struct pc__mbox {
-	_Alignas(64) _Atomic uint32_t tail; /* next producer ticket */
 	_Alignas(64) _Atomic uint32_t head; /* next consumer ticket */
 	_Atomic uint64_t bits[PC_EV_WORDS]; /* types posted bit-only/overflowed */
 	struct pc__mslot slot[PC_MBOX_SLOTS];
 };
 
-/* Per-vcore words the process writes (the VCPD of seed 003). */
+/*
+ * Per-vcore words the process writes (the VCPD of seed 003), on three
+ * cache lines by who writes them: the line an idle vcore polls (its
+ * notif_pending), written once per post; the posters' line, which a
+ * single poster keeps in its cache from post to post; the vcore's own.
+ * Measured: the posters' words on the polled line made a post to a
+ * polling vcore 30% slower (the poller keeps taking the line back
+ * between the poster's writes); the counters on one shared line, too.
+ */
 struct pc__vcpd {
 	_Alignas(64) _Atomic uint32_t notif_disabled; /* vcore context */
 	_Atomic uint32_t notif_pending;               /* posted since a look */
-	_Alignas(64) struct {                  /* struct pc_event_stats */
-		_Atomic uint64_t posted, overflowed, handled, unhandled;
-		_Atomic uint64_t notifs_sent, notifs_taken, notifs_deferred,
-			notifs_masked;
+	_Alignas(64) _Atomic uint32_t mbox_tail;      /* next producer ticket */
+	struct { /* posters' half of struct pc_event_stats */
+		_Atomic uint64_t posted, overflowed, notifs_sent;
+	} pstat;
+	_Alignas(64) struct { /* the vcore's half */
+		_Atomic uint64_t handled, unhandled, notifs_taken,
+			notifs_deferred, notifs_masked;
 	} stat;
 	struct pc__mbox mbox;
 };

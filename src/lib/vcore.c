@@ -178,11 +178,14 @@ static struct pc_thread *pick(struct pc__vcore *vc)
 	return pc__unhandle_raw(pc__rt.ops->pick_next(vc->id));
 }
 
-/* Something was posted to @vc: leave idleness to handle it. */
+/*
+ * Something was posted to @vc: leave idleness to handle it. Sequentially
+ * consistent: in vcore_park() it is the second half of the Dekker pair
+ * with pc__vcore_kick().
+ */
 static bool events_pending(struct pc__vcore *vc)
 {
-	return atomic_load_explicit(&vc->vcpd->notif_pending,
-				    memory_order_relaxed);
+	return atomic_load(&vc->vcpd->notif_pending);
 }
 
 /* Parks until woken or until the earliest sleeper anywhere is due. */
@@ -327,10 +330,20 @@ void pc__vcore_set_online(struct pc__vcore *vc, bool online)
 	atomic_fetch_add(&pc__sh.arb_rw->nr_granted, online ? 1 : -1);
 }
 
-/* pc__vcore_kick() - see internal.h. */
+/*
+ * pc__vcore_kick() - see internal.h. The caller set notif_pending by an
+ * RMW; this load of idle pairs with the exchange in vcore_park(), which
+ * reads notif_pending afterwards (Dekker, as in the file comment). A
+ * vcore seen busy or spinning looks at notif_pending by itself, so only
+ * a parked one costs an RMW on its line.
+ */
 void pc__vcore_kick(struct pc__vcore *vc)
 {
-	if (pc_sched_wake_vcore(vc->id) || atomic_load(&vc->online))
+	if (atomic_load(&vc->idle) == PC_VC_PARKED) {
+		wake_parked(vc);
+		return;
+	}
+	if (atomic_load(&vc->online))
 		return;
 	atomic_store(&vc->wake, 1);
 	pc__futex_wake((uint32_t *)&vc->wake, 1);
