@@ -124,14 +124,14 @@ TEST(a_corrupted_mailbox_costs_a_bit_not_a_hang)
 	ASSERT_EQ(pc_event_handler_set(PC_EV_APP_FIRST, count, NULL), 0);
 	/* The process scribbles over its ring's indices and turns. */
 	v = pc__vcpd(me);
-	atomic_store(&v->mbox.tail, 12345);
+	atomic_store(&v->mbox_tail, 12345);
 	for (unsigned int s = 0; s < PC_MBOX_SLOTS; s++)
 		atomic_store(&v->mbox.slot[s].seq, 0xdeadbeef + s);
 	/* The arbiter posts through its own view: bounded, then the bit. */
 	arb_view = pc__sh.arb_proc;
 	ASSERT_EQ(pc__mbox_post(&arb_view->vcpd[me], &ev, false), false);
 	ASSERT_TRUE(atomic_load(&v->mbox.bits[0]) & (1ull << PC_EV_APP_FIRST));
-	ASSERT_EQ(atomic_load(&v->stat.overflowed), 1);
+	ASSERT_EQ(atomic_load(&v->pstat.overflowed), 1);
 	/* The vcore still gets the event, as the bit. */
 	atomic_store(&v->notif_pending, 1);
 	pc_thread_yield();
