@@ -153,6 +153,11 @@ int pc_vcore_preempt(int vcoreid, uint64_t warning_ns)
 	retry_at[vcoreid] = 0;
 	atomic_fetch_add(&arb_of(vcoreid)->nr_preempts_sent, 1);
 	atomic_store(&arb_of(vcoreid)->preempt_pending, deadline);
+	/*
+	 * A vcore that handled the warning before the word was set and went
+	 * idle looks again (a busy one looks at its next loop pass anyway).
+	 */
+	pc__notify(vcoreid, false);
 	pthread_cond_signal(&deadline_cond);
 	pthread_mutex_unlock(&pc__rt.grant_lock);
 	return 0;
