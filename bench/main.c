@@ -213,6 +213,24 @@ static void bench_event_poll_latency(struct bench_ctx *c,
 				&bench_add_peer(r, "cacheline", 2)->v);
 }
 
+/*
+ * parcore only: no peer has the arbiter's warning and deadline, so these
+ * are printed with their p99 and written with no peers and no ratios.
+ */
+static void bench_preempt_forced(struct bench_ctx *c, struct bench_result *r)
+{
+	r->what = "pc_vcore_preempt(B, 0) of a vcore whose uthread never "
+		  "yields, until it runs on another vcore";
+	run_ours(c, ours_preempt_forced, r);
+}
+
+static void bench_preempt_nice(struct bench_ctx *c, struct bench_result *r)
+{
+	r->what = "pc_vcore_preempt(B, 100 ms) answered with "
+		  "pc_vcore_yield(1), until it returns on another vcore";
+	run_ours(c, ours_preempt_nice, r);
+}
+
 struct bench_def {
 	const char *name;
 	const char *unit;
@@ -226,6 +244,8 @@ static const struct bench_def benches[] = {
 	{ "idle_memory", "bytes", bench_idle_memory },
 	{ "notify_latency", "ns", bench_notify_latency },
 	{ "event_poll_latency", "ns", bench_event_poll_latency },
+	{ "preempt_forced", "ns", bench_preempt_forced },
+	{ "preempt_nice", "ns", bench_preempt_nice },
 };
 #define NBENCHES (sizeof(benches) / sizeof(benches[0]))
 
@@ -245,8 +265,9 @@ static void usage(FILE *f)
 		"(default 100000)\n"
 		"  --samples N      latencies timed per figure, median taken, "
 		"by\n"
-		"                   notify_latency and event_poll_latency "
-		"(default 2000)\n"
+		"                   notify_latency, event_poll_latency and "
+		"preempt_*\n"
+		"                   (default 2000)\n"
 		"  --timeout S      limit per child process (default %d)\n"
 		"  --list           print the benchmark names\n",
 		JSON_DEFAULT, BENCH_GO_DIR, TIMEOUT_DEFAULT);

@@ -1,17 +1,18 @@
 /*
  * ours.c - parcore's side of each benchmark, through the public API only.
  *
- * Every benchmark but the cross-vcore latencies at the end runs on one
- * vcore (pc_vcore_limit_set(1)), matching its peers: one hand-written or
- * Boost context on one thread, Go with GOMAXPROCS=1, two pthreads pinned
- * to one CPU. On one vcore a uthread another one waits for runs only when
- * the waiter switches, yields or parks, which is what makes the start-up
- * hand-shakes below simple.
+ * Every benchmark but the cross-vcore latencies and the preemptions at
+ * the end runs on one vcore (pc_vcore_limit_set(1)), matching its peers:
+ * one hand-written or Boost context on one thread, Go with GOMAXPROCS=1,
+ * two pthreads pinned to one CPU. On one vcore a uthread another one
+ * waits for runs only when the waiter switches, yields or parks, which is
+ * what makes the start-up hand-shakes below simple.
  */
 #include "ours.h"
 
 #include <errno.h>
 #include <parcore/parcore.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -554,4 +555,483 @@ void ours_event_poll_latency(void *arg, struct bench_value *v)
 	/* Main is the only uthread: the other vcore has nothing to run. */
 	x.target = 1 - pc_vcore_id();
 	xvcore_measure(&x, bt->samples, v);
+}
+
+/*
+ * Preemption, on three vcores: main (the driver) on vcore D, a victim
+ * uthread that never yields on vcore B, and a third vcore, idle, for the
+ * victim to go on on once B is gone. Main stamps the time, calls
+ * pc_vcore_preempt(B) and waits until the victim stamps its first moment
+ * on another vcore; the sample is the difference. Then main gives the
+ * core back (pc_vcore_restore()), lets it settle (preempt_settle()) and
+ * preempts the victim's new vcore.
+ *
+ * 3 vcores on 2 CPUs (vcore i on CPU i % 2): one CPU has two vcores. Main
+ * first moves to the vcore that has its CPU to itself (main_place()), so
+ * that the victim never shares main's CPU: there its thread would run
+ * only when Linux took the CPU from main, and the samples would time
+ * Linux's time slices. Main never makes a 2LS yield, so it stays there
+ * and never runs the victim itself: a victim that lands in D's queue is
+ * stolen by the idle vcore, as it would be from any vcore whose uthread
+ * is busy. Main waits with sched_yield(): free on a CPU of its own, and
+ * until it has one it does not hold up the vcore it shares it with.
+ */
+#define PREEMPT_VCORES 3
+
+/* preempt_nice's warning: long enough that the nice yield ends it. */
+#define NICE_WARNING_NS (100u * 1000u * 1000u)
+
+/*
+ * How long main waits for the victim to move: forced, the arbiter
+ * notifies B again every millisecond; nice, the warning is 100 ms. Only
+ * a bug takes longer.
+ */
+#define MOVE_TIMEOUT_NS 1000000000u
+
+/* preempt_settle()'s event: the vcore granted back answers it. */
+#define EV_SETTLE (PC_EV_APP_FIRST + 1)
+
+/*
+ * How long the vcore granted back is left idle before the next
+ * preemption: well past the 20 us it polls, so that it has parked, as an
+ * idle vcore does. The figures depend on the pause on this VM: measured
+ * with fixed pauses, preempt_nice's median was 20-25 us after 100-200 us,
+ * 40-55 us after 2 ms and 55-80 us after 5 ms, every step slower,
+ * pc_vcore_preempt()'s own run on main's CPU included (5 us, then 15), as
+ * if the code went cold. These are figures of the warm path.
+ */
+#define SETTLE_NS 100000u
+
+struct preempt {
+	pc_thread_fn fn;	/* the victim: preempt_spinner or nice_worker */
+	uint64_t warning_ns;	/* of every pc_vcore_preempt() */
+	atomic_int vcore;	/* where the victim runs; -1 until it does */
+	atomic_uint moves;	/* to another vcore, counted after @stamp */
+	_Atomic uint64_t stamp;	/* its bench_stamp() on arrival there */
+	atomic_int stop;
+	atomic_int err;		/* a refused pc_vcore_yield(1) */
+	atomic_uint settled;	/* EV_SETTLE handler calls */
+	/* PC_EV_PREEMPT_PENDING handler calls, per vcore (preempt_nice). */
+	atomic_uint warned[PC_VCORE_MAX];
+	/* B's counters before the preemption, for victim_stuck(). */
+	struct pc_event_stats before;
+	unsigned int warned_before;
+};
+
+/* The victim's first act on vcore @vc, its new one. */
+static void victim_moved(struct preempt *p, int vc)
+{
+	atomic_store_explicit(&p->stamp, bench_stamp(), memory_order_relaxed);
+	atomic_store_explicit(&p->vcore, vc, memory_order_relaxed);
+	/* Pairs with main's acquire load: publishes the two above. */
+	atomic_fetch_add_explicit(&p->moves, 1, memory_order_release);
+}
+
+/*
+ * preempt_forced's victim: spins and never yields, looking at the stop
+ * flag and its vcore only. The stamp is taken after the look that found
+ * a new vcore, so it is never earlier than the move. (A look under way
+ * when the spinner was stranded may still read the old vcore's id; the
+ * next one reads the new id.)
+ */
+static void *preempt_spinner(void *arg)
+{
+	struct preempt *p = arg;
+	int home = pc_vcore_id(), vc;
+
+	atomic_store_explicit(&p->vcore, home, memory_order_release);
+	while (!atomic_load_explicit(&p->stop, memory_order_relaxed)) {
+		vc = pc_vcore_id();
+		if (vc != home) {
+			victim_moved(p, vc);
+			home = vc;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * The PC_EV_PREEMPT_PENDING handler: runs in vcore context on the vcore
+ * being preempted (the warning's notification interrupted its uthread),
+ * so it counts the warning there. Async-signal-safe.
+ */
+static void nice_warned(const struct pc_event *ev, void *arg)
+{
+	struct preempt *p = arg;
+	int vc = pc_vcore_id();
+
+	(void)ev;
+	if (vc >= 0 && vc < PC_VCORE_MAX)
+		atomic_fetch_add_explicit(&p->warned[vc], 1,
+					  memory_order_relaxed);
+}
+
+static void settle_ack(const struct pc_event *ev, void *arg)
+{
+	struct preempt *p = arg;
+
+	(void)ev;
+	/* Pairs with main's acquire load. */
+	atomic_fetch_add_explicit(&p->settled, 1, memory_order_release);
+}
+
+/*
+ * preempt_nice's victim: spins and never yields, but looks at its vcore's
+ * warnings and answers one with pc_vcore_yield(1), which returns on
+ * another vcore; the stamp is taken right after it. No race with the
+ * warning: pc_vcore_preempt() marks the vcore pending under the lock the
+ * yield takes, before the handler can have run.
+ */
+static void *nice_worker(void *arg)
+{
+	struct preempt *p = arg;
+	int home = pc_vcore_id(), err;
+	unsigned int seen = atomic_load(&p->warned[home]);
+
+	atomic_store_explicit(&p->vcore, home, memory_order_release);
+	while (!atomic_load_explicit(&p->stop, memory_order_relaxed)) {
+		if (atomic_load_explicit(&p->warned[home],
+					 memory_order_relaxed) == seen)
+			continue;
+		err = pc_vcore_yield(1);
+		if (err) {
+			atomic_store(&p->err, err); /* main says why */
+			break;
+		}
+		victim_moved(p, pc_vcore_id());
+		home = pc_vcore_id();
+		seen = atomic_load(&p->warned[home]);
+		/*
+		 * The vcore that just left shares this one's CPU, and may
+		 * not be done yet: it woke this vcore while holding the
+		 * arbiter's grant_lock, and Linux ran this one instead. Give
+		 * it the CPU back, or it holds the lock (and main's
+		 * pc_vcore_restore()) until the next tick, 1-7 ms here.
+		 */
+		sched_yield();
+	}
+	return NULL;
+}
+
+/*
+ * Main's wait: sched_yield() lets a vcore that shares main's CPU run, if
+ * main shares it (it does not once placed). Returns 1 past @deadline.
+ */
+static int preempt_past(uint64_t deadline)
+{
+	if (bench_now_ns() > deadline)
+		return 1;
+	sched_yield();
+	return 0;
+}
+
+/* Waits until all the vcores are granted (again). */
+static int vcores_back(struct bench_value *v)
+{
+	uint64_t deadline = bench_now_ns() + SETUP_TIMEOUT_S * 1000000000ull;
+
+	while (pc_vcore_count() < PREEMPT_VCORES) {
+		if (preempt_past(deadline)) {
+			bench_value_missing(v, "%d vcores granted after %u s, "
+					    "not %d", pc_vcore_count(),
+					    SETUP_TIMEOUT_S, PREEMPT_VCORES);
+			return -ETIMEDOUT;
+		}
+	}
+	return 0;
+}
+
+/*
+ * After pc_vcore_restore(): waits until vcore @b, granted back, is up (it
+ * has handled an event) and has been idle for SETTLE_NS, so that every
+ * preemption starts from the same state. Without it the next one finds
+ * @b's thread on its way out of its futex, competing for the CPU with the
+ * victim's (preempt_nice's median was about 40 us instead of 20).
+ */
+static int preempt_settle(struct preempt *p, int b, struct bench_value *v)
+{
+	struct pc_event ev = { .type = EV_SETTLE };
+	unsigned int acks = atomic_load_explicit(&p->settled,
+						 memory_order_relaxed);
+	uint64_t deadline;
+	int err;
+
+	err = vcores_back(v);
+	if (err)
+		return err;
+	err = pc_event_send(b, &ev, PC_EVF_NOTIFY);
+	if (err) {
+		failed(v, "pc_event_send to the vcore granted back", err);
+		return err;
+	}
+	deadline = bench_now_ns() + SETUP_TIMEOUT_S * 1000000000ull;
+	while (atomic_load_explicit(&p->settled, memory_order_acquire) ==
+	       acks) {
+		if (preempt_past(deadline)) {
+			bench_value_missing(v, "vcore %d, granted back, did "
+					    "not handle an event within %u s",
+					    b, SETUP_TIMEOUT_S);
+			return -ETIMEDOUT;
+		}
+	}
+	deadline = bench_now_ns() + SETTLE_NS;
+	while (!preempt_past(deadline))
+		;
+	return 0;
+}
+
+/* Is main's vcore the only one on its CPU? */
+static int main_alone(void)
+{
+	int d = pc_vcore_id(), cpu = pc_vcore_cpu(d);
+
+	for (int i = 0; i < PREEMPT_VCORES; i++) {
+		if (i != d && pc_vcore_cpu(i) == cpu)
+			return 0;
+	}
+	return cpu >= 0;
+}
+
+/*
+ * Moves main to the vcore that has its CPU to itself, the way
+ * preempt_nice moves its victim: main's vcore is preempted with a long
+ * warning, main answers with a nice yield and goes on on another vcore,
+ * then the core comes back. Once placed, main stays: it never yields to
+ * the 2LS and never parks.
+ */
+static int main_place(struct bench_value *v)
+{
+	uint64_t deadline = bench_now_ns() + SETUP_TIMEOUT_S * 1000000000ull;
+	const char *call;
+	int err;
+
+	while (!main_alone()) {
+		if (bench_now_ns() > deadline) {
+			bench_value_missing(v, "main did not get a CPU of its "
+					    "own within %u s (on vcore %d)",
+					    SETUP_TIMEOUT_S, pc_vcore_id());
+			return -ETIMEDOUT;
+		}
+		call = "pc_vcore_preempt(main's vcore)";
+		err = pc_vcore_preempt(pc_vcore_id(), NICE_WARNING_NS);
+		if (!err) {
+			call = "pc_vcore_yield(1) in main";
+			err = pc_vcore_yield(1);
+		}
+		if (!err) {
+			call = "pc_vcore_restore";
+			err = pc_vcore_restore();
+		}
+		if (err < 0) {
+			failed(v, call, err);
+			return err;
+		}
+		err = vcores_back(v);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/*
+ * The victim did not move within MOVE_TIMEOUT_NS. B's counters since the
+ * call, and whether B is still online, tell a victim that was never
+ * stopped from one that was stopped but not run again elsewhere.
+ */
+static void victim_stuck(const struct preempt *p, int b,
+			 struct bench_value *v)
+{
+	struct pc_event_stats st = p->before;
+	char warned[64] = "";
+	int err = atomic_load(&p->err);
+
+	if (err) {
+		failed(v, "pc_vcore_yield(1) in the victim", err);
+		return;
+	}
+	pc_event_stats(b, &st);
+	if (p->fn == nice_worker)
+		snprintf(warned, sizeof(warned), "warnings handled there %u, ",
+			 atomic_load(&p->warned[b]) - p->warned_before);
+	bench_value_missing(v, "the victim did not leave vcore %d within 1 s "
+			    "of pc_vcore_preempt(%d, %llu ns) (vcore %d %s; "
+			    "since the call: %ssignals sent %llu, taken %llu, "
+			    "deferred %llu; %d vcores granted)", b, b,
+			    (unsigned long long)p->warning_ns, b,
+			    pc_vcore_cpu(b) < 0 ? "offline" : "online", warned,
+			    (unsigned long long)(st.notifs_sent -
+						 p->before.notifs_sent),
+			    (unsigned long long)(st.notifs_taken -
+						 p->before.notifs_taken),
+			    (unsigned long long)(st.notifs_deferred -
+						 p->before.notifs_deferred),
+			    pc_vcore_count());
+}
+
+/*
+ * One preemption of the victim's vcore, its latency in ticks to @ticks
+ * (signed, so that a skew between the CPUs' counters would show rather
+ * than wrap); then the core goes back and settles.
+ */
+static int preempt_once(struct preempt *p, int64_t *ticks,
+			struct bench_value *v)
+{
+	int b = atomic_load_explicit(&p->vcore, memory_order_relaxed);
+	unsigned int moves = atomic_load_explicit(&p->moves,
+						  memory_order_relaxed);
+	int d = pc_vcore_id(), err;
+	uint64_t deadline, t0;
+	char call[64];
+
+	/* main_place() did this: the victim is on the other CPU. */
+	if (b == d || pc_vcore_cpu(b) == pc_vcore_cpu(d)) {
+		bench_value_missing(v, "the victim (vcore %d) shares main's "
+				    "CPU (vcore %d)", b, d);
+		return -EINVAL;
+	}
+	pc_event_stats(b, &p->before);
+	p->warned_before = atomic_load(&p->warned[b]);
+	t0 = bench_stamp();
+	err = pc_vcore_preempt(b, p->warning_ns);
+	if (err) {
+		snprintf(call, sizeof(call), "pc_vcore_preempt(%d)", b);
+		failed(v, call, err);
+		return err;
+	}
+	deadline = bench_now_ns() + MOVE_TIMEOUT_NS;
+	while (atomic_load_explicit(&p->moves, memory_order_acquire) ==
+	       moves) {
+		if (atomic_load_explicit(&p->err, memory_order_relaxed) ||
+		    preempt_past(deadline)) {
+			victim_stuck(p, b, v);
+			return -ETIMEDOUT;
+		}
+	}
+	*ticks = (int64_t)(atomic_load_explicit(&p->stamp,
+						memory_order_relaxed) - t0);
+	err = pc_vcore_restore();
+	if (err < 0) {
+		failed(v, "pc_vcore_restore", err);
+		return err;
+	}
+	return preempt_settle(p, b, v);
+}
+
+/* Fills @v with the median and p99 of @n preemptions, or why not. */
+static void preempt_measure(struct preempt *p, unsigned int n,
+			    struct bench_value *v)
+{
+	uint64_t deadline = bench_now_ns() + SETUP_TIMEOUT_S * 1000000000ull;
+	double ns_per_tick = bench_stamp_ns_per_tick();
+	unsigned int i, warm = n / 10 + 1;
+	struct pc_thread *t = NULL;
+	int64_t ticks;
+	double *ns;
+	int err;
+
+	ns = malloc(n * sizeof(*ns));
+	if (!ns) {
+		bench_value_missing(v, "no memory for %u samples", n);
+		return;
+	}
+	atomic_store(&p->vcore, -1);
+	err = pc_event_handler_set(EV_SETTLE, settle_ack, p);
+	if (err)
+		failed(v, "pc_event_handler_set", err);
+	else
+		err = main_place(v);
+	if (!err) {
+		err = pc_thread_create(&t, NULL, p->fn, p);
+		if (err)
+			failed(v, "pc_thread_create", err);
+	}
+	/* In main's queue: an idle vcore steals it (main does not yield). */
+	while (!err && atomic_load_explicit(&p->vcore,
+					    memory_order_acquire) < 0) {
+		if (preempt_past(deadline)) {
+			bench_value_missing(v, "the victim did not run "
+					    "within %u s", SETUP_TIMEOUT_S);
+			err = -ETIMEDOUT;
+		}
+	}
+	/* The warm-up's figures (never more than @n) are overwritten. */
+	for (i = 0; !err && i < warm + n; i++) {
+		err = preempt_once(p, &ticks, v);
+		if (!err)
+			ns[i < warm ? i : i - warm] =
+				(double)ticks * ns_per_tick;
+	}
+	atomic_store_explicit(&p->stop, 1, memory_order_relaxed);
+	/*
+	 * After a failure the victim is not joined: left on a vcore that
+	 * is gone, it could keep the join waiting for ever. The child
+	 * exits anyway.
+	 */
+	if (!err) {
+		err = pc_thread_join(t, NULL);
+		if (err)
+			failed(v, "pc_thread_join", err);
+	}
+	if (!err)
+		bench_value_set_samples(v, ns, n);
+	free(ns);
+	pc_event_handler_set(EV_SETTLE, NULL, NULL);
+}
+
+/*
+ * Both need a notification to stop a spinning uthread where it stands,
+ * which parcore does on x86-64 without TSan only, and two CPUs, one for
+ * main and one for the victim.
+ */
+static int preempt_enter(struct bench_value *v)
+{
+#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
+	int c0, c1;
+
+	if (enter_vcores(PREEMPT_VCORES, v))
+		return -1;
+	c0 = pc_vcore_cpu(0);
+	c1 = pc_vcore_cpu(1);
+	if (c0 >= 0 && c0 == c1 && c0 == pc_vcore_cpu(2)) {
+		bench_value_missing(v, "vcores 0-2 all on CPU %d: needs two "
+				    "CPUs", c0);
+		return -1;
+	}
+	return 0;
+#else
+	bench_value_missing(v, "needs x86-64 without TSan: elsewhere a "
+			    "notification does not interrupt a spinning "
+			    "uthread");
+	return -1;
+#endif
+}
+
+void ours_preempt_forced(void *arg, struct bench_value *v)
+{
+	const struct bench_timing *bt = arg;
+	struct preempt p = { .fn = preempt_spinner, .warning_ns = 0 };
+
+	if (preempt_enter(v))
+		return;
+	preempt_measure(&p, bt->samples, v);
+}
+
+void ours_preempt_nice(void *arg, struct bench_value *v)
+{
+	const struct bench_timing *bt = arg;
+	struct preempt p = {
+		.fn = nice_worker,
+		.warning_ns = NICE_WARNING_NS,
+	};
+	int err;
+
+	if (preempt_enter(v))
+		return;
+	err = pc_event_handler_set(PC_EV_PREEMPT_PENDING, nice_warned, &p);
+	if (err) {
+		failed(v, "pc_event_handler_set", err);
+		return;
+	}
+	preempt_measure(&p, bt->samples, v);
+	pc_event_handler_set(PC_EV_PREEMPT_PENDING, NULL, NULL);
 }

@@ -1,8 +1,9 @@
 /*
  * ours.h - parcore's side of each benchmark. Each runs in a fresh forked
  * child (bench_run_forked(), @arg is the struct bench_timing), enters
- * multi-core mode with one vcore (two for the cross-vcore latencies), and
- * fills @v with its figure or the reason it has none.
+ * multi-core mode with one vcore (two for the cross-vcore latencies, three
+ * for the preemptions), and fills @v with its figure or the reason it has
+ * none.
  */
 #ifndef PARCORE_BENCH_OURS_H
 #define PARCORE_BENCH_OURS_H
@@ -29,5 +30,19 @@ void ours_notify_latency(void *arg, struct bench_value *v);
 
 /* Event to an idle vcore, polling: from the send to the handler's start. */
 void ours_event_poll_latency(void *arg, struct bench_value *v);
+
+/*
+ * pc_vcore_preempt() of a vcore whose uthread spins and never yields,
+ * deadline at once: from the call until the uthread runs on another
+ * vcore (stranded and recovered). Median and p99. Three vcores.
+ */
+void ours_preempt_forced(void *arg, struct bench_value *v);
+
+/*
+ * pc_vcore_preempt() with a 100 ms warning, answered by the uthread with
+ * pc_vcore_yield(1): from the call until the yield returns on another
+ * vcore. Median and p99. Three vcores.
+ */
+void ours_preempt_nice(void *arg, struct bench_value *v);
 
 #endif /* PARCORE_BENCH_OURS_H */

@@ -45,3 +45,15 @@ void ours_event_poll_latency(void *arg, struct bench_value *v)
 	(void)arg;
 	compiled_out(v);
 }
+
+void ours_preempt_forced(void *arg, struct bench_value *v)
+{
+	(void)arg;
+	compiled_out(v);
+}
+
+void ours_preempt_nice(void *arg, struct bench_value *v)
+{
+	(void)arg;
+	compiled_out(v);
+}

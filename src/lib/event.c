@@ -241,7 +241,7 @@ static void forward(struct pc__vcpd *v, const struct pc_event *ev)
 	if (id < 0) {
 		/* Nobody online: keep it, as a bit, for the next look. */
 		pc__mbox_post(v, ev, true);
-		atomic_store(&v->notif_pending, 1);
+		atomic_fetch_or(&v->notif_pending, PC_NP_POSTED);
 		return;
 	}
 	pc__mbox_post(pc__vcpd(id), ev, ev->flags & PC_EVENT_F_OVERFLOW);

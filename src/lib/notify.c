@@ -184,18 +184,34 @@ static void send_signal(struct pc__vcore *vc, struct pc__vcpd *v)
 /*
  * pc__notify() - see internal.h: @interrupt says whether to signal a
  * vcore running a uthread, or let it find the event at its next look.
+ *
+ * notif_pending holds two bits, both cleared by the vcore's look:
+ * PC_NP_POSTED, something was posted; PC_NP_SIGNALED, an interrupting
+ * post has been made since. One signal per look at most, however many
+ * are posted; and a quiet post (which does not signal) never keeps a
+ * later interrupting one from signalling: with one bit, a quiet post to
+ * a vcore whose uthread never yields left it set, and every later
+ * interrupting post took it for a signal already on its way.
  */
 void pc__notify(int id, bool interrupt)
 {
 	struct pc__vcpd *v = pc__vcpd(id);
 	struct pc__vcore *vc = pc__vcore_get(id);
+	uint32_t set = PC_NP_POSTED, old;
 
+	if (interrupt && PC_NOTIFY_SIGNALS)
+		set |= PC_NP_SIGNALED;
 	/* Pairs with the pop's enable, barrier, recheck (Dekker). */
-	if (atomic_exchange(&v->notif_pending, 1) || !vc)
-		return; /* already pending: a look is coming */
-	if (interrupt && PC_NOTIFY_SIGNALS && !atomic_load(&v->notif_disabled))
+	old = atomic_fetch_or(&v->notif_pending, set);
+	if (!vc)
+		return;
+	if ((set & ~old & PC_NP_SIGNALED) &&
+	    !atomic_load(&v->notif_disabled)) {
 		send_signal(vc, v);
-	else
+		return;
+	}
+	/* The first post since the last look wakes an idle vcore. */
+	if (!old)
 		pc__vcore_kick(vc);
 }
 

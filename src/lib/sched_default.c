@@ -385,10 +385,15 @@ static void def_vcore_leaving(int vcoreid)
 		count[i]++;
 		i = (i + 1) % nh;
 	}
+	/*
+	 * No wake-up here: the leaving vcore wakes one once grant_lock is
+	 * released (pc__vcore_wait_offline()). Woken under the lock, a vcore
+	 * sharing the CPU ran at once while the holder kept the lock until
+	 * its next time slice: 1-7 ms for the next grant or preemption.
+	 */
 	for (int h = 0; h < nh; h++)
 		if (head[h])
 			push_chain(heir[h], head[h], tail[h], count[h]);
-	pc_sched_wake();
 }
 
 static const struct pc_sched_ops default_ops = {

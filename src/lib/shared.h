@@ -64,7 +64,7 @@ struct pc__mbox {
  */
 struct pc__vcpd {
 	_Alignas(64) _Atomic uint32_t notif_disabled; /* vcore context */
-	_Atomic uint32_t notif_pending;               /* posted since a look */
+	_Atomic uint32_t notif_pending;               /* PC_NP_*, or 0 */
 	_Alignas(64) _Atomic uint32_t mbox_tail;      /* next producer ticket */
 	struct { /* posters' half of struct pc_event_stats */
 		_Atomic uint64_t posted, overflowed, notifs_sent;
@@ -75,6 +75,10 @@ struct pc__vcpd {
 	} stat;
 	struct pc__mbox mbox;
 };
+
+/* notif_pending bits (notify.c: pc__notify()). */
+#define PC_NP_POSTED 0x1u   /* posted since the vcore last looked */
+#define PC_NP_SIGNALED 0x2u /* ...and a notification signal was sent */
 
 /* Per event type: where pc_event_post() delivers it. */
 struct pc__route {

@@ -242,6 +242,29 @@ TEST(a_notification_interrupts_a_spinning_uthread)
 }
 
 /*
+ * A quiet post leaves notif_pending set on a vcore whose uthread never
+ * looks; a notifying post after it must still interrupt (it used to take
+ * the quiet one's flag for a signal on its way, and the spinner ran on).
+ */
+TEST(a_quiet_post_does_not_swallow_a_later_notification)
+{
+	struct pc_event quiet = ev_of(EV_B, 0, 0), loud = ev_of(EV_A, 0, 0);
+	struct pc_thread *t;
+	int v;
+
+	if (!INTERRUPTS)
+		SKIP("notifications interrupt uthreads on x86-64 without TSan");
+	test_enter(2);
+	ASSERT_EQ(pc_event_handler_set(EV_A, set_stop, NULL), 0);
+	ASSERT_EQ(pc_thread_create(&t, NULL, spin_until_stopped, NULL), 0);
+	while ((v = atomic_load(&spinner_vcore)) < 0)
+		pc_thread_yield();
+	ASSERT_EQ(pc_event_send(v, &quiet, 0), 0);
+	ASSERT_EQ(pc_event_send(v, &loud, PC_EVF_NOTIFY), 0);
+	ASSERT_EQ(pc_thread_join(t, NULL), 0);
+}
+
+/*
  * Storm: senders on every vcore post numbered events to every vcore,
  * with notifications, while workers there spin (interrupt path) or yield
  * in a loop (the pop's enable-and-recheck path). Only two workers spin
