@@ -15,6 +15,7 @@
 #include "internal.h"
 #include "shared.h"
 
+#include <linux/membarrier.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -51,6 +52,12 @@
 /* Read by pc__notify_entry (switch.S): the save area and how to fill it. */
 uint64_t pc__xsave_size = 512; /* FXSAVE's */
 int pc__xsave_ok;
+/*
+ * Read by pc__ctx_pop (x86-64): 1 if the pop must fence between its
+ * enable and its recheck itself, 0 once membarrier() does it for the
+ * posters instead (see pc__notify()).
+ */
+int pc__pop_fence = 1;
 
 static pid_t self_pid;
 static pthread_once_t notify_once = PTHREAD_ONCE_INIT;
@@ -131,6 +138,13 @@ static int reenter(bool movable)
 {
 	struct pc__vcore *vc = pc__vcore_self();
 
+	/*
+	 * From the pop's recheck, notifications are enabled here: a signal
+	 * inside ASan's fiber bookkeeping below would start a switch in the
+	 * middle of finishing one. The leave raises nopreempt anyway.
+	 */
+	vc->irq.nopreempt = 1;
+	atomic_signal_fence(memory_order_seq_cst);
 	pc__sanitize_settle();
 	return pc__thread_leave(vc->current, reenter_cb,
 				movable ? (void *)1 : NULL);
@@ -182,6 +196,29 @@ static void send_signal(struct pc__vcore *vc, struct pc__vcpd *v)
 }
 
 /*
+ * Whether notifications are masked on the vcore of @v, for a poster that
+ * has just set notif_pending. The pop stores notif_disabled = 0 and then
+ * reads notif_pending; where it does so without a fence (x86-64 with
+ * membarrier: a full barrier there cost about 9 ns on every resumption,
+ * a third of a yield), its store may still sit in its CPU's store buffer
+ * while it reads. So a poster that sees 1 makes every thread of the
+ * process pass a full barrier (membarrier, about 1 us) and reads again:
+ * either the vcore's store was before its barrier, and the second read
+ * sees 0, or its recheck comes after, and sees our notif_pending
+ * (LESSONS: the asymmetric fence of liburcu). Posters that see 0 pay
+ * nothing; only a notifying post to a vcore in vcore context pays.
+ */
+static bool masked(struct pc__vcpd *v)
+{
+	if (!atomic_load(&v->notif_disabled))
+		return false;
+	if (pc__pop_fence)
+		return true;
+	syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+	return atomic_load(&v->notif_disabled);
+}
+
+/*
  * pc__notify() - see internal.h: @interrupt says whether to signal a
  * vcore running a uthread, or let it find the event at its next look.
  *
@@ -201,12 +238,11 @@ void pc__notify(int id, bool interrupt)
 
 	if (interrupt && PC_NOTIFY_SIGNALS)
 		set |= PC_NP_SIGNALED;
-	/* Pairs with the pop's enable, barrier, recheck (Dekker). */
+	/* Pairs with the pop's enable and recheck (Dekker; see below). */
 	old = atomic_fetch_or(&v->notif_pending, set);
 	if (!vc)
 		return;
-	if ((set & ~old & PC_NP_SIGNALED) &&
-	    !atomic_load(&v->notif_disabled)) {
+	if ((set & ~old & PC_NP_SIGNALED) && !masked(v)) {
 		send_signal(vc, v);
 		return;
 	}
@@ -237,6 +273,11 @@ static void notify_setup(void)
 
 	self_pid = getpid();
 	probe_xsave();
+#if defined(__x86_64__)
+	if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
+		    0, 0) == 0)
+		pc__pop_fence = 0;
+#endif
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = notify_handler;
 	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;

@@ -86,6 +86,7 @@ void pc__notify_deferred(void)
 /* Read by pc__notify_entry: save with FXSAVE here, or XSAVE when probed. */
 uint64_t pc__xsave_size = 512;
 int pc__xsave_ok;
+int pc__pop_fence = 1; /* read by pc__ctx_pop */
 #endif
 
 static void *stack_new(void)

@@ -141,15 +141,22 @@ END(pc__ctx_switch_irq)
  *
  * Leave vcore context for @to, enabling notifications on the way
  * (docs/design/notifications.md, "the pop"): on @to's stack first, then
- * the enable, a full barrier, and the recheck of notif_pending. If it is
+ * the enable, a full barrier (here or, through membarrier(), in the
+ * poster), and the recheck of notif_pending. If it is
  * set, pc__notify_reenter() takes @to back into vcore context as a
  * cooperative leave and returns here when @to is resumed.
  */
 FUNC(pc__ctx_pop)
 	movq	(%rdi), %rsp
 	movl	$0, (%rsi)
-	lock orl $0, (%rsp)	/* store-load barrier; the word is unchanged */
-	cmpl	$0, (%rdx)
+	/*
+	 * The store-load barrier, unless posters take it on themselves
+	 * with membarrier() (notify.c: masked()).
+	 */
+	cmpl	$0, pc__pop_fence(%rip)
+	je	2f
+	lock orl $0, (%rsp)	/* the word is unchanged */
+2:	cmpl	$0, (%rdx)
 	jne	1f
 	xorl	%eax, %eax
 	jmp	resume_here
