@@ -13,7 +13,9 @@
  *     notification interrupted is resumed first (it may be inside libc).
  *     A nice yield (pc_vcore_yield(1)) completes it from a uthread.
  *  3. From the deadline on, the deadline thread (the arbiter's clock)
- *     notifies R again every PC_FORCE_RETRY_NS until it is done.
+ *     notifies R again every PC_FORCE_RETRY_NS until it is done; a
+ *     uthread the notification finds at a safe point is then stranded
+ *     for another vcore to take (pc__preempt_strand()).
  * Completion: preempt_pending = 0, nr_preempts_done + 1, PREEMPTED, the
  * vcore offline and its queue handed off, PC_EV_VCORE_PREEMPTED to an
  * online vcore; then R's thread waits until the core is granted again.
