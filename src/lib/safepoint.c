@@ -7,9 +7,14 @@
  * the sanitizer runtimes, libgcc's unwinder. The text of those objects is
  * collected once, at start-up, with dl_iterate_phdr(); the signal handler
  * then checks an instruction pointer against a short array, which is
- * async-signal-safe. Parcore's own code is covered differently: where it
- * could not be moved it runs in nopreempt sections, and a notification
- * that arrives there is deferred (notifications.md).
+ * async-signal-safe. Parcore's own code is never a safe point either: it
+ * reads its vcore from TLS and keeps it in registers, so a move between
+ * that read and its use acts on the old vcore (a 30-second provisioner run
+ * crashed so, once). Its code is found as the object that holds this
+ * file's functions: libparcore.so, or, linked statically, the program
+ * itself, whose code then never moves at an arbitrary instruction (only
+ * at its calls into parcore). Moving a statically linked program's code
+ * needs parcore's code in sections of its own: not done yet.
  *
  * Objects loaded later with dlopen() are not in the list: code in them is
  * treated as movable. The ranges are read only after pc__safepoint_init()
@@ -45,11 +50,25 @@ static bool unsafe_object(const char *path)
 	return false;
 }
 
+/* Whether the object of @info holds the instruction at @pc. */
+static bool holds(const struct dl_phdr_info *info, uintptr_t pc)
+{
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+
+		if (ph->p_type == PT_LOAD && pc >= lo && pc < lo + ph->p_memsz)
+			return true;
+	}
+	return false;
+}
+
 static int collect(struct dl_phdr_info *info, size_t size, void *unused)
 {
 	(void)size;
 	(void)unused;
-	if (!info->dlpi_name || !unsafe_object(info->dlpi_name))
+	if (!holds(info, (uintptr_t)pc__safepoint_init) &&
+	    (!info->dlpi_name || !unsafe_object(info->dlpi_name)))
 		return 0;
 	for (int i = 0; i < info->dlpi_phnum && nr_unsafe < PC_UNSAFE_MAX;
 	     i++) {

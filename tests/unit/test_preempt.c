@@ -22,6 +22,19 @@
 #define INTERRUPTS 0
 #endif
 
+static void *spin_then_yield(void *arg);
+
+/*
+ * Whether a uthread spinning in this program's code is moved off a vcore
+ * past its deadline: where notifications interrupt, and where this code
+ * is not parcore's (linked statically, the program is: safepoint.c).
+ * After test_enter().
+ */
+static bool moves_spinners(void)
+{
+	return INTERRUPTS && pc__safepoint_at((uintptr_t)spin_then_yield);
+}
+
 static uint64_t sent(int id)
 {
 	return atomic_load(&pc__sh.arb->vc[id].nr_preempts_sent);
@@ -177,9 +190,9 @@ TEST(past_the_deadline_the_arbiter_keeps_notifying)
 	struct pc_thread *t;
 	int victim;
 
-	if (INTERRUPTS)
-		SKIP("here the uthread is moved at the deadline (next case)");
 	test_enter(2);
+	if (moves_spinners())
+		SKIP("here the uthread is moved at the deadline (next case)");
 	ASSERT_EQ(pc_thread_create(&t, NULL, spin_then_yield, NULL), 0);
 	while ((victim = atomic_load(&where)) < 0)
 		pc_thread_yield();
@@ -218,10 +231,11 @@ TEST(past_the_deadline_a_spinning_uthread_moves_to_another_vcore)
 	struct pc_thread *t;
 	int victim;
 
-	if (!INTERRUPTS)
-		SKIP("notifications interrupt uthreads on x86-64 without TSan");
 	/* Three: one for the spinner after the move, one for us. */
 	test_enter(3);
+	if (!moves_spinners())
+		SKIP("uthreads move at arbitrary instructions only on x86-64 "
+		     "without TSan, with libparcore.so (safepoint.c)");
 	ASSERT_EQ(pc_event_handler_set(PC_EV_VCORE_PREEMPTED, on_preempted,
 				       NULL),
 		  0);
