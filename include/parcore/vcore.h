@@ -82,8 +82,10 @@ PC_EXPORT int pc_vcore_yield(int being_nice);
  * else when its uthread yields, blocks or exits, or by a nice yield.
  * From the deadline, @warning_ns from now, it is notified again every
  * millisecond until it is done, and a uthread that a notification finds
- * running outside libc and parcore (x86-64) is moved to another vcore
- * then and there. Its queued uthreads move to the vcores
+ * running outside libc and parcore is moved to another vcore then and
+ * there (x86-64, with libparcore.so; a program linked with the static
+ * library is parcore's object itself, and its uthreads move only at their
+ * calls into parcore). Its queued uthreads move to the vcores
  * that stay; the others are told with PC_EV_VCORE_PREEMPTED (arg[0]: the
  * vcore). Works from any thread in multi-core mode.
  * Returns 0; -EINVAL for a bad @vcoreid; -ENXIO if it is not online;
