@@ -25,6 +25,11 @@ struct test_case {
 };
 
 void test_register(const char *name, void (*fn)(void));
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t test_now_ns(void);
+/* A xorshift32 step of @s (not 0): cheap per-thread randomness. */
+uint32_t test_xorshift(uint32_t *s);
 void test_skip(const char *why, const char *file, int line)
 	__attribute__((noreturn));
 void test_fail(const char *file, int line, const char *fmt, ...)

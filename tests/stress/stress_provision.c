@@ -23,7 +23,6 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#include <time.h>
 
 #include "../../src/lib/internal.h"
 #include "../../src/lib/shared.h"
@@ -35,22 +34,6 @@
 
 static atomic_int stop, prov_done;
 static atomic_long changes;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static uint32_t xorshift(uint32_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 17;
-	*s ^= *s << 5;
-	return *s;
-}
 
 static uint64_t mix(uint64_t h, uint64_t i)
 {
@@ -80,7 +63,7 @@ static void *worker(void *arg)
 
 	ASSERT_TRUE(res != NULL);
 	for (i = 0; !atomic_load_explicit(&stop, memory_order_relaxed); i++) {
-		uint32_t r = xorshift(&rnd);
+		uint32_t r = test_xorshift(&rnd);
 
 		h = mix(h, i);
 		if (r % 3 == 0) {
@@ -89,9 +72,9 @@ static void *worker(void *arg)
 			pc_thread_sleep(r % 100000);
 		} else if (r % 53 == 2) {
 			/* Runs past a short deadline: forced, not nice. */
-			uint64_t until = now_ns() + r % 50000;
+			uint64_t until = test_now_ns() + r % 50000;
 
-			while (now_ns() < until)
+			while (test_now_ns() < until)
 				;
 		}
 	}
@@ -106,7 +89,7 @@ static int pick_vcore(uint32_t *rnd)
 	int v = 0;
 
 	for (int tries = 0; tries < 8; tries++) {
-		v = (int)(xorshift(rnd) % VCORES);
+		v = (int)(test_xorshift(rnd) % VCORES);
 		if (pc_sched_vcore_online(v))
 			break;
 	}
@@ -115,7 +98,7 @@ static int pick_vcore(uint32_t *rnd)
 
 static bool preempt_one(uint32_t *rnd)
 {
-	int err = pc_vcore_preempt(pick_vcore(rnd), xorshift(rnd) % 200000);
+	int err = pc_vcore_preempt(pick_vcore(rnd), test_xorshift(rnd) % 200000);
 
 	ASSERT_TRUE(err == 0 || err == -ENXIO || err == -EALREADY ||
 		    err == -EBUSY);
@@ -138,7 +121,7 @@ static void provision_once(uint32_t *rnd)
 {
 	bool ok;
 
-	if (xorshift(rnd) % VCORES < (uint32_t)pc_vcore_count() - 1)
+	if (test_xorshift(rnd) % VCORES < (uint32_t)pc_vcore_count() - 1)
 		ok = preempt_one(rnd) || restore_one();
 	else
 		ok = restore_one() || preempt_one(rnd);
@@ -149,7 +132,7 @@ static void provision_once(uint32_t *rnd)
 /* The arbiter's side: a plain pthread of the process. */
 static void *provisioner(void *arg)
 {
-	uint64_t end = now_ns() + *(uint64_t *)arg;
+	uint64_t end = test_now_ns() + *(uint64_t *)arg;
 	uint32_t rnd = 12345;
 
 	/*
@@ -159,11 +142,11 @@ static void *provisioner(void *arg)
 	 */
 	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), -10);
 
-	while (now_ns() < end) {
-		uint64_t next = now_ns() + 20000; /* a sleep takes 1 ms here */
+	while (test_now_ns() < end) {
+		uint64_t next = test_now_ns() + 20000; /* a sleep takes 1 ms here */
 
 		provision_once(&rnd);
-		while (now_ns() < next)
+		while (test_now_ns() < next)
 			;
 	}
 	while (pc_vcore_restore() != -ENOENT)

@@ -15,7 +15,6 @@
 #include <parcore/parcore.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "rt.h"
 #include "test.h"
@@ -27,22 +26,6 @@ static long total_threads = 100000;
 static atomic_long finished;
 static atomic_long early_wakeups;
 static atomic_ulong vcores_used[PC_VCORE_MAX / 64]; /* bitmap */
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static uint32_t xorshift(uint32_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 17;
-	*s ^= *s << 5;
-	return *s;
-}
 
 /* What worker @id must return, computed without any scheduling. */
 static uint64_t expected(uint64_t id)
@@ -60,16 +43,16 @@ static void *worker(void *arg)
 	uint32_t rnd = (uint32_t)id * 2654435761u + 1;
 
 	for (int i = 0; i < 16; i++) {
-		uint32_t r = xorshift(&rnd);
+		uint32_t r = test_xorshift(&rnd);
 
 		h = (h ^ (h >> 29)) * 0xbf58476d1ce4e5b9u + (uint64_t)i;
 		if (r % 4 == 0) {
 			pc_thread_yield();
 		} else if (r % 97 == 1) {
-			uint64_t d = r % 200000, deadline = now_ns() + d;
+			uint64_t d = r % 200000, deadline = test_now_ns() + d;
 
 			pc_thread_sleep(d);
-			if (now_ns() < deadline)
+			if (test_now_ns() < deadline)
 				atomic_fetch_add(&early_wakeups, 1);
 		} else if (r % 89 == 2) {
 			/* A wake-up to itself: park must return at once. */

@@ -12,14 +12,6 @@
 #include "rt.h"
 #include "test.h"
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static atomic_int early;
 
 static void *sleeper(void *arg)
@@ -27,7 +19,7 @@ static void *sleeper(void *arg)
 	uint64_t d = (uint64_t)(uintptr_t)arg;
 
 	for (int i = 0; i < 5; i++) {
-		uint64_t deadline = now_ns() + d;
+		uint64_t deadline = test_now_ns() + d;
 		struct timespec ts = { (time_t)(deadline / 1000000000u),
 				       (long)(deadline % 1000000000u) };
 
@@ -35,7 +27,7 @@ static void *sleeper(void *arg)
 			ASSERT_EQ(pc_thread_sleep(d), 0);
 		else
 			ASSERT_EQ(pc_thread_sleep_until(&ts), 0);
-		if (now_ns() < deadline)
+		if (test_now_ns() < deadline)
 			atomic_fetch_add(&early, 1);
 	}
 	return NULL;
@@ -78,10 +70,10 @@ TEST(bad_deadlines_are_einval)
 
 TEST(sleep_outside_a_uthread_sleeps_the_thread)
 {
-	uint64_t t0 = now_ns();
+	uint64_t t0 = test_now_ns();
 
 	ASSERT_EQ(pc_thread_sleep(2 * 1000 * 1000), 0);
-	ASSERT_GE(now_ns() - t0, 2 * 1000 * 1000);
+	ASSERT_GE(test_now_ns() - t0, 2 * 1000 * 1000);
 }
 
 static atomic_int slept_vcore = -1;
