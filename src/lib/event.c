@@ -220,18 +220,26 @@ static void drain(struct pc__vcore *vc,
 }
 
 /*
- * pc__events_handle() - see internal.h. notif_pending is cleared before
- * the drain (an RMW, ordered before the reads of the ring), so whatever
- * is posted during the drain sets it again for the next look.
+ * A look at @vc's mailbox: if anything was posted, clear notif_pending
+ * and then drain with @fn. Cleared before the drain (an RMW, ordered
+ * before the reads of the ring), so whatever is posted during the drain
+ * sets it again for the next look.
  */
-void pc__events_handle(struct pc__vcore *vc)
+static void look(struct pc__vcore *vc,
+		 void (*fn)(struct pc__vcpd *v, const struct pc_event *ev))
 {
 	struct pc__vcpd *v = vc->vcpd;
 
 	if (!atomic_load_explicit(&v->notif_pending, memory_order_relaxed))
 		return;
 	atomic_exchange(&v->notif_pending, 0);
-	drain(vc, dispatch);
+	drain(vc, fn);
+}
+
+/* pc__events_handle() - see internal.h. */
+void pc__events_handle(struct pc__vcore *vc)
+{
+	look(vc, dispatch);
 }
 
 static void forward(struct pc__vcpd *v, const struct pc_event *ev)
@@ -254,12 +262,7 @@ static void forward(struct pc__vcpd *v, const struct pc_event *ev)
  */
 void pc__events_forward(struct pc__vcore *vc)
 {
-	struct pc__vcpd *v = vc->vcpd;
-
-	if (!atomic_load_explicit(&v->notif_pending, memory_order_relaxed))
-		return;
-	atomic_exchange(&v->notif_pending, 0);
-	drain(vc, forward);
+	look(vc, forward);
 }
 
 int pc_event_stats(int vcoreid, struct pc_event_stats *out)
