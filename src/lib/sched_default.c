@@ -62,18 +62,25 @@ static int self_id(void)
 	return vc ? vc->id : -1;
 }
 
-static void push_locked(struct rq *rq, struct pc_thread *t)
+/* Appends the chain @head..@tail of @n uthreads to @rq. */
+static void append_locked(struct rq *rq, struct pc_thread *head,
+			  struct pc_thread *tail, int n)
 {
-	node_of(t)->next = NULL;
+	node_of(tail)->next = NULL;
 	if (rq->tail)
-		node_of(rq->tail)->next = t;
+		node_of(rq->tail)->next = head;
 	else
-		rq->head = t;
-	rq->tail = t;
+		rq->head = head;
+	rq->tail = tail;
 	atomic_store_explicit(&rq->len,
 			      atomic_load_explicit(&rq->len,
-						   memory_order_relaxed) + 1,
+						   memory_order_relaxed) + n,
 			      memory_order_relaxed);
+}
+
+static void push_locked(struct rq *rq, struct pc_thread *t)
+{
+	append_locked(rq, t, t, 1);
 }
 
 static struct pc_thread *pop_locked(struct rq *rq)
@@ -328,17 +335,8 @@ static void push_chain(int v, struct pc_thread *head, struct pc_thread *tail,
 {
 	struct rq *rq = &rqs[v];
 
-	node_of(tail)->next = NULL;
 	pc__spin_lock(&rq->lock);
-	if (rq->tail)
-		node_of(rq->tail)->next = head;
-	else
-		rq->head = head;
-	rq->tail = tail;
-	atomic_store_explicit(&rq->len,
-			      atomic_load_explicit(&rq->len,
-						   memory_order_relaxed) + n,
-			      memory_order_relaxed);
+	append_locked(rq, head, tail, n);
 	pc__spin_unlock(&rq->lock);
 }
 
