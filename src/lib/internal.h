@@ -531,14 +531,13 @@ int pc__altstack_init(void);
 int pc__arbiter_grant_locked(void);
 void pc__arbiter_surplus_update_locked(void);
 void pc__arbiter_release_locked(struct pc__vcore *vc);
-/* Completes a preemption of @vc if one is pending (revoke.c). Vcore
- * context of @vc, no uthread of it left to resume. */
-void pc__preempt_complete(struct pc__vcore *vc);
 /* A preemption of @vc is past its deadline (revoke.c). */
 bool pc__preempt_due(struct pc__vcore *vc);
 /*
- * Completes it leaving @t, movable, for another vcore to claim; returns,
- * once @vc is granted again, @t if nobody claimed it, else NULL.
+ * Completes a pending preemption of @vc (revoke.c), leaving @t (NULL:
+ * none; else movable) for another vcore to claim; returns, once @vc is
+ * granted again, what is left in its slot (@t if nobody claimed it), or
+ * @t at once if no preemption is pending. Vcore context of @vc.
  */
 struct pc_thread *pc__preempt_strand(struct pc__vcore *vc,
 				     struct pc_thread *t);

@@ -8,7 +8,7 @@
  *     preempt_pending = the deadline, nr_preempts_sent + 1 (arbiter page),
  *     and posts PC_EV_PREEMPT_PENDING to R with a notification.
  *  2. R gives the core back at its next pass through its loop with no
- *     uthread of its own to resume (pc__preempt_complete()): at once if it
+ *     uthread of its own to resume (pc__preempt_strand()): at once if it
  *     idles or its uthread yields, blocks or exits; a uthread the
  *     notification interrupted is resumed first (it may be inside libc).
  *     A nice yield (pc_vcore_yield(1)) completes it from a uthread.
@@ -219,19 +219,6 @@ static void preempted_wait(struct pc__vcore *vc)
 	pc__vcore_wait_offline(vc);
 }
 
-/* pc__preempt_complete() - see internal.h. */
-void pc__preempt_complete(struct pc__vcore *vc)
-{
-	pthread_mutex_lock(&pc__rt.grant_lock);
-	if (!atomic_load(&arb_of(vc->id)->preempt_pending)) {
-		pthread_mutex_unlock(&pc__rt.grant_lock);
-		return;
-	}
-	preempt_done_locked(vc);
-	pthread_mutex_unlock(&pc__rt.grant_lock);
-	preempted_wait(vc);
-}
-
 /* pc__preempt_due() - see internal.h. */
 bool pc__preempt_due(struct pc__vcore *vc)
 {
@@ -242,8 +229,8 @@ bool pc__preempt_due(struct pc__vcore *vc)
 }
 
 /*
- * pc__preempt_strand() - see internal.h. The uthread goes into the
- * stranded slot before the vcore is marked preempted; the slot is taken
+ * pc__preempt_strand() - see internal.h. The uthread (if any) goes into
+ * the stranded slot before the vcore is marked preempted; the slot is taken
  * by exchange, by the vcore that handles PC_EV_VCORE_PREEMPTED or by this
  * one when it comes back, so exactly one of them runs it (LESSONS 3.9).
  */

@@ -360,21 +360,21 @@ void pc__vcore_loop(struct pc__vcore *vc)
 
 		pc__events_handle(vc);
 		/* A notified uthread goes on first, on this vcore. */
+		/*
+		 * A notified uthread goes on first, on this vcore. A vcore
+		 * warned of a preemption gives its core back once nothing of
+		 * its own is left to run, or past the deadline leaving a
+		 * movable notified uthread to the others.
+		 */
 		t = vc->resume;
-		if (t) {
-			vc->resume = NULL;
-			/* Past a deadline, a movable one is left to others. */
-			if (PC_UNLIKELY(vc->resume_movable &&
-					pc__preempt_due(vc)))
-				t = pc__preempt_strand(vc, t);
-			if (t)
-				pc__thread_run(t);
-		}
-		/* Warned: give the core back now that nothing of ours runs. */
+		vc->resume = NULL;
 		if (PC_UNLIKELY(atomic_load_explicit(
 			    &pc__sh.arb->vc[vc->id].preempt_pending,
-			    memory_order_relaxed)))
-			pc__preempt_complete(vc);
+			    memory_order_relaxed)) &&
+		    (!t || (vc->resume_movable && pc__preempt_due(vc))))
+			t = pc__preempt_strand(vc, t);
+		if (t)
+			pc__thread_run(t);
 		if (PC_UNLIKELY(pc__arbiter_surplus()) &&
 		    pc__arbiter_should_leave(vc))
 			pc__vcore_wait_offline(vc);
