@@ -219,6 +219,22 @@ static void set_stop(const struct pc_event *ev, void *arg)
 	atomic_store(&stop, 1);
 }
 
+/*
+ * On two vcores, starts a uthread that spins until an EV_A handler stops
+ * it; returns the vcore it holds (the caller runs on the other one).
+ */
+static int spinner_start(struct pc_thread **t)
+{
+	int v;
+
+	test_enter(2);
+	ASSERT_EQ(pc_event_handler_set(EV_A, set_stop, NULL), 0);
+	ASSERT_EQ(pc_thread_create(t, NULL, spin_until_stopped, NULL), 0);
+	while ((v = atomic_load(&spinner_vcore)) < 0)
+		pc_thread_yield();
+	return v;
+}
+
 TEST(a_notification_interrupts_a_spinning_uthread)
 {
 	struct pc_event ev = ev_of(EV_A, 0, 0);
@@ -228,11 +244,7 @@ TEST(a_notification_interrupts_a_spinning_uthread)
 
 	if (!INTERRUPTS)
 		SKIP("notifications interrupt uthreads on x86-64 without TSan");
-	test_enter(2);
-	ASSERT_EQ(pc_event_handler_set(EV_A, set_stop, NULL), 0);
-	ASSERT_EQ(pc_thread_create(&t, NULL, spin_until_stopped, NULL), 0);
-	while ((v = atomic_load(&spinner_vcore)) < 0)
-		pc_thread_yield();
+	v = spinner_start(&t);
 	/* The spinner holds vcore v; we run on the other one. */
 	ASSERT_EQ(pc_event_send(v, &ev, PC_EVF_NOTIFY), 0);
 	ASSERT_EQ(pc_thread_join(t, NULL), 0);
@@ -254,11 +266,7 @@ TEST(a_quiet_post_does_not_swallow_a_later_notification)
 
 	if (!INTERRUPTS)
 		SKIP("notifications interrupt uthreads on x86-64 without TSan");
-	test_enter(2);
-	ASSERT_EQ(pc_event_handler_set(EV_A, set_stop, NULL), 0);
-	ASSERT_EQ(pc_thread_create(&t, NULL, spin_until_stopped, NULL), 0);
-	while ((v = atomic_load(&spinner_vcore)) < 0)
-		pc_thread_yield();
+	v = spinner_start(&t);
 	ASSERT_EQ(pc_event_send(v, &quiet, 0), 0);
 	ASSERT_EQ(pc_event_send(v, &loud, PC_EVF_NOTIFY), 0);
 	ASSERT_EQ(pc_thread_join(t, NULL), 0);
