@@ -108,16 +108,25 @@ static int deadline_thread_locked(void)
 
 /* ---- the arbiter takes a core ---- */
 
+/*
+ * Whether one vcore at most stays once the pending preemptions are done:
+ * it may neither be preempted nor yield, or the process would have
+ * nowhere to run. grant_lock held.
+ */
+static bool last_vcore_locked(void)
+{
+	return atomic_load(&pc__rt.nr_vcores) -
+		       atomic_load(&pc__rt.nr_preempting) <=
+	       1;
+}
+
 static int preempt_check_locked(int id)
 {
 	if (!pc_sched_vcore_online(id))
 		return -ENXIO;
 	if (atomic_load(&arb_of(id)->preempt_pending))
 		return -EALREADY;
-	/* Never the last one: the process would have nowhere to run. */
-	if (atomic_load(&pc__rt.nr_vcores) -
-		    atomic_load(&pc__rt.nr_preempting) <=
-	    1)
+	if (last_vcore_locked())
 		return -EBUSY;
 	return 0;
 }
@@ -302,9 +311,7 @@ static int yield_check_locked(struct pc__vcore *vc, bool nice)
 		return pending ? 0 : -EAGAIN;
 	if (pending)
 		return -EAGAIN;
-	if (atomic_load(&pc__rt.nr_vcores) -
-		    atomic_load(&pc__rt.nr_preempting) <=
-	    1)
+	if (last_vcore_locked())
 		return -EBUSY;
 	return 0;
 }
