@@ -242,10 +242,22 @@ void pc__events_handle(struct pc__vcore *vc)
 	look(vc, dispatch);
 }
 
+/*
+ * What an offline vcore does with an event it finds: pass it to an online
+ * vcore, or, if it has been granted again since it last looked (then it
+ * may be the first online one), handle it itself. Never post it back to
+ * itself: the drain would take it again, for ever (qemu's aarch64 runs
+ * of stress_provision livelocked so, with millions of posts).
+ */
 static void forward(struct pc__vcpd *v, const struct pc_event *ev)
 {
+	int self = (int)(v - pc__sh.proc->vcpd);
 	int id = first_online();
 
+	if (id == self) {
+		dispatch(v, ev);
+		return;
+	}
 	if (id < 0) {
 		/* Nobody online: keep it, as a bit, for the next look. */
 		pc__mbox_post(v, ev, true);

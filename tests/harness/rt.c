@@ -8,13 +8,61 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../src/lib/internal.h"
+#include "../../src/lib/shared.h"
 #include "fifo_sched.h"
 #include "test.h"
+
+/*
+ * The runtime as a hung case leaves it (test_on_hang()): the arbiter's
+ * counts, then one line per vcore. Read racily, from a signal handler:
+ * enough to tell a lost wake-up from a lost uthread or event.
+ */
+static void dump_runtime(void)
+{
+	int max = atomic_load(&pc__rt.max_vcoreid);
+
+	dprintf(2,
+		"hang dump: vcores %d wanted %d limit %d revoked %d "
+		"preempting %d surplus %d spinning %d\n",
+		atomic_load(&pc__rt.nr_vcores), atomic_load(&pc__rt.amt_wanted),
+		atomic_load(&pc__rt.limit), atomic_load(&pc__rt.revoked),
+		atomic_load(&pc__rt.nr_preempting),
+		(int)atomic_load(&pc__rt.surplus),
+		atomic_load(&pc__rt.nr_spinning));
+	for (int i = 0; i < max; i++) {
+		struct pc__vcore *vc = pc__vcore_get(i);
+		const struct pc__vcore_arb *a = &pc__sh.arb->vc[i];
+		struct pc__vcpd *v = pc__vcpd(i);
+
+		if (!vc)
+			continue;
+		dprintf(2,
+			" vc%d online %d idle %d wake %u cur %p resume %p "
+			"stranded %p nopreempt %u deferred %u disabled %u "
+			"pending %u mbox %u/%u preempt %" PRIu64
+			" sent %" PRIu64 " done %" PRIu64 " forces %" PRIu64
+			" next_deadline %" PRIu64 "\n",
+			i, (int)atomic_load(&vc->online), atomic_load(&vc->idle),
+			atomic_load(&vc->wake), (void *)vc->current,
+			(void *)vc->resume, (void *)atomic_load(&vc->stranded),
+			vc->irq.nopreempt, vc->irq.deferred,
+			atomic_load(&v->notif_disabled),
+			atomic_load(&v->notif_pending),
+			atomic_load(&v->mbox.head), atomic_load(&v->mbox_tail),
+			atomic_load(&a->preempt_pending),
+			atomic_load(&a->nr_preempts_sent),
+			atomic_load(&a->nr_preempts_done),
+			atomic_load(&a->nr_forces),
+			(uint64_t)atomic_load(&vc->next_deadline));
+	}
+}
 
 void test_enter(int nvcores)
 {
 	const char *sched = getenv("PC_TEST_SCHED");
 
+	test_on_hang(dump_runtime);
 	if (sched && strcmp(sched, "fifo") == 0)
 		ASSERT_EQ(pc_sched_set(fifo_sched_ops()), 0);
 	ASSERT_EQ(pc_vcore_limit_set(nvcores), 0);

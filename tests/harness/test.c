@@ -55,7 +55,27 @@ static int case_timeout(void)
 	return t > 0 ? t : 120;
 }
 
-/* Waits for @pid for at most @secs seconds; kills it on time-out. */
+/* Registered by the case (test_on_hang()); run in the child on time-out. */
+static void (*hang_dump)(void);
+
+void test_on_hang(void (*dump)(void))
+{
+	hang_dump = dump;
+}
+
+static void hang_handler(int sig)
+{
+	(void)sig;
+	if (hang_dump)
+		hang_dump();
+	_exit(1);
+}
+
+/*
+ * Waits for @pid for at most @secs seconds. On time-out the child gets
+ * SIGUSR2 (its hang dump, if it registered one) and a few seconds to print
+ * it, then SIGKILL.
+ */
 static int wait_child(pid_t pid, int secs, int *timed_out)
 {
 	struct timespec step = { 0, 10 * 1000 * 1000 };
@@ -68,11 +88,14 @@ static int wait_child(pid_t pid, int secs, int *timed_out)
 
 		if (r == pid)
 			return status;
-		if (waited_ms >= secs * 1000L) {
-			*timed_out = 1;
+		if (waited_ms >= secs * 1000L + 3000 && *timed_out) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &status, 0);
 			return status;
+		}
+		if (waited_ms >= secs * 1000L && !*timed_out) {
+			*timed_out = 1;
+			kill(pid, SIGUSR2);
 		}
 		nanosleep(&step, NULL);
 		waited_ms += 10;
@@ -92,6 +115,7 @@ static int run_case(const struct test_case *c)
 		return 1;
 	}
 	if (pid == 0) {
+		signal(SIGUSR2, hang_handler);
 		c->fn();
 		fflush(NULL);
 		_exit(0);

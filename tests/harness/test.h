@@ -26,6 +26,13 @@ struct test_case {
 
 void test_register(const char *name, void (*fn)(void));
 
+/*
+ * On time-out, the case's process gets SIGUSR2 and runs @dump (from the
+ * signal handler, on whatever thread took it) before it is killed: a
+ * picture of the hang for a log where no debugger can attach.
+ */
+void test_on_hang(void (*dump)(void));
+
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t test_now_ns(void);
 /* A xorshift32 step of @s (not 0): cheap per-thread randomness. */

@@ -10,7 +10,10 @@
  *    rounds it says it made, and is joined exactly once;
  *  - every preemption sent completes (nr_preempts_sent == done per vcore)
  *    once the provisioner stops;
- *  - the process ends with every core back.
+ *  - the process ends with every core back;
+ *  - every USER event a poster thread sends meanwhile, to random vcores
+ *    with a fallback, is handled exactly once, or counted as overflowed
+ *    (events posted to a vcore as it goes offline are forwarded by it).
  * $PC_STRESS_SECONDS sets the duration (default 3; the issue's long run
  * is 30).
  */
@@ -22,6 +25,7 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../../src/lib/internal.h"
@@ -34,6 +38,7 @@
 
 static atomic_int stop, prov_done;
 static atomic_long changes;
+static atomic_long ev_sent, ev_msgs, ev_bits;
 
 static uint64_t mix(uint64_t h, uint64_t i)
 {
@@ -155,6 +160,60 @@ static void *provisioner(void *arg)
 	return NULL;
 }
 
+static void on_user(const struct pc_event *ev, void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(ev->flags & PC_EVENT_F_OVERFLOW ? &ev_bits : &ev_msgs,
+			 1);
+}
+
+/*
+ * Sends USER events to random vcores until the provisioner is done, a
+ * burst of four at a time (so some find a vcore leaving) and sleeping in
+ * between (so the provisioner keeps its CPU).
+ */
+static void *poster(void *arg)
+{
+	const struct timespec pause = { 0, 100 * 1000 };
+	struct pc_event ev = { .type = PC_EV_USER };
+	uint32_t rnd = 777;
+
+	(void)arg;
+	while (!atomic_load(&prov_done)) {
+		for (int i = 0; i < 4; i++)
+			if (pc_event_send((int)(test_xorshift(&rnd) % VCORES),
+					  &ev,
+					  PC_EVF_NOTIFY | PC_EVF_FALLBACK) == 0)
+				atomic_fetch_add(&ev_sent, 1);
+		nanosleep(&pause, NULL);
+	}
+	return NULL;
+}
+
+static uint64_t overflowed(void)
+{
+	uint64_t n = 0;
+
+	for (int v = 0; v < VCORES; v++) {
+		struct pc_event_stats st;
+
+		ASSERT_EQ(pc_event_stats(v, &st), 0);
+		n += st.overflowed;
+	}
+	return n;
+}
+
+/* Every event sent was handled as a message, or went to a bitmap. */
+static void all_events_handled(void)
+{
+	while ((uint64_t)atomic_load(&ev_msgs) + overflowed() <
+	       (uint64_t)atomic_load(&ev_sent))
+		pc_thread_yield();
+	ASSERT_LE(atomic_load(&ev_msgs), atomic_load(&ev_sent));
+	if (overflowed() == 0)
+		ASSERT_EQ(atomic_load(&ev_bits), 0);
+}
+
 static void all_preemptions_done(void)
 {
 	for (int v = 0; v < VCORES; v++)
@@ -169,17 +228,21 @@ TEST(cores_taken_and_given_back_at_random_lose_nothing)
 	uint64_t ns = (env ? strtoull(env, NULL, 10) : 3) * 1000000000ull;
 	uint64_t sent = 0, done = 0;
 	struct pc_thread **t = malloc(WORKERS * sizeof(*t));
-	pthread_t prov;
+	pthread_t prov, post;
 
 	ASSERT_TRUE(t != NULL);
 	test_enter(VCORES);
 	for (uintptr_t i = 0; i < WORKERS; i++)
 		ASSERT_EQ(pc_thread_create(&t[i], NULL, worker, (void *)i), 0);
+	ASSERT_EQ(pc_event_handler_set(PC_EV_USER, on_user, NULL), 0);
 	ASSERT_EQ(pthread_create(&prov, NULL, provisioner, &ns), 0);
+	ASSERT_EQ(pthread_create(&post, NULL, poster, NULL), 0);
 	while (!atomic_load(&prov_done))
 		pc_thread_yield();
 	pthread_join(prov, NULL);
+	pthread_join(post, NULL);
 	all_preemptions_done();
+	all_events_handled();
 	atomic_store(&stop, 1);
 	for (uintptr_t i = 0; i < WORKERS; i++) {
 		struct result *res;
@@ -193,9 +256,11 @@ TEST(cores_taken_and_given_back_at_random_lose_nothing)
 		done += atomic_load(&pc__sh.arb->vc[v].nr_preempts_done);
 	}
 	printf("%ld changes in %.1f s (%.0f/s), %" PRIu64
-	       " preemptions sent, %" PRIu64 " completed\n",
+	       " preemptions sent, %" PRIu64 " completed; %ld events sent, "
+	       "%ld handled, %" PRIu64 " overflowed\n",
 	       atomic_load(&changes), (double)ns / 1e9,
-	       (double)atomic_load(&changes) / ((double)ns / 1e9), sent, done);
+	       (double)atomic_load(&changes) / ((double)ns / 1e9), sent, done,
+	       atomic_load(&ev_sent), atomic_load(&ev_msgs), overflowed());
 	ASSERT_EQ(sent, done);
 	ASSERT_GT(sent, 0);
 	ASSERT_EQ(pc_vcore_count(), VCORES);
