@@ -10,11 +10,13 @@
  * async-signal-safe. Parcore's own code is never a safe point either: it
  * reads its vcore from TLS and keeps it in registers, so a move between
  * that read and its use acts on the old vcore (a 30-second provisioner run
- * crashed so, once). Its code is found as the object that holds this
- * file's functions: libparcore.so, or, linked statically, the program
- * itself, whose code then never moves at an arbitrary instruction (only
- * at its calls into parcore). Moving a statically linked program's code
- * needs parcore's code in sections of its own: not done yet.
+ * crashed so, once). As libparcore.so it is one of the objects above.
+ * Linked statically, it is one range of the program's text: libparcore.a
+ * is a single object whose code parcore-text.ld brackets with
+ * pc__text_start and pc__text_end, so the rest of the program stays
+ * movable. Without those symbols (an archive built otherwise), or in a
+ * fully static program (whose text holds libc as well), the whole program
+ * is unsafe: its code moves only at its calls into parcore.
  *
  * Objects loaded later with dlopen() are not in the list: code in them is
  * treated as movable. The ranges are read only after pc__safepoint_init()
@@ -33,6 +35,18 @@ struct range {
 
 static struct range unsafe[PC_UNSAFE_MAX];
 static int nr_unsafe;
+
+/* parcore-text.ld's brackets; absent (NULL) in libparcore.so. */
+extern const char pc__text_start[] __attribute__((weak, visibility("hidden")));
+extern const char pc__text_end[] __attribute__((weak, visibility("hidden")));
+
+static bool libc_shared; /* libc is an object of its own */
+
+static void add_range(uintptr_t lo, uintptr_t hi)
+{
+	if (nr_unsafe < PC_UNSAFE_MAX)
+		unsafe[nr_unsafe++] = (struct range){ lo, hi };
+}
 
 /* Libraries whose code keeps per-thread state. */
 static bool unsafe_object(const char *path)
@@ -63,22 +77,39 @@ static bool holds(const struct dl_phdr_info *info, uintptr_t pc)
 	return false;
 }
 
-static int collect(struct dl_phdr_info *info, size_t size, void *unused)
+static bool is_libc(const struct dl_phdr_info *info)
+{
+	const char *base = info->dlpi_name ? strrchr(info->dlpi_name, '/') : NULL;
+
+	return base && !strncmp(base + 1, "libc.so", 7);
+}
+
+static int find_libc(struct dl_phdr_info *info, size_t size, void *unused)
 {
 	(void)size;
 	(void)unused;
-	if (!holds(info, (uintptr_t)pc__safepoint_init) &&
-	    (!info->dlpi_name || !unsafe_object(info->dlpi_name)))
-		return 0;
-	for (int i = 0; i < info->dlpi_phnum && nr_unsafe < PC_UNSAFE_MAX;
-	     i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+	libc_shared |= is_libc(info);
+	return 0;
+}
 
-		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
-			continue;
-		unsafe[nr_unsafe].lo = info->dlpi_addr + ph->p_vaddr;
-		unsafe[nr_unsafe].hi = unsafe[nr_unsafe].lo + ph->p_memsz;
-		nr_unsafe++;
+static int collect(struct dl_phdr_info *info, size_t size, void *unused)
+{
+	bool self = holds(info, (uintptr_t)pc__safepoint_init);
+
+	(void)size;
+	(void)unused;
+	if (self && pc__text_start && libc_shared) {
+		add_range((uintptr_t)pc__text_start, (uintptr_t)pc__text_end);
+		return 0;
+	}
+	if (!self && (!info->dlpi_name || !unsafe_object(info->dlpi_name)))
+		return 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+
+		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X))
+			add_range(lo, lo + ph->p_memsz);
 	}
 	return 0;
 }
@@ -86,6 +117,7 @@ static int collect(struct dl_phdr_info *info, size_t size, void *unused)
 /* pc__safepoint_init() - see internal.h. Once, before vcores start. */
 void pc__safepoint_init(void)
 {
+	dl_iterate_phdr(find_libc, NULL);
 	dl_iterate_phdr(collect, NULL);
 }
 

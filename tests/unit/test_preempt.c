@@ -5,8 +5,11 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <link.h>
 #include <parcore/parcore.h>
 #include <stdatomic.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "../../src/lib/internal.h"
 #include "../../src/lib/shared.h"
@@ -26,13 +29,22 @@ static void *spin_then_yield(void *arg);
 
 /*
  * Whether a uthread spinning in this program's code is moved off a vcore
- * past its deadline: where notifications interrupt, and where this code
- * is not parcore's (linked statically, the program is: safepoint.c).
- * After test_enter().
+ * past its deadline: where notifications interrupt (its code is then a
+ * safe point, as the next case checks). After test_enter().
  */
 static bool moves_spinners(void)
 {
 	return INTERRUPTS && pc__safepoint_at((uintptr_t)spin_then_yield);
+}
+
+static int find_libc(struct dl_phdr_info *info, size_t size, void *found)
+{
+	const char *base = info->dlpi_name ? strrchr(info->dlpi_name, '/') : 0;
+
+	(void)size;
+	if (base && !strncmp(base + 1, "libc.so", 7))
+		*(bool *)found = true;
+	return 0;
 }
 
 static uint64_t sent(int id)
@@ -226,6 +238,25 @@ static void on_preempted(const struct pc_event *ev, void *arg)
 	atomic_store(&recovered_for, (int)ev->arg[0]);
 }
 
+/*
+ * parcore's code and libc's are never safe points; the program's own code
+ * is, even with parcore linked into it (parcore-text.ld), unless libc is
+ * linked in too (a -static program: safepoint.c cannot tell its code from
+ * libc's then).
+ */
+TEST(safe_points_are_the_programs_code_not_parcores_or_libcs)
+{
+	bool libc_shared = false;
+
+	test_enter(1);
+	dl_iterate_phdr(find_libc, &libc_shared);
+	ASSERT_EQ(pc__safepoint_at((uintptr_t)pc_thread_yield), false);
+	ASSERT_EQ(pc__safepoint_at((uintptr_t)pc__vcore_loop), false);
+	ASSERT_EQ(pc__safepoint_at((uintptr_t)getpid), false);
+	ASSERT_EQ(pc__safepoint_at((uintptr_t)spin_then_yield), libc_shared);
+	ASSERT_EQ(pc__safepoint_at((uintptr_t)test_now_ns), libc_shared);
+}
+
 TEST(past_the_deadline_a_spinning_uthread_moves_to_another_vcore)
 {
 	struct pc_thread *t;
@@ -235,7 +266,7 @@ TEST(past_the_deadline_a_spinning_uthread_moves_to_another_vcore)
 	test_enter(3);
 	if (!moves_spinners())
 		SKIP("uthreads move at arbitrary instructions only on x86-64 "
-		     "without TSan, with libparcore.so (safepoint.c)");
+		     "without TSan");
 	ASSERT_EQ(pc_event_handler_set(PC_EV_VCORE_PREEMPTED, on_preempted,
 				       NULL),
 		  0);
