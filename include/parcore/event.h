@@ -37,6 +37,8 @@ enum pc_event_type {
 	PC_EV_CORE_REVOKED = 4,    /* arg[0]: the vcore that went offline */
 	PC_EV_ALARM = 5,
 	PC_EV_USER = 6,            /* a vcore notifying another */
+	PC_EV_EVQ_READY = 7,       /* an event queue has events for its
+				    * handler (evq.h; parcore runs it) */
 	PC_EV_APP_FIRST = 32,
 	PC_EV_MAX = 128,
 };

@@ -10,6 +10,7 @@
 
 #include <parcore/common.h>
 #include <parcore/event.h>
+#include <parcore/evq.h>
 #include <parcore/sched.h>
 #include <parcore/thread.h>
 #include <parcore/vcore.h>

@@ -6,23 +6,18 @@
  * in the shared process page, because the arbiter delivers its own events
  * along them and reads them as hostile input.
  *
- * A handler table entry is a seqlock: writers (any thread, serialized by
- * handler_lock) make seq odd, write, make it even; the vcore reading it
- * retries while seq is odd or moved. Every access is sequentially
- * consistent, which orders them without fences (TSan models no fences).
- * Writers hold a nopreempt section (the spinlock), so a notification
- * never finds its own vcore's writer mid-update.
+ * A handler (here, and an event queue's in evq.c) is a seqlock: writers
+ * (any thread, serialized by a spinlock) make seq odd, write, make it
+ * even; the vcore reading it retries while seq is odd or moved. Every
+ * access is sequentially consistent, which orders them without fences
+ * (TSan models no fences). Writers hold a nopreempt section (the
+ * spinlock), so a notification never finds its own vcore's writer
+ * mid-update.
  */
 #include "internal.h"
 #include "shared.h"
 
-struct handler {
-	atomic_uint seq;
-	_Atomic(pc_event_handler) fn;
-	_Atomic(void *) arg;
-};
-
-static struct handler handlers[PC_EV_MAX];
+static struct pc__handler handlers[PC_EV_MAX];
 static struct pc__spinlock handler_lock = PC_SPINLOCK_INIT;
 
 static bool type_ok(unsigned int type)
@@ -30,26 +25,21 @@ static bool type_ok(unsigned int type)
 	return type != PC_EV_NONE && type < PC_EV_MAX;
 }
 
-int pc_event_handler_set(unsigned int type, pc_event_handler fn, void *arg)
+/* pc__handler_set() - see internal.h: the seqlock's writer. */
+void pc__handler_set(struct pc__handler *h, struct pc__spinlock *lock,
+		     pc_event_handler fn, void *arg)
 {
-	struct handler *h = &handlers[type < PC_EV_MAX ? type : 0];
-
-	if (!type_ok(type))
-		return -EINVAL;
-	pc__spin_lock(&handler_lock);
+	pc__spin_lock(lock);
 	atomic_fetch_add(&h->seq, 1);
 	atomic_store(&h->fn, fn);
 	atomic_store(&h->arg, arg);
 	atomic_fetch_add(&h->seq, 1);
-	pc__spin_unlock(&handler_lock);
-	return 0;
+	pc__spin_unlock(lock);
 }
 
-/* @type's handler and argument, consistent with each other. */
-static pc_event_handler handler_get(unsigned int type, void **arg)
+/* pc__handler_get() - see internal.h: the seqlock's reader. */
+pc_event_handler pc__handler_get(struct pc__handler *h, void **arg)
 {
-	struct handler *h = &handlers[type];
-
 	for (;;) {
 		unsigned int seq = atomic_load(&h->seq);
 		pc_event_handler fn;
@@ -63,6 +53,14 @@ static pc_event_handler handler_get(unsigned int type, void **arg)
 		if (atomic_load(&h->seq) == seq)
 			return fn;
 	}
+}
+
+int pc_event_handler_set(unsigned int type, pc_event_handler fn, void *arg)
+{
+	if (!type_ok(type))
+		return -EINVAL;
+	pc__handler_set(&handlers[type], &handler_lock, fn, arg);
+	return 0;
 }
 
 int pc_event_route_set(unsigned int type, int vcoreid, unsigned int flags)
@@ -183,9 +181,11 @@ static void dispatch(struct pc__vcpd *v, const struct pc_event *ev)
 		pc__preempt_recover(ev->flags & PC_EVENT_F_OVERFLOW ?
 					    -1 :
 					    (int)ev->arg[0]);
+	else if (ev->type == PC_EV_EVQ_READY)
+		pc__evq_ready(ev);
 	/* The ring is in writable shared memory: check what comes out. */
 	if (ev->type < PC_EV_MAX)
-		fn = handler_get(ev->type, &arg);
+		fn = pc__handler_get(&handlers[ev->type], &arg);
 	if (!fn) {
 		atomic_fetch_add_explicit(&v->stat.unhandled, 1,
 					  memory_order_relaxed);

@@ -15,6 +15,13 @@
  *   timer.c     per-vcore sleep queues
  *   vcore.c     vcore threads, the vcore loop, idle and wake-up
  *   arbiter.c   the embedded arbiter: amt_wanted, the pool, grants
+ *   revoke.c    preemption and core yields
+ *   shared.c    the pages shared with the arbiter (shared.h)
+ *   notify.c    notifications: the signal, its handler, re-entry
+ *   safepoint.c where an interrupted uthread may change vcores
+ *   event.c     events: handlers, routes, posting, handling
+ *   mbox.c      a vcore's mailbox; ring.c, the ring under it (ring.h)
+ *   evq.c       the application's event queues
  *   sched_default.c  the default 2LS
  */
 #ifndef PARCORE_INTERNAL_H
@@ -225,6 +232,16 @@ struct pc_thread *pc__thread_from_handle(const struct pc_thread *h);
 void pc__keys_run_dtors(struct pc_thread *t);
 void pc__keys_free(struct pc_thread *t);
 
+/*
+ * Waits inside the runtime (uthread.c), a futex for uthreads: the calling
+ * uthread @self blocks while *@word == @val, and may return spuriously;
+ * its waker changes *@word (a seq_cst RMW) and then, if pc__wait_claim()
+ * wins @t, makes it run (the 2LS's thread_runnable, or at once).
+ */
+void pc__wait_while(struct pc_thread *self, atomic_uintptr_t *word,
+		    uintptr_t val);
+bool pc__wait_claim(struct pc_thread *t);
+
 /* Makes the calling Linux thread's context a uthread (_S -> _M). */
 struct pc_thread *pc__thread_adopt_main(void);
 
@@ -370,6 +387,18 @@ static inline void pc__nopreempt_exit(void)
 }
 
 /* ---- notifications and events (notify.c, event.c) ---- */
+
+/* An event handler and its argument, read consistently (event.c). */
+struct pc__handler {
+	atomic_uint seq;
+	_Atomic(pc_event_handler) fn;
+	_Atomic(void *) arg;
+};
+void pc__handler_set(struct pc__handler *h, struct pc__spinlock *lock,
+		     pc_event_handler fn, void *arg);
+pc_event_handler pc__handler_get(struct pc__handler *h, void **arg);
+/* Runs the handler of the event queue @ev names (evq.c). Vcore context. */
+void pc__evq_ready(const struct pc_event *ev);
 
 /* Installs the signal handler and probes XSAVE. Once; 0 or -errno. */
 int pc__notify_init(void);

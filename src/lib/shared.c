@@ -110,9 +110,7 @@ void pc__vcpd_init(int id)
 
 	/* A vcore is in vcore context until its first pop. */
 	atomic_store(&v->notif_disabled, 1);
-	for (uint32_t s = 0; s < PC_MBOX_SLOTS; s++)
-		atomic_store_explicit(&v->mbox.slot[s].seq, s,
-				      memory_order_relaxed);
+	pc__ring_init(v->mbox.slot, PC_MBOX_SLOTS);
 }
 
 static void shared_setup(void)

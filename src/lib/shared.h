@@ -25,23 +25,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ring.h"
+
 #define PC_SHARED_MAGIC 0x70637368u /* "pcsh" */
 #define PC_SHARED_VERSION 1u
 
 /* Mailbox ring slots per vcore: a power of two. */
 #define PC_MBOX_SLOTS 64u
-#define PC_EV_WORDS (PC_EV_MAX / 64)
-
-/*
- * One ring slot. seq is the slot's turn (Vyukov's bounded queue): a
- * producer may fill it when seq == its ticket, the consumer may take it
- * when seq == ticket + 1.
- */
-struct pc__mslot {
-	_Atomic uint32_t seq;
-	uint32_t pad;
-	struct pc_event ev;
-};
 
 /*
  * A vcore's mailbox: many producers, one consumer (the vcore). The

@@ -26,7 +26,6 @@
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 	       "the join futex is the low half of pc_thread.join");
 
-static bool claim_waiting(struct pc_thread *t);
 
 static const struct pc_sched_ops *ops(void)
 {
@@ -159,7 +158,7 @@ static void exit_cb(struct pc_thread *t, void *unused)
 		 */
 		struct pc_thread *joiner = (struct pc_thread *)old;
 
-		if (claim_waiting(joiner))
+		if (pc__wait_claim(joiner))
 			pc__thread_run(joiner);
 	}
 	pc__vcore_loop(vc);
@@ -198,7 +197,8 @@ struct wait_req {
 	uintptr_t val;
 };
 
-static bool claim_waiting(struct pc_thread *t)
+/* pc__wait_claim() - see internal.h. */
+bool pc__wait_claim(struct pc_thread *t)
 {
 	unsigned int expect = PC_WAIT_BLOCKED;
 
@@ -217,14 +217,14 @@ static void wait_cb(struct pc_thread *t, void *arg)
 	uintptr_t val = req->val;
 
 	atomic_store(&t->wait, PC_WAIT_BLOCKED);
-	if (atomic_load(word) != val && claim_waiting(t))
+	if (atomic_load(word) != val && pc__wait_claim(t))
 		pc__thread_run(t);
 	pc__vcore_loop(pc__vcore_self());
 }
 
-/* Blocks uthread @self while *@word == @val; may return spuriously. */
-static void wait_while(struct pc_thread *self, atomic_uintptr_t *word,
-		       uintptr_t val)
+/* pc__wait_while() - see internal.h. */
+void pc__wait_while(struct pc_thread *self, atomic_uintptr_t *word,
+		    uintptr_t val)
 {
 	struct wait_req req = { word, val };
 
@@ -241,7 +241,7 @@ static void join_wait(struct pc_thread *t, struct pc_thread *self)
 		if (v == PC_JOIN_EXITED_JOINED)
 			return;
 		if (self)
-			wait_while(self, &t->join, v);
+			pc__wait_while(self, &t->join, v);
 		else
 			pc__futex_wait((uint32_t *)&t->join, (uint32_t)v,
 				       NULL);

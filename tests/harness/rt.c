@@ -4,6 +4,9 @@
 #include "rt.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <parcore/parcore.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +15,20 @@
 #include "../../src/lib/shared.h"
 #include "fifo_sched.h"
 #include "test.h"
+
+/* printf to stderr without stdio's buffers (we are in a signal handler). */
+__attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		(void)!write(2, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf));
+}
 
 /*
  * The runtime as a hung case leaves it (test_on_hang()): the arbiter's
@@ -22,8 +39,7 @@ static void dump_runtime(void)
 {
 	int max = atomic_load(&pc__rt.max_vcoreid);
 
-	dprintf(2,
-		"hang dump: vcores %d wanted %d limit %d revoked %d "
+	say("hang dump: vcores %d wanted %d limit %d revoked %d "
 		"preempting %d surplus %d spinning %d\n",
 		atomic_load(&pc__rt.nr_vcores), atomic_load(&pc__rt.amt_wanted),
 		atomic_load(&pc__rt.limit), atomic_load(&pc__rt.revoked),
@@ -37,8 +53,7 @@ static void dump_runtime(void)
 
 		if (!vc)
 			continue;
-		dprintf(2,
-			" vc%d online %d idle %d wake %u cur %p resume %p "
+		say(" vc%d online %d idle %d wake %u cur %p resume %p "
 			"stranded %p nopreempt %u deferred %u disabled %u "
 			"pending %u mbox %u/%u preempt %" PRIu64
 			" sent %" PRIu64 " done %" PRIu64 " forces %" PRIu64

@@ -1,0 +1,394 @@
+/*
+ * evq.c - application event queues (parcore/evq.h): a ring (ring.c) and an
+ * overflow bitmap, consumed by waiting uthreads and by a handler that runs
+ * in vcore context. The protocols and their races: docs/design/evq.md.
+ *
+ * Waiting. seq counts posts and is the waiters' futex word
+ * (pc__wait_while()):
+ *
+ *   poster                          waiter
+ *   put the event in the ring       s := seq
+ *   RMW seq + 1   (seq_cst)         take: got one? done
+ *   read nr_waiters (seq_cst)       link itself; RMW nr_waiters + 1
+ *   > 0: unlink the first waiter    seq still s? block while seq == s
+ *        and claim it (wake)        unlink itself if still linked; retry
+ *
+ * The poster's RMW on seq and read of nr_waiters, against the waiter's
+ * RMW on nr_waiters and read of seq (inside pc__wait_while(), after it
+ * is published as blocked), are Dekker's pattern: the waiter sees the new
+ * seq and does not block, or the poster sees it linked and wakes it. A
+ * waiter woken for an event that another consumer took goes round again.
+ * A post wakes one waiter; a waiter that leaves with an event it was not
+ * woken for leaves the next post's wake-up to the next waiter.
+ *
+ * Handling. indir says a PC_EV_EVQ_READY is on its way to the handler's
+ * vcore: a poster sends one only if it sets indir from 0, and the vcore
+ * clears indir (an RMW) before it drains. A post that lands after the
+ * drain's last take finds indir cleared and sends another; one that lands
+ * before is taken by the drain.
+ *
+ * Destruction and handler changes. The event names the queue by table
+ * slot and generation, never by pointer (the mailbox is in memory others
+ * can write). The vcore marks the slot busy, then checks the queue is
+ * still there and reads the handler before each event; destroy empties
+ * the slot, and a handler change stores the new handler, then each waits
+ * until the slot is not busy (Dekker again). So the queue is freed only
+ * when no vcore can be running its handler, and once a handler change
+ * returns, the old handler is not called again (a waiter relying on that
+ * lost an event to it in test_evq, under TSan).
+ */
+#include "internal.h"
+#include "ring.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct waiter {
+	struct pc_thread *t;
+	struct waiter *next;
+	bool linked; /* in the queue's list; under wlock */
+};
+
+struct pc_evq {
+	/* Consumers' line. */
+	_Alignas(PC_CACHELINE) _Atomic uint32_t head;
+	atomic_uint_fast64_t taken;
+	/* Producers' line. */
+	_Alignas(PC_CACHELINE) _Atomic uint32_t tail;
+	atomic_uintptr_t seq; /* posts: the waiters' futex word */
+	atomic_int nr_waiters;
+	atomic_int indir; /* a PC_EV_EVQ_READY is on its way */
+	atomic_uint_fast64_t posted, overflowed;
+	/* Rarely written. */
+	_Alignas(PC_CACHELINE) _Atomic uint64_t bits[PC_EV_WORDS];
+	struct pc__spinlock wlock; /* the waiter list */
+	struct waiter *first, *last;
+	struct pc__handler handler;
+	struct pc__spinlock hlock; /* handler writers */
+	atomic_int vcoreid;
+	atomic_uint flags;
+	uint32_t nslots;
+	int id;	      /* its table slot */
+	uint32_t gen; /* the slot's generation when it was made */
+	struct pc__mslot slot[];
+};
+
+/* The queue whose handler this vcore is running, if any. */
+static __thread struct pc_evq *draining;
+
+/* The table that PC_EV_EVQ_READY names queues by. */
+static struct {
+	_Atomic(struct pc_evq *) q;
+	atomic_uint gen;
+	atomic_int busy; /* vcores inside its handler */
+} table[PC_EVQ_MAX];
+
+/* ---- make and free ---- */
+
+static bool capacity_ok(unsigned int n)
+{
+	return n >= 1 && n <= PC_EVQ_MAX_CAPACITY && !(n & (n - 1));
+}
+
+/* Puts @q in a free table slot; false if there is none. */
+static bool table_insert(struct pc_evq *q)
+{
+	for (int i = 0; i < PC_EVQ_MAX; i++) {
+		struct pc_evq *expect = NULL;
+
+		if (atomic_load_explicit(&table[i].q, memory_order_relaxed))
+			continue;
+		q->id = i;
+		q->gen = atomic_load(&table[i].gen);
+		if (atomic_compare_exchange_strong(&table[i].q, &expect, q))
+			return true;
+	}
+	return false;
+}
+
+int pc_evq_create(struct pc_evq **out, unsigned int capacity)
+{
+	struct pc_evq *q;
+	size_t size;
+
+	if (capacity == 0)
+		capacity = PC_EVQ_DEFAULT_CAPACITY;
+	if (!out || !capacity_ok(capacity))
+		return -EINVAL;
+	size = sizeof(*q) + capacity * sizeof(q->slot[0]);
+	q = aligned_alloc(PC_CACHELINE, (size + PC_CACHELINE - 1) &
+					    ~(size_t)(PC_CACHELINE - 1));
+	if (!q)
+		return -ENOMEM;
+	memset(q, 0, sizeof(*q));
+	q->nslots = capacity;
+	atomic_init(&q->vcoreid, 0);
+	pc__ring_init(q->slot, capacity);
+	if (!table_insert(q)) {
+		free(q);
+		return -ENOSPC;
+	}
+	*out = q;
+	return 0;
+}
+
+/*
+ * Waits until no vcore runs @q's handler (busy pairs with the caller's
+ * last store, as at the top), unless the caller is that handler.
+ */
+static void quiesce(struct pc_evq *q)
+{
+	while (atomic_load(&table[q->id].busy) && draining != q)
+		pc_thread_yield(); /* a handler runs briefly, in vcore context
+				    */
+}
+
+int pc_evq_destroy(struct pc_evq *q)
+{
+	if (!q)
+		return -EINVAL;
+	pc__spin_lock(&q->wlock);
+	if (q->first || draining == q) {
+		pc__spin_unlock(&q->wlock);
+		return -EBUSY;
+	}
+	pc__spin_unlock(&q->wlock);
+	pc__handler_set(&q->handler, &q->hlock, NULL, NULL);
+	atomic_fetch_add(&table[q->id].gen, 1);
+	atomic_store(&table[q->id].q, NULL);
+	quiesce(q);
+	free(q);
+	return 0;
+}
+
+/* ---- posting ---- */
+
+/* Unlinks and wakes the first waiter, if any. Any thread. */
+static void wake_one(struct pc_evq *q)
+{
+	struct waiter *w;
+	struct pc_thread *t = NULL;
+
+	pc__spin_lock(&q->wlock);
+	w = q->first;
+	if (w) {
+		q->first = w->next;
+		if (!q->first)
+			q->last = NULL;
+		w->linked = false;
+		atomic_fetch_sub(&q->nr_waiters, 1);
+		t = w->t; /* @w is on its stack: gone once it runs */
+	}
+	pc__spin_unlock(&q->wlock);
+	if (t && pc__wait_claim(t))
+		pc__sched_runnable(pc__handle(t));
+}
+
+/* Tells the handler's vcore, unless a PC_EV_EVQ_READY is on its way. */
+static void tell_handler(struct pc_evq *q)
+{
+	struct pc_event ev = {.type = PC_EV_EVQ_READY};
+	unsigned int flags =
+	    atomic_load_explicit(&q->flags, memory_order_relaxed);
+
+	if (!atomic_load(&q->handler.fn) || atomic_exchange(&q->indir, 1))
+		return;
+	ev.arg[0] = (uint64_t)q->id | (uint64_t)q->gen << 32;
+	if (pc_event_send(
+		atomic_load_explicit(&q->vcoreid, memory_order_relaxed), &ev,
+		flags) != 0)
+		atomic_store(&q->indir, 0); /* the next post tries again */
+}
+
+int pc_evq_post(struct pc_evq *q, const struct pc_event *ev)
+{
+	struct pc_event e;
+
+	if (!q || !ev || ev->type >= PC_EV_MAX)
+		return -EINVAL;
+	e = *ev;
+	e.flags = 0;
+	e.src_vcore = (int16_t)pc_vcore_id();
+	if (pc__ring_put(q->slot, q->nslots, &q->tail, &e)) {
+		atomic_fetch_add_explicit(&q->posted, 1, memory_order_relaxed);
+	} else {
+		pc__evbits_set(q->bits, e.type);
+		atomic_fetch_add_explicit(&q->overflowed, 1,
+					  memory_order_relaxed);
+	}
+	/* Pairs with the waiter's RMW on nr_waiters: see the top. */
+	atomic_fetch_add(&q->seq, 1);
+	if (atomic_load(&q->nr_waiters))
+		wake_one(q);
+	tell_handler(q);
+	return 0;
+}
+
+/* ---- consuming ---- */
+
+/* One overflow bit taken as an event; false if none is set. */
+static bool take_bit(struct pc_evq *q, struct pc_event *out)
+{
+	for (unsigned int w = 0; w < PC_EV_WORDS; w++) {
+		uint64_t bits =
+		    atomic_load_explicit(&q->bits[w], memory_order_relaxed);
+
+		while (bits) {
+			uint64_t b = bits & -bits;
+
+			bits = atomic_fetch_and(&q->bits[w], ~b);
+			if (bits & b) {
+				*out = (struct pc_event){
+				    .type =
+					(uint16_t)(w * 64 + __builtin_ctzll(b)),
+				    .src_vcore = -1,
+				    .flags = PC_EVENT_F_OVERFLOW,
+				};
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
+/* The oldest event, or an overflow bit once the ring is empty. */
+static bool take(struct pc_evq *q, struct pc_event *out)
+{
+	if (!pc__ring_take(q->slot, q->nslots, &q->head, out) &&
+	    !take_bit(q, out))
+		return false;
+	atomic_fetch_add_explicit(&q->taken, 1, memory_order_relaxed);
+	return true;
+}
+
+int pc_evq_get(struct pc_evq *q, struct pc_event *out)
+{
+	if (!q || !out)
+		return -EINVAL;
+	return take(q, out) ? 0 : -EAGAIN;
+}
+
+static void link_waiter(struct pc_evq *q, struct waiter *w)
+{
+	pc__spin_lock(&q->wlock);
+	w->next = NULL;
+	w->linked = true;
+	if (q->last)
+		q->last->next = w;
+	else
+		q->first = w;
+	q->last = w;
+	pc__spin_unlock(&q->wlock);
+	/* After it is linked: a poster that sees the count finds it. */
+	atomic_fetch_add(&q->nr_waiters, 1);
+}
+
+static void unlink_waiter(struct pc_evq *q, struct waiter *w)
+{
+	struct waiter **p;
+
+	pc__spin_lock(&q->wlock);
+	if (w->linked) {
+		struct waiter *prev = NULL;
+
+		for (p = &q->first; *p != w; p = &(*p)->next)
+			prev = *p;
+		*p = w->next;
+		if (q->last == w)
+			q->last = prev;
+		w->linked = false;
+		atomic_fetch_sub(&q->nr_waiters, 1);
+	}
+	pc__spin_unlock(&q->wlock);
+}
+
+int pc_evq_wait(struct pc_evq *q, struct pc_event *out)
+{
+	struct pc_thread *self = pc__thread_current();
+
+	if (!q || !out)
+		return -EINVAL;
+	if (!self)
+		return -EPERM;
+	for (;;) {
+		uintptr_t s = atomic_load(&q->seq);
+		struct waiter w = {.t = self};
+
+		if (take(q, out))
+			return 0;
+		link_waiter(q, &w);
+		pc__wait_while(self, &q->seq, s);
+		unlink_waiter(q, &w);
+	}
+}
+
+/* ---- handling ---- */
+
+int pc_evq_handler_set(struct pc_evq *q, pc_event_handler fn, void *arg,
+		       int vcoreid, unsigned int flags)
+{
+	if (!q || vcoreid < 0 || vcoreid >= PC_VCORE_MAX ||
+	    (flags & ~(PC_EVF_NOTIFY | PC_EVF_FALLBACK)))
+		return -EINVAL;
+	atomic_store(&q->vcoreid, vcoreid);
+	atomic_store(&q->flags, flags);
+	pc__handler_set(&q->handler, &q->hlock, fn, arg);
+	quiesce(q); /* the old handler is done with its last event */
+	return 0;
+}
+
+/* Runs @q's handler on everything in it. Vcore context. */
+static void drain(struct pc_evq *q)
+{
+	struct pc_event ev;
+	pc_event_handler fn;
+	void *arg;
+
+	/* Before the takes: a later post sends a new PC_EV_EVQ_READY. */
+	atomic_exchange(&q->indir, 0);
+	while ((fn = pc__handler_get(&q->handler, &arg)) && take(q, &ev))
+		fn(&ev, arg);
+}
+
+static void ready_one(int id, uint32_t gen)
+{
+	struct pc_evq *q;
+
+	atomic_fetch_add(&table[id].busy, 1);
+	q = atomic_load(&table[id].q);
+	if (q && q->gen == gen) {
+		draining = q;
+		drain(q);
+		draining = NULL;
+	}
+	atomic_fetch_sub(&table[id].busy, 1);
+}
+
+/*
+ * pc__evq_ready() - see internal.h. From the overflow bitmap the event
+ * names no queue: every queue with a handler is drained.
+ */
+void pc__evq_ready(const struct pc_event *ev)
+{
+	uint64_t id = ev->arg[0] & 0xffffffffu;
+
+	if (!(ev->flags & PC_EVENT_F_OVERFLOW)) {
+		if (id < PC_EVQ_MAX)
+			ready_one((int)id, (uint32_t)(ev->arg[0] >> 32));
+		return;
+	}
+	for (int i = 0; i < PC_EVQ_MAX; i++)
+		if (atomic_load_explicit(&table[i].q, memory_order_relaxed))
+			ready_one(i, atomic_load(&table[i].gen));
+}
+
+int pc_evq_stats(struct pc_evq *q, struct pc_evq_stats *out)
+{
+	if (!q || !out)
+		return -EINVAL;
+	out->posted = atomic_load(&q->posted);
+	out->overflowed = atomic_load(&q->overflowed);
+	out->taken = atomic_load(&q->taken);
+	out->waiters = (uint64_t)atomic_load(&q->nr_waiters);
+	return 0;
+}

@@ -1,0 +1,301 @@
+/*
+ * test_evq.c - application event queues (parcore/evq.h): order, overflow,
+ * waiting uthreads, handlers in vcore context, and every event consumed
+ * exactly once when waiters, pollers and a handler compete for them.
+ */
+#include <errno.h>
+#include <parcore/parcore.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "rt.h"
+#include "test.h"
+
+#define APP_EV (PC_EV_APP_FIRST + 1)
+
+static struct pc_event ev_of(uint64_t a0, uint64_t a1)
+{
+	return (struct pc_event){.type = APP_EV, .arg = {a0, a1}};
+}
+
+TEST(bad_calls_change_nothing)
+{
+	struct pc_evq *q;
+	struct pc_event ev = ev_of(1, 0), out;
+
+	ASSERT_EQ(pc_evq_create(NULL, 0), -EINVAL);
+	ASSERT_EQ(pc_evq_create(&q, 3), -EINVAL);
+	ASSERT_EQ(pc_evq_create(&q, PC_EVQ_MAX_CAPACITY * 2), -EINVAL);
+	ASSERT_EQ(pc_evq_create(&q, 0), 0);
+	ASSERT_EQ(pc_evq_post(NULL, &ev), -EINVAL);
+	ASSERT_EQ(pc_evq_post(q, NULL), -EINVAL);
+	ev.type = PC_EV_MAX;
+	ASSERT_EQ(pc_evq_post(q, &ev), -EINVAL);
+	ASSERT_EQ(pc_evq_get(q, &out), -EAGAIN);
+	ASSERT_EQ(pc_evq_get(q, NULL), -EINVAL);
+	/* main is not a uthread yet: it polls instead. */
+	ASSERT_EQ(pc_evq_wait(q, &out), -EPERM);
+	ASSERT_EQ(pc_evq_handler_set(q, NULL, NULL, -1, 0), -EINVAL);
+	ASSERT_EQ(pc_evq_handler_set(q, NULL, NULL, 0, PC_EVF_BIT_ONLY),
+		  -EINVAL);
+	ASSERT_EQ(pc_evq_destroy(NULL), -EINVAL);
+	ASSERT_EQ(pc_evq_destroy(q), 0);
+}
+
+TEST(events_come_out_in_order_from_any_thread)
+{
+	struct pc_evq *q;
+	struct pc_evq_stats st;
+	struct pc_event out;
+
+	ASSERT_EQ(pc_evq_create(&q, 64), 0);
+	for (uint64_t i = 0; i < 50; i++) {
+		struct pc_event ev = ev_of(i, 0);
+
+		ASSERT_EQ(pc_evq_post(q, &ev), 0);
+	}
+	for (uint64_t i = 0; i < 50; i++) {
+		ASSERT_EQ(pc_evq_get(q, &out), 0);
+		ASSERT_EQ(out.type, APP_EV);
+		ASSERT_EQ(out.arg[0], i);
+		ASSERT_EQ(out.flags, 0);
+	}
+	ASSERT_EQ(pc_evq_get(q, &out), -EAGAIN);
+	ASSERT_EQ(pc_evq_stats(q, &st), 0);
+	ASSERT_EQ(st.posted, 50);
+	ASSERT_EQ(st.taken, 50);
+	ASSERT_EQ(st.overflowed, 0);
+	ASSERT_EQ(pc_evq_destroy(q), 0);
+}
+
+TEST(a_full_ring_counts_the_overflow_and_sets_the_bit)
+{
+	struct pc_evq *q;
+	struct pc_evq_stats st;
+	struct pc_event ev = ev_of(7, 0), out;
+
+	ASSERT_EQ(pc_evq_create(&q, 4), 0);
+	for (int i = 0; i < 10; i++)
+		ASSERT_EQ(pc_evq_post(q, &ev), 0);
+	ASSERT_EQ(pc_evq_stats(q, &st), 0);
+	ASSERT_EQ(st.posted, 4);
+	ASSERT_EQ(st.overflowed, 6);
+	for (int i = 0; i < 4; i++) {
+		ASSERT_EQ(pc_evq_get(q, &out), 0);
+		ASSERT_EQ(out.arg[0], 7);
+	}
+	/* The six overflowed events: one event of their type, no payload. */
+	ASSERT_EQ(pc_evq_get(q, &out), 0);
+	ASSERT_EQ(out.type, APP_EV);
+	ASSERT_EQ(out.flags, PC_EVENT_F_OVERFLOW);
+	ASSERT_EQ(out.arg[0], 0);
+	ASSERT_EQ(pc_evq_get(q, &out), -EAGAIN);
+	ASSERT_EQ(pc_evq_destroy(q), 0);
+}
+
+static struct pc_evq *shared_q;
+
+static void *wait_one(void *arg)
+{
+	struct pc_event out;
+
+	(void)arg;
+	ASSERT_EQ(pc_evq_wait(shared_q, &out), 0);
+	return (void *)(uintptr_t)out.arg[0];
+}
+
+static void *post_from_pthread(void *arg)
+{
+	struct pc_event ev = ev_of((uint64_t)(uintptr_t)arg, 0);
+
+	ASSERT_EQ(pc_evq_post(shared_q, &ev), 0);
+	return NULL;
+}
+
+TEST(a_waiting_uthread_wakes_for_a_plain_threads_post)
+{
+	struct pc_thread *t;
+	struct pc_evq_stats st;
+	pthread_t p;
+	void *got;
+
+	test_enter(2);
+	ASSERT_EQ(pc_evq_create(&shared_q, 0), 0);
+	ASSERT_EQ(pc_thread_create(&t, NULL, wait_one, NULL), 0);
+	/* Once it waits, destroying the queue under it is refused. */
+	while (pc_evq_stats(shared_q, &st) == 0 && st.waiters == 0)
+		pc_thread_yield();
+	ASSERT_EQ(pc_evq_destroy(shared_q), -EBUSY);
+	ASSERT_EQ(pthread_create(&p, NULL, post_from_pthread, (void *)42), 0);
+	ASSERT_EQ(pc_thread_join(t, &got), 0);
+	pthread_join(p, NULL);
+	ASSERT_EQ((uintptr_t)got, 42);
+	ASSERT_EQ(pc_evq_destroy(shared_q), 0);
+}
+
+static atomic_long handled;
+static atomic_int wrong_vcore, not_vcore_context;
+
+static void on_event(const struct pc_event *ev, void *arg)
+{
+	(void)ev;
+	if (pc_vcore_id() != (int)(intptr_t)arg)
+		atomic_fetch_add(&wrong_vcore, 1);
+	if (pc_thread_self() != NULL)
+		atomic_fetch_add(&not_vcore_context, 1);
+	atomic_fetch_add(&handled, 1);
+}
+
+TEST(a_handler_runs_in_vcore_context_on_its_vcore)
+{
+	struct pc_evq *q;
+	struct pc_event ev = ev_of(1, 0);
+
+	test_enter(3);
+	ASSERT_EQ(pc_evq_create(&q, 1024), 0); /* room for every event */
+	ASSERT_EQ(pc_evq_handler_set(q, on_event, (void *)2, 2, PC_EVF_NOTIFY),
+		  0);
+	for (int i = 0; i < 1000; i++) {
+		ASSERT_EQ(pc_evq_post(q, &ev), 0);
+		if (i % 64 == 0)
+			pc_thread_yield();
+	}
+	while (atomic_load(&handled) < 1000)
+		pc_thread_yield();
+	ASSERT_EQ(atomic_load(&handled), 1000);
+	ASSERT_EQ(atomic_load(&wrong_vcore), 0);
+	ASSERT_EQ(atomic_load(&not_vcore_context), 0);
+	ASSERT_EQ(pc_evq_destroy(q), 0);
+}
+
+/*
+ * Waiters, a poller and a handler compete for the events that uthreads
+ * and a plain thread post: each event is consumed once (the sums and
+ * counts agree), none is left behind, none overflowed.
+ */
+#define WAITERS 6
+#define POSTERS 4
+#define PER_POSTER 5000
+#define STOP 1
+
+static atomic_long got_count, got_sum;
+
+static void consume(const struct pc_event *ev)
+{
+	atomic_fetch_add(&got_count, 1);
+	atomic_fetch_add(&got_sum, (long)ev->arg[0]);
+}
+
+static void on_compete(const struct pc_event *ev, void *arg)
+{
+	(void)arg;
+	consume(ev);
+}
+
+static void *waiter(void *arg)
+{
+	struct pc_event ev;
+
+	(void)arg;
+	for (;;) {
+		ASSERT_EQ(pc_evq_wait(shared_q, &ev), 0);
+		if (ev.arg[1] == STOP)
+			return NULL;
+		consume(&ev);
+	}
+}
+
+static void *poster(void *arg)
+{
+	uint64_t base = (uint64_t)(uintptr_t)arg * PER_POSTER;
+
+	for (uint64_t i = 0; i < PER_POSTER; i++) {
+		struct pc_event ev = ev_of(base + i, 0);
+		struct pc_event got;
+
+		ASSERT_EQ(pc_evq_post(shared_q, &ev), 0);
+		if (i % 7 == 0 && pc_evq_get(shared_q, &got) == 0) {
+			if (got.arg[1] == STOP)
+				ASSERT_TRUE(!"a stop before the end");
+			consume(&got);
+		}
+		if (i % 5 == 0)
+			pc_thread_yield();
+	}
+	return NULL;
+}
+
+TEST(waiters_pollers_and_a_handler_consume_each_event_once)
+{
+	struct pc_thread *w[WAITERS], *p[POSTERS];
+	struct pc_evq_stats st;
+	pthread_t plain;
+	long n = (long)(POSTERS + 1) * PER_POSTER;
+	long sum = n * (n - 1) / 2;
+
+	test_enter(8);
+	ASSERT_EQ(pc_evq_create(&shared_q, PC_EVQ_MAX_CAPACITY), 0);
+	ASSERT_EQ(pc_evq_handler_set(shared_q, on_compete, NULL, 1,
+				     PC_EVF_NOTIFY | PC_EVF_FALLBACK),
+		  0);
+	for (int i = 0; i < WAITERS; i++)
+		ASSERT_EQ(pc_thread_create(&w[i], NULL, waiter, NULL), 0);
+	for (uintptr_t i = 0; i < POSTERS; i++)
+		ASSERT_EQ(pc_thread_create(&p[i], NULL, poster, (void *)i), 0);
+	/* The plain thread posts the last share, from outside parcore. */
+	ASSERT_EQ(pthread_create(&plain, NULL, poster, (void *)POSTERS), 0);
+	for (int i = 0; i < POSTERS; i++)
+		ASSERT_EQ(pc_thread_join(p[i], NULL), 0);
+	pthread_join(plain, NULL);
+	while (atomic_load(&got_count) < n)
+		pc_thread_yield();
+	ASSERT_EQ(pc_evq_handler_set(shared_q, NULL, NULL, 0, 0), 0);
+	for (int i = 0; i < WAITERS; i++) {
+		struct pc_event stop = ev_of(0, STOP);
+
+		ASSERT_EQ(pc_evq_post(shared_q, &stop), 0);
+	}
+	for (int i = 0; i < WAITERS; i++)
+		ASSERT_EQ(pc_thread_join(w[i], NULL), 0);
+	ASSERT_EQ(atomic_load(&got_count), n);
+	ASSERT_EQ(atomic_load(&got_sum), sum);
+	ASSERT_EQ(pc_evq_stats(shared_q, &st), 0);
+	ASSERT_EQ(st.overflowed, 0);
+	ASSERT_EQ(st.taken, st.posted);
+	ASSERT_EQ(pc_evq_destroy(shared_q), 0);
+}
+
+static void on_count(const struct pc_event *ev, void *arg)
+{
+	(void)ev;
+	atomic_fetch_add((atomic_long *)arg, 1);
+}
+
+/*
+ * Queues destroyed while their PC_EV_EVQ_READY is still on its way, and
+ * their table slots reused at once: a late event never runs a freed
+ * queue's handler (ASan would see it) nor a new queue's for the old one.
+ */
+TEST(destroying_a_queue_with_a_handler_racing_is_safe)
+{
+	static atomic_long counts[2];
+	struct pc_event ev = ev_of(1, 0);
+
+	test_enter(4);
+	for (int round = 0; round < 400; round++) {
+		struct pc_evq *q;
+		atomic_long *c = &counts[round % 2];
+		long before = atomic_load(c);
+
+		ASSERT_EQ(pc_evq_create(&q, 16), 0);
+		ASSERT_EQ(pc_evq_handler_set(q, on_count, c, round % 4,
+					     PC_EVF_NOTIFY | PC_EVF_FALLBACK),
+			  0);
+		for (int i = 0; i < 8; i++)
+			ASSERT_EQ(pc_evq_post(q, &ev), 0);
+		if (round % 3 == 0)
+			pc_thread_yield();
+		ASSERT_EQ(pc_evq_destroy(q), 0);
+		ASSERT_LE(atomic_load(c) - before, 8);
+	}
+}
