@@ -13,7 +13,9 @@
  *  - the process ends with every core back;
  *  - every USER event a poster thread sends meanwhile, to random vcores
  *    with a fallback, is handled exactly once, or counted as overflowed
- *    (events posted to a vcore as it goes offline are forwarded by it).
+ *    (events posted to a vcore as it goes offline are forwarded by it);
+ *  - every event it posts to an event queue is taken exactly once by the
+ *    uthreads blocked on the queue (a count and a sum).
  * $PC_STRESS_SECONDS sets the duration (default 3; the issue's long run
  * is 30).
  */
@@ -39,6 +41,10 @@
 static atomic_int stop, prov_done;
 static atomic_long changes;
 static atomic_long ev_sent, ev_msgs, ev_bits;
+#define QWAITERS 4
+#define QSTOP 1
+static struct pc_evq *q;
+static atomic_long q_sent, q_got, q_sum_sent, q_sum_got;
 
 static uint64_t mix(uint64_t h, uint64_t i)
 {
@@ -180,14 +186,54 @@ static void *poster(void *arg)
 
 	(void)arg;
 	while (!atomic_load(&prov_done)) {
+		struct pc_event qev = { .type = PC_EV_APP_FIRST,
+					.arg = { test_xorshift(&rnd) } };
+
 		for (int i = 0; i < 4; i++)
 			if (pc_event_send((int)(test_xorshift(&rnd) % VCORES),
 					  &ev,
 					  PC_EVF_NOTIFY | PC_EVF_FALLBACK) == 0)
 				atomic_fetch_add(&ev_sent, 1);
+		ASSERT_EQ(pc_evq_post(q, &qev), 0);
+		atomic_fetch_add(&q_sent, 1);
+		atomic_fetch_add(&q_sum_sent, (long)qev.arg[0]);
 		nanosleep(&pause, NULL);
 	}
 	return NULL;
+}
+
+/* Takes the queue's events until a stop event. */
+static void *q_waiter(void *arg)
+{
+	struct pc_event ev;
+
+	(void)arg;
+	for (;;) {
+		ASSERT_EQ(pc_evq_wait(q, &ev), 0);
+		if (ev.arg[1] == QSTOP)
+			return NULL;
+		atomic_fetch_add(&q_got, 1);
+		atomic_fetch_add(&q_sum_got, (long)ev.arg[0]);
+	}
+}
+
+/* Stops the waiters once they took everything; checks what they took. */
+static void q_check(struct pc_thread **w)
+{
+	struct pc_event end = { .type = PC_EV_APP_FIRST, .arg = { 0, QSTOP } };
+	struct pc_evq_stats st;
+
+	while (atomic_load(&q_got) < atomic_load(&q_sent))
+		pc_thread_yield();
+	for (int i = 0; i < QWAITERS; i++)
+		ASSERT_EQ(pc_evq_post(q, &end), 0);
+	for (int i = 0; i < QWAITERS; i++)
+		ASSERT_EQ(pc_thread_join(w[i], NULL), 0);
+	ASSERT_EQ(atomic_load(&q_got), atomic_load(&q_sent));
+	ASSERT_EQ(atomic_load(&q_sum_got), atomic_load(&q_sum_sent));
+	ASSERT_EQ(pc_evq_stats(q, &st), 0);
+	ASSERT_EQ(st.overflowed, 0);
+	ASSERT_EQ(pc_evq_destroy(q), 0);
 }
 
 static uint64_t overflowed(void)
@@ -227,7 +273,7 @@ TEST(cores_taken_and_given_back_at_random_lose_nothing)
 	const char *env = getenv("PC_STRESS_SECONDS");
 	uint64_t ns = (env ? strtoull(env, NULL, 10) : 3) * 1000000000ull;
 	uint64_t sent = 0, done = 0;
-	struct pc_thread **t = malloc(WORKERS * sizeof(*t));
+	struct pc_thread **t = malloc(WORKERS * sizeof(*t)), *qw[QWAITERS];
 	pthread_t prov, post;
 
 	ASSERT_TRUE(t != NULL);
@@ -235,6 +281,9 @@ TEST(cores_taken_and_given_back_at_random_lose_nothing)
 	for (uintptr_t i = 0; i < WORKERS; i++)
 		ASSERT_EQ(pc_thread_create(&t[i], NULL, worker, (void *)i), 0);
 	ASSERT_EQ(pc_event_handler_set(PC_EV_USER, on_user, NULL), 0);
+	ASSERT_EQ(pc_evq_create(&q, PC_EVQ_MAX_CAPACITY), 0);
+	for (int i = 0; i < QWAITERS; i++)
+		ASSERT_EQ(pc_thread_create(&qw[i], NULL, q_waiter, NULL), 0);
 	ASSERT_EQ(pthread_create(&prov, NULL, provisioner, &ns), 0);
 	ASSERT_EQ(pthread_create(&post, NULL, poster, NULL), 0);
 	while (!atomic_load(&prov_done))
@@ -243,6 +292,7 @@ TEST(cores_taken_and_given_back_at_random_lose_nothing)
 	pthread_join(post, NULL);
 	all_preemptions_done();
 	all_events_handled();
+	q_check(qw);
 	atomic_store(&stop, 1);
 	for (uintptr_t i = 0; i < WORKERS; i++) {
 		struct result *res;
@@ -257,10 +307,11 @@ TEST(cores_taken_and_given_back_at_random_lose_nothing)
 	}
 	printf("%ld changes in %.1f s (%.0f/s), %" PRIu64
 	       " preemptions sent, %" PRIu64 " completed; %ld events sent, "
-	       "%ld handled, %" PRIu64 " overflowed\n",
+	       "%ld handled, %" PRIu64 " overflowed; %ld through a queue\n",
 	       atomic_load(&changes), (double)ns / 1e9,
 	       (double)atomic_load(&changes) / ((double)ns / 1e9), sent, done,
-	       atomic_load(&ev_sent), atomic_load(&ev_msgs), overflowed());
+	       atomic_load(&ev_sent), atomic_load(&ev_msgs), overflowed(),
+	       atomic_load(&q_got));
 	ASSERT_EQ(sent, done);
 	ASSERT_GT(sent, 0);
 	ASSERT_EQ(pc_vcore_count(), VCORES);
