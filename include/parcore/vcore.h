@@ -83,16 +83,42 @@ PC_EXPORT int pc_vcore_yield(int being_nice);
  * From the deadline, @warning_ns from now, it is notified again every
  * millisecond until it is done, and a uthread that a notification finds
  * running outside libc and parcore is moved to another vcore then and
- * there (x86-64, with libparcore.so; a program linked with the static
- * library is parcore's object itself, and its uthreads move only at their
- * calls into parcore). Its queued uthreads move to the vcores
- * that stay; the others are told with PC_EV_VCORE_PREEMPTED (arg[0]: the
- * vcore). Works from any thread in multi-core mode.
+ * there (x86-64; in a program linked with -static, libc cannot be told
+ * from the program's code, and its uthreads move only at their calls into
+ * parcore). A uthread inside pc_vcore_defer_begin() gets one extension
+ * of PC_PREEMPT_EXTENSION_NS first. Its queued uthreads move to the
+ * vcores that stay; the others are told with PC_EV_VCORE_PREEMPTED
+ * (arg[0]: the vcore). Works from any thread in multi-core mode.
  * Returns 0; -EINVAL for a bad @vcoreid; -ENXIO if it is not online;
  * -EALREADY if a preemption of it is pending; -EBUSY if it is the last
  * vcore not being preempted; -EPERM before multi-core mode.
  */
 PC_EXPORT int pc_vcore_preempt(int vcoreid, uint64_t warning_ns);
+
+/* How much longer a deferring vcore may keep its core past a deadline. */
+#define PC_PREEMPT_EXTENSION_NS (1000u * 1000u)
+
+/*
+ * pc_vcore_defer_begin() - start a short critical section during which
+ * the calling uthread's vcore asks not to be preempted: a lock holder
+ * that must not be moved or stopped halfway. If a preemption reaches its
+ * deadline meanwhile, the arbiter grants one extension of
+ * PC_PREEMPT_EXTENSION_NS (counted; never a second for the same
+ * preemption), and then forces it as usual: the deferral is bounded.
+ * Sections nest. The section must not block, yield or switch: the
+ * deferral belongs to the vcore, and another uthread would inherit it.
+ * Returns 0, or -EPERM outside a uthread.
+ */
+PC_EXPORT int pc_vcore_defer_begin(void);
+
+/*
+ * pc_vcore_defer_end() - end the innermost section. Ending the outermost
+ * one answers a preemption that is pending on the vcore at once: the
+ * calling uthread yields, and the vcore gives its core back.
+ * Returns 0; -EINVAL without a section open on this vcore; -EPERM
+ * outside a uthread.
+ */
+PC_EXPORT int pc_vcore_defer_end(void);
 
 /*
  * pc_vcore_restore() - give back one core taken by pc_vcore_preempt();

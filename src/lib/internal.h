@@ -174,6 +174,7 @@ struct pc_thread {
 	unsigned int tsan_uses;
 #endif
 	int err;            /* errno while not running; reset from here on */
+	unsigned int defer_depth; /* pc_vcore_defer_begin() sections open */
 	/* Written by the vcore that runs it; a 2LS may read it any time. */
 	atomic_int last_vcore;
 	atomic_uint park;     /* PC_PARK_*: the user's park/unpark */

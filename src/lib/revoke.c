@@ -42,6 +42,25 @@ static struct pc__vcore_arb *arb_of(int id)
 
 /* ---- the arbiter's clock ---- */
 
+/*
+ * Grants vcore @id, past deadline @d, its one extension if it is in a
+ * critical section (pc_vcore_defer_begin()). The word is the process's:
+ * read once, any nonzero value is a request. grant_lock held.
+ */
+static bool extend_locked(int id, uint64_t d)
+{
+	struct pc__vcore_arb *a = arb_of(id);
+
+	if (!atomic_load_explicit(&pc__sh.arb_proc->vcpd[id].defer,
+				  memory_order_relaxed) ||
+	    (atomic_load(&a->flags) & PC_VCA_EXTENDED))
+		return false;
+	atomic_fetch_or(&a->flags, PC_VCA_EXTENDED);
+	atomic_fetch_add(&a->nr_extensions, 1);
+	atomic_store(&a->preempt_pending, d + PC_PREEMPT_EXTENSION_NS);
+	return true;
+}
+
 /* Notifies every vcore past its deadline; returns the next time to look. */
 static uint64_t force_due_locked(uint64_t now)
 {
@@ -55,7 +74,9 @@ static uint64_t force_due_locked(uint64_t now)
 			continue;
 		if (d < retry_at[id])
 			d = retry_at[id];
-		if (d <= now) {
+		if (d <= now && extend_locked(id, d)) {
+			d += PC_PREEMPT_EXTENSION_NS;
+		} else if (d <= now) {
 			atomic_fetch_add(&arb_of(id)->nr_forces, 1);
 			pc__notify(id, true);
 			d = retry_at[id] = now + PC_FORCE_RETRY_NS;
@@ -162,6 +183,7 @@ int pc_vcore_preempt(int vcoreid, uint64_t warning_ns)
 	atomic_fetch_add(&pc__rt.revoked, 1);
 	atomic_fetch_add(&pc__rt.nr_preempting, 1);
 	retry_at[vcoreid] = 0;
+	atomic_fetch_and(&arb_of(vcoreid)->flags, ~PC_VCA_EXTENDED);
 	atomic_fetch_add(&arb_of(vcoreid)->nr_preempts_sent, 1);
 	atomic_store(&arb_of(vcoreid)->preempt_pending, deadline);
 	/*
@@ -228,13 +250,21 @@ static void preempted_wait(struct pc__vcore *vc)
 	pc__vcore_wait_offline(vc);
 }
 
-/* pc__preempt_due() - see internal.h. */
+/*
+ * pc__preempt_due() - see internal.h. A vcore in a critical section whose
+ * extension the arbiter has not looked at yet is not due: the deadline
+ * thread may be late, and will extend it.
+ */
 bool pc__preempt_due(struct pc__vcore *vc)
 {
-	uint64_t d = atomic_load_explicit(&arb_of(vc->id)->preempt_pending,
+	struct pc__vcore_arb *a = arb_of(vc->id);
+	uint64_t d = atomic_load_explicit(&a->preempt_pending,
 					  memory_order_relaxed);
 
-	return d && pc__now_ns() >= d;
+	if (!d || pc__now_ns() < d)
+		return false;
+	return !atomic_load_explicit(&vc->vcpd->defer, memory_order_relaxed) ||
+	       (atomic_load(&a->flags) & PC_VCA_EXTENDED);
 }
 
 /*
@@ -252,6 +282,8 @@ struct pc_thread *pc__preempt_strand(struct pc__vcore *vc,
 		return t;
 	}
 	atomic_store(&vc->stranded, t);
+	/* A section forced past its extension ends here, not on the vcore. */
+	atomic_store(&vc->vcpd->defer, 0);
 	preempt_done_locked(vc);
 	pthread_mutex_unlock(&pc__rt.grant_lock);
 	preempted_wait(vc);
@@ -357,4 +389,37 @@ int pc_vcore_yield(int being_nice)
 		return -EPERM;
 	pc__thread_leave(t, core_yield_cb, &r);
 	return r.rc;
+}
+
+/* ---- critical sections ---- */
+
+int pc_vcore_defer_begin(void)
+{
+	struct pc__vcore *vc = pc__vcore_self();
+	struct pc_thread *t = vc ? vc->current : NULL;
+
+	if (!t)
+		return -EPERM;
+	if (t->defer_depth++ == 0)
+		atomic_store_explicit(&vc->vcpd->defer, 1,
+				      memory_order_relaxed);
+	return 0;
+}
+
+int pc_vcore_defer_end(void)
+{
+	struct pc__vcore *vc = pc__vcore_self();
+	struct pc_thread *t = vc ? vc->current : NULL;
+
+	if (!t)
+		return -EPERM;
+	if (!t->defer_depth)
+		return -EINVAL;
+	if (--t->defer_depth)
+		return 0;
+	atomic_store_explicit(&vc->vcpd->defer, 0, memory_order_relaxed);
+	/* Answer a preemption now: the loop gives the core back at once. */
+	if (atomic_load(&arb_of(vc->id)->preempt_pending))
+		pc_thread_yield();
+	return 0;
 }

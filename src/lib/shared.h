@@ -55,6 +55,7 @@ struct pc__mbox {
 struct pc__vcpd {
 	_Alignas(64) _Atomic uint32_t notif_disabled; /* vcore context */
 	_Atomic uint32_t notif_pending;               /* PC_NP_*, or 0 */
+	_Atomic uint32_t defer; /* critical sections open (revoke.c) */
 	_Alignas(64) _Atomic uint32_t mbox_tail;      /* next producer ticket */
 	struct { /* posters' half of struct pc_event_stats */
 		_Atomic uint64_t posted, overflowed, notifs_sent;
@@ -88,6 +89,7 @@ struct pc__proc_page {
 /* Per-vcore words only the arbiter writes. */
 #define PC_VCA_ONLINE 0x1u    /* granted: a core runs this vcore */
 #define PC_VCA_PREEMPTED 0x2u /* taken: its thread is stopped */
+#define PC_VCA_EXTENDED 0x4u  /* this preemption's extension is used */
 
 struct pc__vcore_arb {
 	_Atomic uint32_t flags; /* PC_VCA_* */
@@ -95,6 +97,7 @@ struct pc__vcore_arb {
 	_Atomic uint64_t preempt_pending; /* deadline in ns, 0: none */
 	_Atomic uint64_t nr_preempts_sent, nr_preempts_done;
 	_Atomic uint64_t nr_forces; /* notified again past the deadline */
+	_Atomic uint64_t nr_extensions; /* deadlines extended for a section */
 };
 
 /* Process states of DESIGN.md section 3 (the arbiter's view). */

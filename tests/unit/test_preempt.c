@@ -67,7 +67,13 @@ TEST(bad_calls_change_nothing)
 	ASSERT_EQ(pc_vcore_yield(0), -EPERM);
 	ASSERT_EQ(pc_vcore_preempt(0, 0), -EPERM);
 	ASSERT_EQ(pc_vcore_restore(), -EPERM);
+	ASSERT_EQ(pc_vcore_defer_begin(), -EPERM);
+	ASSERT_EQ(pc_vcore_defer_end(), -EPERM);
 	test_enter(2);
+	ASSERT_EQ(pc_vcore_defer_end(), -EINVAL);
+	ASSERT_EQ(pc_vcore_defer_begin(), 0);
+	ASSERT_EQ(pc_vcore_defer_end(), 0);
+	ASSERT_EQ(pc_vcore_defer_end(), -EINVAL);
 	ASSERT_EQ(pc_vcore_preempt(-1, 0), -EINVAL);
 	ASSERT_EQ(pc_vcore_preempt(PC_VCORE_MAX, 0), -EINVAL);
 	ASSERT_EQ(pc_vcore_preempt(5, 0), -ENXIO);
@@ -287,6 +293,88 @@ TEST(past_the_deadline_a_spinning_uthread_moves_to_another_vcore)
 	ASSERT_EQ(pc_sched_vcore_online(victim), 0);
 	ASSERT_EQ(atomic_load(&recovered_for), victim);
 	ASSERT_EQ(atomic_load(&pc__rt.vcores[victim]->stranded), NULL);
+	atomic_store(&stop, 1);
+	ASSERT_EQ(pc_thread_join(t, NULL), 0);
+	ASSERT_EQ(pc_vcore_restore(), 3);
+}
+
+static uint64_t extensions(int id)
+{
+	return atomic_load(&pc__sh.arb->vc[id].nr_extensions);
+}
+
+/*
+ * In a nested critical section, spins until its vcore's deadline has been
+ * extended (or, past the extension, until it has been moved), then ends
+ * the section.
+ */
+static void *in_section(void *arg)
+{
+	int me;
+
+	(void)arg;
+	ASSERT_EQ(pc_vcore_defer_begin(), 0);
+	ASSERT_EQ(pc_vcore_defer_begin(), 0);
+	me = pc_vcore_id();
+	atomic_store(&where, me);
+	while (!extensions(me) && !done(me))
+		;
+	ASSERT_EQ(pc_vcore_defer_end(), 0);
+	ASSERT_EQ(pc_vcore_defer_end(), 0);
+	ASSERT_EQ(pc_vcore_defer_end(), -EINVAL);
+	return NULL;
+}
+
+TEST(a_critical_section_gets_one_extension_and_then_the_core_goes)
+{
+	struct pc_thread *t;
+	int victim;
+
+	test_enter(2);
+	ASSERT_EQ(pc_thread_create(&t, NULL, in_section, NULL), 0);
+	while ((victim = atomic_load(&where)) < 0)
+		pc_thread_yield();
+	ASSERT_EQ(pc_vcore_preempt(victim, 0), 0);
+	/* Ending the section (or the bound) answers the preemption. */
+	while (done(victim) != 1)
+		pc_thread_yield();
+	ASSERT_EQ(pc_thread_join(t, NULL), 0);
+	ASSERT_EQ(extensions(victim), 1);
+	ASSERT_EQ(pc__sh.proc->vcpd[victim].defer, 0);
+	ASSERT_EQ(pc_vcore_restore(), 2);
+}
+
+/* Opens a section and keeps it open until told to stop. */
+static void *section_forever(void *arg)
+{
+	(void)arg;
+	ASSERT_EQ(pc_vcore_defer_begin(), 0);
+	atomic_store(&where, pc_vcore_id());
+	while (!atomic_load(&stop))
+		;
+	ASSERT_EQ(pc_vcore_defer_end(), 0);
+	return NULL;
+}
+
+TEST(a_section_that_never_ends_does_not_keep_the_core)
+{
+	struct pc_thread *t;
+	int victim;
+
+	test_enter(3);
+	if (!moves_spinners())
+		SKIP("uthreads move at arbitrary instructions only on x86-64 "
+		     "without TSan");
+	ASSERT_EQ(pc_thread_create(&t, NULL, section_forever, NULL), 0);
+	while ((victim = atomic_load(&where)) < 0 || victim == pc_vcore_id())
+		pc_thread_yield();
+	ASSERT_EQ(pc_vcore_preempt(victim, 1000), 0);
+	/* One extension, then forced: stranded and stolen mid-section. */
+	while (done(victim) != 1)
+		pc_thread_yield();
+	ASSERT_EQ(extensions(victim), 1);
+	ASSERT_GE(atomic_load(&pc__sh.arb->vc[victim].nr_forces), 1);
+	ASSERT_EQ(pc__sh.proc->vcpd[victim].defer, 0);
 	atomic_store(&stop, 1);
 	ASSERT_EQ(pc_thread_join(t, NULL), 0);
 	ASSERT_EQ(pc_vcore_restore(), 3);
