@@ -89,6 +89,23 @@ PC_EXPORT int pc_sched_set(const struct pc_sched_ops *ops);
 PC_EXPORT const struct pc_sched_ops *pc_sched_default(void);
 
 /*
+ * pc_sched_default_autoscale() - let the default 2LS manage the request
+ * (amt_wanted) between @min and @max vcores: it asks for more when
+ * runnable uthreads keep waiting while no vcore is idle (a burst gets
+ * the cores it can use at once), and for one fewer after each 10 ms in
+ * which some vcore was idle whenever one looked, so a process that turns
+ * idle gives its cores back (with hysteresis: 0.2 ms of backlog to grow,
+ * 10 ms of spare cores to shrink by one). While it is on, parked vcores
+ * wake every 5 ms to look. Grants stay within the pool (pc_vcore_limit_set())
+ * as for any request; a pc_vcore_request() meanwhile stands until the
+ * estimate next changes it. @max 0 turns it off (the default).
+ * Works from any thread, before or in multi-core mode.
+ * Returns 0; -EINVAL unless 1 <= @min <= @max <= PC_VCORE_MAX (or @max
+ * is 0); -EOPNOTSUPP if another 2LS is installed.
+ */
+PC_EXPORT int pc_sched_default_autoscale(int min, int max);
+
+/*
  * pc_thread_sched_data() - @t's PC_SCHED_DATA_SIZE bytes of 2LS storage,
  * pointer-aligned, zero when @t is created. Only the 2LS touches them.
  */

@@ -22,7 +22,7 @@
  *   event.c     events: handlers, routes, posting, handling
  *   mbox.c      a vcore's mailbox; ring.c, the ring under it (ring.h)
  *   evq.c       the application's event queues
- *   sched_default.c  the default 2LS
+ *   sched_default.c  the default 2LS; autoscale.c, its core estimate
  */
 #ifndef PARCORE_INTERNAL_H
 #define PARCORE_INTERNAL_H
@@ -328,6 +328,8 @@ struct pc__runtime {
 	_Atomic(struct pc__vcore *) vcores[PC_VCORE_MAX];
 	atomic_int max_vcoreid;   /* highest id ever granted, plus one */
 	atomic_int nr_spinning;
+	/* A parked vcore looks for work this often anyway (0: never). */
+	atomic_uint_fast64_t idle_poll_ns;
 };
 
 enum pc__mode {
@@ -593,6 +595,18 @@ static inline bool pc__arbiter_surplus(void)
 bool pc__arbiter_should_leave(struct pc__vcore *vc);
 /* Moves @vc's queued and sleeping uthreads to online vcores. grant_lock. */
 void pc__vcore_hand_off_locked(struct pc__vcore *vc);
+
+/* Vcores spinning or parked for want of work right now (vcore.c). */
+int pc__vcores_idle(void);
+
+/* ---- the default 2LS's core estimate (autoscale.c) ---- */
+
+extern atomic_bool pc__autoscale_on;
+/*
+ * Tells the estimate what a pick found: a uthread, with @queued more in
+ * the vcore's queue, or nothing. Vcore context.
+ */
+void pc__autoscale_pick(bool found, int queued);
 
 /* ---- timers (timer.c) ---- */
 

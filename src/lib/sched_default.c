@@ -286,7 +286,7 @@ static struct pc_thread *requeue_yielded(struct rq *rq, struct pc_thread *y,
 	return t;
 }
 
-static struct pc_thread *def_pick_next(int vcoreid)
+static struct pc_thread *pick(int vcoreid)
 {
 	struct rq *rq = &rqs[vcoreid];
 	struct pc_thread *y = rq->yielded, *t;
@@ -327,6 +327,18 @@ static struct pc_thread *def_pick_next(int vcoreid)
 			return t;
 	}
 	return steal(vcoreid);
+}
+
+static struct pc_thread *def_pick_next(int vcoreid)
+{
+	struct pc_thread *t = pick(vcoreid);
+
+	if (PC_UNLIKELY(atomic_load_explicit(&pc__autoscale_on,
+					     memory_order_relaxed)))
+		pc__autoscale_pick(t != NULL,
+				   atomic_load_explicit(&rqs[vcoreid].len,
+							memory_order_relaxed));
+	return t;
 }
 
 /* Appends the chain @head..@tail of @n uthreads to vcore @v's queue. */

@@ -141,6 +141,13 @@ int pc_sched_wake_vcore(int id)
 	}
 }
 
+/* pc__vcores_idle() - see internal.h. */
+int pc__vcores_idle(void)
+{
+	return atomic_load_explicit(&nr_parked, memory_order_relaxed) +
+	       atomic_load_explicit(&pc__rt.nr_spinning, memory_order_relaxed);
+}
+
 int pc_sched_vcore_online(int id)
 {
 	struct pc__vcore *vc;
@@ -188,18 +195,25 @@ static bool events_pending(struct pc__vcore *vc)
 	return atomic_load(&vc->vcpd->notif_pending);
 }
 
-/* Parks until woken or until the earliest sleeper anywhere is due. */
+/*
+ * Parks until woken, until the earliest sleeper anywhere is due, or for
+ * pc__rt.idle_poll_ns at most (the 2LS's estimate looks at idle vcores).
+ */
 static struct pc_thread *vcore_park(struct pc__vcore *vc)
 {
 	struct pc_thread *t;
-	uint64_t next;
+	uint64_t now, next, poll;
 	int expect = PC_VC_PARKED;
 
 	atomic_store_explicit(&vc->wake, 0, memory_order_relaxed);
 	/* Pair with the RMWs in pc_sched_wake() and pc_sched_wake_vcore(). */
 	atomic_exchange(&vc->idle, PC_VC_PARKED);
 	atomic_fetch_add(&nr_parked, 1);
-	next = timers_run_all(pc__now_ns());
+	now = pc__now_ns();
+	next = timers_run_all(now);
+	poll = atomic_load_explicit(&pc__rt.idle_poll_ns, memory_order_relaxed);
+	if (poll && now + poll < next)
+		next = now + poll;
 	t = pick(vc);
 	if (!t && !pc__arbiter_surplus() && !events_pending(vc)) {
 		struct timespec ts = pc__ns_to_ts(next);

@@ -73,11 +73,16 @@ static void dump_runtime(void)
 	}
 }
 
+void test_dump_on_hang(void)
+{
+	test_on_hang(dump_runtime);
+}
+
 void test_enter(int nvcores)
 {
 	const char *sched = getenv("PC_TEST_SCHED");
 
-	test_on_hang(dump_runtime);
+	test_dump_on_hang();
 	if (sched && strcmp(sched, "fifo") == 0)
 		ASSERT_EQ(pc_sched_set(fifo_sched_ops()), 0);
 	ASSERT_EQ(pc_vcore_limit_set(nvcores), 0);

@@ -11,6 +11,9 @@
 
 void test_enter(int nvcores);
 
+/* A case that enters otherwise: print the runtime's state if it hangs. */
+void test_dump_on_hang(void);
+
 /*
  * errno through a fresh lookup each time (a separate translation unit, so
  * the compiler cannot reuse an errno address computed on another vcore:
