@@ -34,7 +34,10 @@ enum pc_event_type {
 	PC_EV_PREEMPT_PENDING = 1, /* arg[0]: deadline, CLOCK_MONOTONIC ns */
 	PC_EV_VCORE_PREEMPTED = 2, /* arg[0]: the vcore that was preempted */
 	PC_EV_CORE_GRANTED = 3,    /* arg[0]: the vcore that came online */
-	PC_EV_CORE_REVOKED = 4,    /* arg[0]: the vcore that went offline */
+	PC_EV_CORE_REVOKED = 4,    /* arg[0]: the vcore that went offline
+				    * (preempted, yielded or surplus);
+				    * these two are posted along their
+				    * routes only while a handler is set */
 	PC_EV_ALARM = 5,
 	PC_EV_USER = 6,            /* a vcore notifying another */
 	PC_EV_EVQ_READY = 7,       /* an event queue has events for its

@@ -146,6 +146,21 @@ int pc_event_send(int vcoreid, const struct pc_event *ev, unsigned int flags)
 	return event_deliver(vcoreid, ev, flags);
 }
 
+/*
+ * pc__event_announce() - see internal.h. Only when a handler is set: a
+ * program that does not listen pays no mailbox traffic for every grant.
+ */
+void pc__event_announce(unsigned int type, int vcoreid)
+{
+	struct pc_event ev = { .type = (uint16_t)type };
+	void *arg;
+
+	if (!pc__handler_get(&handlers[type], &arg))
+		return;
+	ev.arg[0] = (uint64_t)vcoreid;
+	pc_event_post(&ev);
+}
+
 int pc_event_post(const struct pc_event *ev)
 {
 	int err = post_check(ev);

@@ -400,6 +400,11 @@ struct pc__handler {
 void pc__handler_set(struct pc__handler *h, struct pc__spinlock *lock,
 		     pc_event_handler fn, void *arg);
 pc_event_handler pc__handler_get(struct pc__handler *h, void **arg);
+/*
+ * Posts @type (CORE_GRANTED, CORE_REVOKED) naming vcore @vcoreid along
+ * its route, if a handler is set for it (event.c). Any thread.
+ */
+void pc__event_announce(unsigned int type, int vcoreid);
 /* Runs the handler of the event queue @ev names (evq.c). Vcore context. */
 void pc__evq_ready(const struct pc_event *ev);
 

@@ -342,6 +342,8 @@ void pc__vcore_set_online(struct pc__vcore *vc, bool online)
 	else
 		atomic_fetch_and(&a->flags, ~PC_VCA_ONLINE);
 	atomic_fetch_add(&pc__sh.arb_rw->nr_granted, online ? 1 : -1);
+	pc__event_announce(online ? PC_EV_CORE_GRANTED : PC_EV_CORE_REVOKED,
+			   vc->id);
 }
 
 /*

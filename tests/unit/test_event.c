@@ -375,3 +375,42 @@ TEST(notification_storm_loses_nothing_and_never_nests)
 	ASSERT_EQ(posted, (uint64_t)STORM_SENDERS * STORM_EVENTS);
 	ASSERT_EQ(over, 0);
 }
+
+static atomic_int granted[4], revoked[4];
+
+static void on_core(const struct pc_event *ev, void *arg)
+{
+	atomic_int *count = arg;
+
+	if (ev->arg[0] < 4)
+		atomic_fetch_add(&count[ev->arg[0]], 1);
+}
+
+/*
+ * CORE_GRANTED and CORE_REVOKED name the vcore each time one comes online
+ * or goes offline: here a grant, a preemption, a restore, a plain yield.
+ */
+TEST(cores_granted_and_revoked_are_announced)
+{
+	ASSERT_EQ(pc_event_handler_set(PC_EV_CORE_GRANTED, on_core, granted),
+		  0);
+	ASSERT_EQ(pc_event_handler_set(PC_EV_CORE_REVOKED, on_core, revoked),
+		  0);
+	test_enter(2);
+	while (atomic_load(&granted[1]) != 1)
+		pc_thread_yield();
+	ASSERT_EQ(pc_vcore_preempt(1, 0), 0);
+	while (atomic_load(&revoked[1]) != 1)
+		pc_thread_yield();
+	ASSERT_EQ(pc_vcore_restore(), 2);
+	while (atomic_load(&granted[1]) != 2)
+		pc_thread_yield();
+	/* The caller's own vcore goes: the event falls back to the other. */
+	while (pc_vcore_yield(0) != 0)
+		pc_thread_yield();
+	while (atomic_load(&revoked[0]) + atomic_load(&revoked[1]) != 2)
+		pc_thread_yield();
+	ASSERT_EQ(pc_vcore_count(), 1);
+	/* Vcore 0 was made before multi-core mode: no event for it. */
+	ASSERT_EQ(atomic_load(&granted[0]), 0);
+}
