@@ -38,7 +38,8 @@ enum pc_event_type {
 				    * (preempted, yielded or surplus);
 				    * these two are posted along their
 				    * routes only while a handler is set */
-	PC_EV_ALARM = 5,
+	PC_EV_ALARM = 5,           /* arg[0]: pc_alarm_set()'s @arg;
+				    * arg[1]: its deadline */
 	PC_EV_USER = 6,            /* a vcore notifying another */
 	PC_EV_EVQ_READY = 7,       /* an event queue has events for its
 				    * handler (evq.h; parcore runs it) */
@@ -111,6 +112,27 @@ PC_EXPORT int pc_event_route_set(unsigned int type, int vcoreid,
 PC_EXPORT int pc_event_post(const struct pc_event *ev);
 PC_EXPORT int pc_event_send(int vcoreid, const struct pc_event *ev,
 			    unsigned int flags);
+
+/*
+ * pc_alarm_set() - post PC_EV_ALARM along its route (pc_event_route_set())
+ * once CLOCK_MONOTONIC reaches @deadline_ns (ns; a deadline already past
+ * fires at once), with @arg in arg[0] and the deadline in arg[1]. The
+ * arbiter's clock posts it, a thread of its own, so the alarm fires
+ * however busy the vcores are; it is handled at the target's next look
+ * (at once with PC_EVF_NOTIFY in the route, the default). Works from any
+ * thread in multi-core mode.
+ * Returns an id >= 0 for pc_alarm_cancel(); -EINVAL for a zero deadline;
+ * -EPERM before multi-core mode; -ENOSPC if 256 alarms are pending;
+ * -EAGAIN if the clock's thread cannot be started.
+ */
+PC_EXPORT int pc_alarm_set(uint64_t deadline_ns, uint64_t arg);
+
+/*
+ * pc_alarm_cancel() - cancel the pending alarm @id.
+ * Returns 0; -ENOENT if it already fired or was cancelled; -EINVAL for a
+ * negative @id.
+ */
+PC_EXPORT int pc_alarm_cancel(int id);
 
 /* Counters of one vcore's mailbox and notifications (pc_event_stats()). */
 struct pc_event_stats {

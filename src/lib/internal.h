@@ -16,6 +16,7 @@
  *   vcore.c     vcore threads, the vcore loop, idle and wake-up
  *   arbiter.c   the embedded arbiter: amt_wanted, the pool, grants
  *   revoke.c    preemption and core yields
+ *   clock.c     the arbiter's clock thread; alarm.c, the alarms it posts
  *   shared.c    the pages shared with the arbiter (shared.h)
  *   notify.c    notifications: the signal, its handler, re-entry
  *   safepoint.c where an interrupted uthread may change vcores
@@ -568,6 +569,16 @@ int pc__altstack_init(void);
 int pc__arbiter_grant_locked(void);
 void pc__arbiter_surplus_update_locked(void);
 void pc__arbiter_release_locked(struct pc__vcore *vc);
+/*
+ * The arbiter's clock (clock.c): start its thread once; wake it to look
+ * again (something comes due sooner). What it runs, each returning the
+ * next time it is needed (UINT64_MAX: none): forcing past preemption
+ * deadlines (revoke.c) and alarms (alarm.c). All under grant_lock.
+ */
+int pc__clock_start_locked(void);
+void pc__clock_kick_locked(void);
+uint64_t pc__preempt_force_due_locked(uint64_t now);
+uint64_t pc__alarms_due_locked(uint64_t now);
 /* A preemption of @vc is past its deadline (revoke.c). */
 bool pc__preempt_due(struct pc__vcore *vc);
 /*

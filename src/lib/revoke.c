@@ -12,8 +12,7 @@
  *     idles or its uthread yields, blocks or exits; a uthread the
  *     notification interrupted is resumed first (it may be inside libc).
  *     A nice yield (pc_vcore_yield(1)) completes it from a uthread.
- *  3. From the deadline on, the deadline thread (the arbiter's clock)
- *     notifies R again every PC_FORCE_RETRY_NS until it is done; a
+ *  3. From the deadline on, the arbiter's clock (clock.c) notifies R again every PC_FORCE_RETRY_NS until it is done; a
  *     uthread the notification finds at a safe point is then stranded
  *     for another vcore to take (pc__preempt_strand()).
  * Completion: preempt_pending = 0, nr_preempts_done + 1, PREEMPTED, the
@@ -31,8 +30,6 @@
 /* How often a vcore past its deadline is notified again. */
 #define PC_FORCE_RETRY_NS (1000u * 1000u)
 
-static pthread_cond_t deadline_cond;
-static bool deadline_thread_up;
 static uint64_t retry_at[PC_VCORE_MAX]; /* next forcing; grant_lock */
 
 static struct pc__vcore_arb *arb_of(int id)
@@ -40,7 +37,7 @@ static struct pc__vcore_arb *arb_of(int id)
 	return &pc__sh.arb_rw->vc[id];
 }
 
-/* ---- the arbiter's clock ---- */
+/* ---- forcing, at the arbiter's clock (clock.c) ---- */
 
 /*
  * Grants vcore @id, past deadline @d, its one extension if it is in a
@@ -61,8 +58,11 @@ static bool extend_locked(int id, uint64_t d)
 	return true;
 }
 
-/* Notifies every vcore past its deadline; returns the next time to look. */
-static uint64_t force_due_locked(uint64_t now)
+/*
+ * pc__preempt_force_due_locked() - see internal.h: notifies every vcore
+ * past its deadline; returns the next time to look.
+ */
+uint64_t pc__preempt_force_due_locked(uint64_t now)
 {
 	int max = atomic_load(&pc__rt.max_vcoreid);
 	uint64_t next = UINT64_MAX;
@@ -85,46 +85,6 @@ static uint64_t force_due_locked(uint64_t now)
 			next = d;
 	}
 	return next;
-}
-
-static void *deadline_loop(void *unused)
-{
-	(void)unused;
-	pthread_mutex_lock(&pc__rt.grant_lock);
-	for (;;) {
-		uint64_t next = force_due_locked(pc__now_ns());
-
-		if (next == UINT64_MAX) {
-			pthread_cond_wait(&deadline_cond, &pc__rt.grant_lock);
-		} else {
-			struct timespec ts = pc__ns_to_ts(next);
-
-			pthread_cond_timedwait(&deadline_cond,
-					       &pc__rt.grant_lock, &ts);
-		}
-	}
-	return NULL;
-}
-
-/* Starts the deadline thread once. grant_lock held. Returns 0 or -errno. */
-static int deadline_thread_locked(void)
-{
-	pthread_condattr_t ca;
-	pthread_t th;
-	int err;
-
-	if (deadline_thread_up)
-		return 0;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&deadline_cond, &ca);
-	pthread_condattr_destroy(&ca);
-	err = pthread_create(&th, NULL, deadline_loop, NULL);
-	if (err)
-		return -err;
-	pthread_detach(th);
-	deadline_thread_up = true;
-	return 0;
 }
 
 /* ---- the arbiter takes a core ---- */
@@ -165,7 +125,7 @@ int pc_vcore_preempt(int vcoreid, uint64_t warning_ns)
 	pthread_mutex_lock(&pc__rt.grant_lock);
 	err = preempt_check_locked(vcoreid);
 	if (!err)
-		err = deadline_thread_locked();
+		err = pc__clock_start_locked();
 	if (err) {
 		pthread_mutex_unlock(&pc__rt.grant_lock);
 		return err;
@@ -191,7 +151,7 @@ int pc_vcore_preempt(int vcoreid, uint64_t warning_ns)
 	 * idle looks again (a busy one looks at its next loop pass anyway).
 	 */
 	pc__notify(vcoreid, false);
-	pthread_cond_signal(&deadline_cond);
+	pc__clock_kick_locked();
 	pthread_mutex_unlock(&pc__rt.grant_lock);
 	return 0;
 }
@@ -229,7 +189,7 @@ static void preempt_done_locked(struct pc__vcore *vc)
 	atomic_fetch_add(&pc__rt.nr_preempting, -1);
 	pc__arbiter_release_locked(vc);
 	atomic_fetch_or(&a->flags, PC_VCA_PREEMPTED);
-	/* Seen by force_due_locked() and the tests: sent == done. */
+	/* Seen by the clock and the tests: sent == done. */
 	atomic_fetch_add(&a->nr_preempts_done, 1);
 	/* A core restored meanwhile goes to another vcore at once. */
 	pc__arbiter_grant_locked();

@@ -414,3 +414,54 @@ TEST(cores_granted_and_revoked_are_announced)
 	/* Vcore 0 was made before multi-core mode: no event for it. */
 	ASSERT_EQ(atomic_load(&granted[0]), 0);
 }
+
+static atomic_int fired[3];
+static atomic_int early;
+
+static void on_alarm(const struct pc_event *ev, void *arg)
+{
+	(void)arg;
+	/* Never before its deadline (CLOCK_MONOTONIC, like test_now_ns). */
+	if (test_now_ns() < ev->arg[1])
+		atomic_store(&early, 1);
+	if (ev->arg[0] < 3)
+		atomic_fetch_add(&fired[ev->arg[0]], 1);
+}
+
+/*
+ * Alarms post PC_EV_ALARM at their deadline along the route; one whose
+ * cancel succeeded never fires (it was due first, so it would have fired
+ * before the one the case waits for), one whose cancel came too late
+ * fired exactly once; ids of fired alarms are refused.
+ */
+TEST(alarms_fire_once_at_their_deadline_unless_cancelled)
+{
+	uint64_t now;
+	int a, b, c, cancelled;
+
+	ASSERT_EQ(pc_alarm_set(test_now_ns(), 0), -EPERM);
+	test_enter(2);
+	ASSERT_EQ(pc_event_handler_set(PC_EV_ALARM, on_alarm, NULL), 0);
+	ASSERT_EQ(pc_event_route_set(PC_EV_ALARM, 1,
+				     PC_EVF_NOTIFY | PC_EVF_FALLBACK),
+		  0);
+	ASSERT_EQ(pc_alarm_set(0, 0), -EINVAL);
+	ASSERT_EQ(pc_alarm_cancel(-1), -EINVAL);
+	now = test_now_ns();
+	a = pc_alarm_set(now + 20 * 1000 * 1000, 0);
+	b = pc_alarm_set(now + 40 * 1000 * 1000, 1);
+	c = pc_alarm_set(now - 1, 2); /* past: fires at once */
+	ASSERT_GE(a, 0);
+	ASSERT_GE(b, 0);
+	ASSERT_GE(c, 0);
+	/* Almost always in time; a very slow run may be too late. */
+	cancelled = pc_alarm_cancel(a) == 0;
+	ASSERT_EQ(pc_alarm_cancel(a), -ENOENT);
+	while (atomic_load(&fired[1]) == 0 || atomic_load(&fired[2]) == 0)
+		pc_thread_yield();
+	ASSERT_EQ(pc_alarm_cancel(b), -ENOENT);
+	ASSERT_EQ(atomic_load(&fired[0]), !cancelled);
+	ASSERT_EQ(atomic_load(&fired[1]), 1);
+	ASSERT_EQ(atomic_load(&fired[2]), 1);
+	ASSERT_EQ(atomic_load(&early), 0);
+}
