@@ -37,19 +37,21 @@ struct pc_evq;
 
 /*
  * pc_evq_create() - make an event queue whose ring holds @capacity events
- * (a power of two up to PC_EVQ_MAX_CAPACITY; 0 for the default), with no
- * handler. Works from any thread, in any mode.
+ * (a power of two from 2 up to PC_EVQ_MAX_CAPACITY; 0 for the default),
+ * with no handler. Works from any thread, in any mode.
  * Returns 0 and the queue in *@out; -EINVAL for a NULL @out or a bad
  * @capacity; -ENOMEM; -ENOSPC if PC_EVQ_MAX queues exist.
  */
 PC_EXPORT int pc_evq_create(struct pc_evq **out, unsigned int capacity);
 
 /*
- * pc_evq_destroy() - free @q. Its handler is removed first; a vcore that
- * is running it is waited for. Nobody may post to @q from the call on.
- * Events still queued are dropped. Works from any thread.
- * Returns 0; -EINVAL for NULL; -EBUSY if a uthread waits on @q, or from
- * @q's own handler (then nothing changed).
+ * pc_evq_destroy() - free @q. Its handler is removed first, and a vcore
+ * running it is waited for. Nobody may post to or wait on @q from the
+ * call on. Events still queued are dropped. Works from any thread.
+ * Returns 0; -EINVAL for NULL; -EBUSY (and nothing changed) while a
+ * uthread is inside pc_evq_wait() on @q (a woken one too, until it has
+ * returned), from @q's own handler, or from any handler while a vcore
+ * runs @q's.
  */
 PC_EXPORT int pc_evq_destroy(struct pc_evq *q);
 
@@ -81,11 +83,15 @@ PC_EXPORT int pc_evq_wait(struct pc_evq *q, struct pc_event *out);
  * pc_evq_handler_set() - from now on, when events are posted to @q, tell
  * vcore @vcoreid with delivery flags @flags (PC_EVF_NOTIFY,
  * PC_EVF_FALLBACK; see event.h) and have it call fn(ev, arg) in vcore
- * context for each event it takes from @q. Events already queued are
+ * context for each event it takes from @q. (A notice already on its way
+ * to the previous vcore, or one that overflowed a mailbox, has the
+ * handler run once more where it lands.) Events already queued are
  * handled at the next post. NULL @fn removes the handler. When the call
- * returns, the old handler has finished with @q and is not called again
- * (called from the old handler itself, it returns at once). Works from
- * any thread; handling starts once the process is in multi-core mode.
+ * returns, every call of the old handler has finished and none will
+ * begin; events keep coming meanwhile without holding it up. Called
+ * from a handler (vcore context) it does not wait: two handlers waiting
+ * for each other would never finish. Works from any thread; handling
+ * starts once the process is in multi-core mode.
  * Returns 0; -EINVAL for a NULL @q, a bad @vcoreid or an unknown flag
  * (PC_EVF_BIT_ONLY included).
  */

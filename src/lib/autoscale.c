@@ -52,9 +52,22 @@ int pc_sched_default_autoscale(int min, int max)
 		return -EOPNOTSUPP;
 	atomic_store(&as_min, min);
 	atomic_store(&as_max, max);
+	/* Windows from an earlier time on are stale. */
+	atomic_store(&backlog_since, 0);
+	atomic_store(&spare_since, 0);
+	atomic_store(&last_change, pc__now_ns());
 	atomic_store(&pc__rt.idle_poll_ns, PC_AUTOSCALE_IDLE_NS / 2);
 	atomic_store(&pc__autoscale_on, true);
 	return 0;
+}
+
+/*
+ * @now - @then, signed: another vcore may have stored a time later than
+ * the @now this one read a moment before (then it is negative, not huge).
+ */
+static int64_t elapsed(uint64_t now, uint64_t then)
+{
+	return (int64_t)(now - then);
 }
 
 /* Claims the right to change the request now; false if too soon. */
@@ -63,7 +76,7 @@ static bool claim_change(uint64_t now)
 	uint64_t last =
 	    atomic_load_explicit(&last_change, memory_order_relaxed);
 
-	return now - last >= PC_AUTOSCALE_RAISE_NS &&
+	return elapsed(now, last) >= PC_AUTOSCALE_RAISE_NS &&
 	       atomic_compare_exchange_strong(&last_change, &last, now);
 }
 
@@ -87,7 +100,7 @@ static void saw_backlog(int queued)
 		atomic_compare_exchange_strong(&backlog_since, &since, now);
 		return;
 	}
-	if (now - since < PC_AUTOSCALE_RAISE_NS || !claim_change(now))
+	if (elapsed(now, since) < PC_AUTOSCALE_RAISE_NS || !claim_change(now))
 		return;
 	atomic_store(&backlog_since, 0);
 	request(wanted + queued);
@@ -106,7 +119,7 @@ static void saw_spare(void)
 		return;
 	}
 	wanted = pc_vcore_wanted();
-	if (now - since < PC_AUTOSCALE_IDLE_NS ||
+	if (elapsed(now, since) < PC_AUTOSCALE_IDLE_NS ||
 	    wanted <= atomic_load(&as_min) || !claim_change(now))
 		return;
 	atomic_store(&spare_since, now);

@@ -56,7 +56,8 @@ struct pc_evq {
 	/* Producers' line. */
 	_Alignas(PC_CACHELINE) _Atomic uint32_t tail;
 	atomic_uintptr_t seq; /* posts: the waiters' futex word */
-	atomic_int nr_waiters;
+	atomic_int nr_waiters; /* linked; changed under wlock */
+	atomic_int nr_inside;  /* uthreads inside pc_evq_wait() */
 	atomic_int indir; /* a PC_EV_EVQ_READY is on its way */
 	atomic_uint_fast64_t posted, overflowed;
 	/* Rarely written. */
@@ -65,6 +66,9 @@ struct pc_evq {
 	struct waiter *first, *last;
 	struct pc__handler handler;
 	struct pc__spinlock hlock; /* handler writers */
+	/* Handler calls in progress, by the parity of epoch they began in. */
+	atomic_uint epoch;
+	atomic_int calls[2];
 	atomic_int vcoreid;
 	atomic_uint flags;
 	uint32_t nslots;
@@ -87,7 +91,8 @@ static struct {
 
 static bool capacity_ok(unsigned int n)
 {
-	return n >= 1 && n <= PC_EVQ_MAX_CAPACITY && !(n & (n - 1));
+	/* One slot cannot tell "published for t" from "free for t + 1". */
+	return n >= 2 && n <= PC_EVQ_MAX_CAPACITY && !(n & (n - 1));
 }
 
 /* Puts @q in a free table slot; false if there is none. */
@@ -133,54 +138,73 @@ int pc_evq_create(struct pc_evq **out, unsigned int capacity)
 }
 
 /*
- * Waits until no vcore runs @q's handler (busy pairs with the caller's
- * last store, as at the top), unless the caller is that handler.
+ * From vcore context (a handler), waits are not made: two handlers each
+ * waiting for the other's vcore would wait for ever.
  */
-static void quiesce(struct pc_evq *q)
+static bool in_vcore_context(void)
 {
-	while (atomic_load(&table[q->id].busy) && draining != q)
-		pc_thread_yield(); /* a handler runs briefly, in vcore context
-				    */
+	return pc__vcore_self() && !pc__thread_current();
+}
+
+static void pause_briefly(void)
+{
+	if (pc__thread_current())
+		pc_thread_yield();
+	else
+		pc__cpu_relax();
 }
 
 int pc_evq_destroy(struct pc_evq *q)
 {
 	if (!q)
 		return -EINVAL;
-	pc__spin_lock(&q->wlock);
-	if (q->first || draining == q) {
-		pc__spin_unlock(&q->wlock);
+	/*
+	 * Woken waiters not yet out of pc_evq_wait() still touch @q; from
+	 * a handler, a drain elsewhere might be waiting for this one.
+	 */
+	if (atomic_load(&q->nr_inside) || draining == q ||
+	    (in_vcore_context() && atomic_load(&table[q->id].busy)))
 		return -EBUSY;
-	}
-	pc__spin_unlock(&q->wlock);
 	pc__handler_set(&q->handler, &q->hlock, NULL, NULL);
 	atomic_fetch_add(&table[q->id].gen, 1);
+	/* Pairs with the busy mark in pc__evq_ready(): see the top. */
 	atomic_store(&table[q->id].q, NULL);
-	quiesce(q);
+	while (atomic_load(&table[q->id].busy))
+		pause_briefly(); /* drains end: nobody posts any more */
 	free(q);
 	return 0;
 }
 
 /* ---- posting ---- */
 
-/* Unlinks and wakes the first waiter, if any. Any thread. */
+/*
+ * Wakes the first waiter that is blocked, and unlinks only that one. A
+ * linked waiter that has not blocked yet stays linked: it may have read
+ * seq after this post and then found the event gone (another consumer
+ * took it), and would block with nobody left to wake it (helper-8's
+ * review reproduced that lost wake-up, 4 runs in 70). Any thread.
+ */
 static void wake_one(struct pc_evq *q)
 {
-	struct waiter *w;
+	struct waiter **p, *prev = NULL;
 	struct pc_thread *t = NULL;
 
 	pc__spin_lock(&q->wlock);
-	w = q->first;
-	if (w) {
-		q->first = w->next;
-		if (!q->first)
-			q->last = NULL;
+	for (p = &q->first; *p; prev = *p, p = &(*p)->next) {
+		struct waiter *w = *p;
+
+		if (!pc__wait_claim(w->t))
+			continue;
+		t = w->t; /* @w is on its stack: gone once it runs */
+		*p = w->next;
+		if (q->last == w)
+			q->last = prev;
 		w->linked = false;
 		atomic_fetch_sub(&q->nr_waiters, 1);
-		t = w->t; /* @w is on its stack: gone once it runs */
+		break;
 	}
 	pc__spin_unlock(&q->wlock);
-	if (t && pc__wait_claim(t))
+	if (t)
 		pc__sched_runnable(pc__handle(t));
 }
 
@@ -200,6 +224,22 @@ static void tell_handler(struct pc_evq *q)
 		atomic_store(&q->indir, 0); /* the next post tries again */
 }
 
+static void overflow(struct pc_evq *q, unsigned int type)
+{
+	pc__evbits_set(q->bits, type);
+	atomic_fetch_add_explicit(&q->overflowed, 1, memory_order_relaxed);
+}
+
+/* Tells a waiter, or the handler's vcore, that an event is there. */
+static void announce(struct pc_evq *q)
+{
+	/* Pairs with the waiter's RMW on nr_waiters: see the top. */
+	atomic_fetch_add(&q->seq, 1);
+	if (atomic_load(&q->nr_waiters))
+		wake_one(q);
+	tell_handler(q);
+}
+
 int pc_evq_post(struct pc_evq *q, const struct pc_event *ev)
 {
 	struct pc_event e;
@@ -209,18 +249,11 @@ int pc_evq_post(struct pc_evq *q, const struct pc_event *ev)
 	e = *ev;
 	e.flags = 0;
 	e.src_vcore = (int16_t)pc_vcore_id();
-	if (pc__ring_put(q->slot, q->nslots, &q->tail, &e)) {
+	if (pc__ring_put(q->slot, q->nslots, &q->tail, &e))
 		atomic_fetch_add_explicit(&q->posted, 1, memory_order_relaxed);
-	} else {
-		pc__evbits_set(q->bits, e.type);
-		atomic_fetch_add_explicit(&q->overflowed, 1,
-					  memory_order_relaxed);
-	}
-	/* Pairs with the waiter's RMW on nr_waiters: see the top. */
-	atomic_fetch_add(&q->seq, 1);
-	if (atomic_load(&q->nr_waiters))
-		wake_one(q);
-	tell_handler(q);
+	else
+		overflow(q, e.type);
+	announce(q);
 	return 0;
 }
 
@@ -278,9 +311,9 @@ static void link_waiter(struct pc_evq *q, struct waiter *w)
 	else
 		q->first = w;
 	q->last = w;
-	pc__spin_unlock(&q->wlock);
-	/* After it is linked: a poster that sees the count finds it. */
+	/* Pairs with the poster's RMW on seq: see the top. */
 	atomic_fetch_add(&q->nr_waiters, 1);
+	pc__spin_unlock(&q->wlock);
 }
 
 static void unlink_waiter(struct pc_evq *q, struct waiter *w)
@@ -302,6 +335,12 @@ static void unlink_waiter(struct pc_evq *q, struct waiter *w)
 	pc__spin_unlock(&q->wlock);
 }
 
+/* The ring holds a ticket not yet taken (perhaps not yet published). */
+static bool maybe_more(struct pc_evq *q)
+{
+	return atomic_load(&q->tail) != atomic_load(&q->head);
+}
+
 int pc_evq_wait(struct pc_evq *q, struct pc_event *out)
 {
 	struct pc_thread *self = pc__thread_current();
@@ -310,19 +349,49 @@ int pc_evq_wait(struct pc_evq *q, struct pc_event *out)
 		return -EINVAL;
 	if (!self)
 		return -EPERM;
+	atomic_fetch_add(&q->nr_inside, 1);
 	for (;;) {
 		uintptr_t s = atomic_load(&q->seq);
-		struct waiter w = {.t = self};
+		struct waiter w = { .t = self };
 
 		if (take(q, out))
-			return 0;
+			break;
 		link_waiter(q, &w);
 		pc__wait_while(self, &q->seq, s);
 		unlink_waiter(q, &w);
 	}
+	/*
+	 * Pass the baton: a waiter woken while the slot at the head was
+	 * still being filled found the ring empty and slept again, having
+	 * used up the wake-up of an event behind it.
+	 */
+	if (atomic_load(&q->nr_waiters) && maybe_more(q))
+		wake_one(q);
+	atomic_fetch_sub(&q->nr_inside, 1);
+	return 0;
 }
 
 /* ---- handling ---- */
+
+/*
+ * Waits until the handler calls that began before the caller's change of
+ * handler are over (an epoch flip, as SRCU does: calls that begin after
+ * the flip count in the other parity, so a steady stream of events does
+ * not hold the caller up; helper-8's review saw 4.7 s with a plain
+ * "no drain running" wait). Not from vcore context (see above).
+ */
+static void wait_old_calls(struct pc_evq *q)
+{
+	unsigned int old;
+
+	if (in_vcore_context())
+		return;
+	pc__spin_lock(&q->hlock); /* one flip at a time */
+	old = atomic_fetch_add(&q->epoch, 1);
+	pc__spin_unlock(&q->hlock);
+	while (atomic_load(&q->calls[old & 1]))
+		pause_briefly();
+}
 
 int pc_evq_handler_set(struct pc_evq *q, pc_event_handler fn, void *arg,
 		       int vcoreid, unsigned int flags)
@@ -333,21 +402,51 @@ int pc_evq_handler_set(struct pc_evq *q, pc_event_handler fn, void *arg,
 	atomic_store(&q->vcoreid, vcoreid);
 	atomic_store(&q->flags, flags);
 	pc__handler_set(&q->handler, &q->hlock, fn, arg);
-	quiesce(q); /* the old handler is done with its last event */
+	wait_old_calls(q);
 	return 0;
+}
+
+/*
+ * Calls the current handler on @ev; false if there is none. The count
+ * goes up before the handler is read, so a change that stored the new
+ * handler and then flipped the epoch either waits for this call, or this
+ * call reads the new handler (Dekker, seq_cst both sides).
+ */
+static bool call_handler(struct pc_evq *q, const struct pc_event *ev)
+{
+	unsigned int e;
+	pc_event_handler fn;
+	void *arg;
+
+	for (;;) {
+		e = atomic_load(&q->epoch);
+		atomic_fetch_add(&q->calls[e & 1], 1);
+		if (atomic_load(&q->epoch) == e)
+			break;
+		atomic_fetch_sub(&q->calls[e & 1], 1);
+	}
+	fn = pc__handler_get(&q->handler, &arg);
+	if (fn)
+		fn(ev, arg);
+	atomic_fetch_sub(&q->calls[e & 1], 1);
+	return fn != NULL;
 }
 
 /* Runs @q's handler on everything in it. Vcore context. */
 static void drain(struct pc_evq *q)
 {
 	struct pc_event ev;
-	pc_event_handler fn;
 	void *arg;
 
 	/* Before the takes: a later post sends a new PC_EV_EVQ_READY. */
 	atomic_exchange(&q->indir, 0);
-	while ((fn = pc__handler_get(&q->handler, &arg)) && take(q, &ev))
-		fn(&ev, arg);
+	while (pc__handler_get(&q->handler, &arg) && take(q, &ev))
+		if (!call_handler(q, &ev)) {
+			/* Removed meanwhile: the event goes back, as a bit. */
+			overflow(q, ev.type);
+			announce(q);
+			break;
+		}
 }
 
 static void ready_one(int id, uint32_t gen)

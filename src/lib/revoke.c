@@ -52,9 +52,10 @@ static bool extend_locked(int id, uint64_t d)
 				  memory_order_relaxed) ||
 	    (atomic_load(&a->flags) & PC_VCA_EXTENDED))
 		return false;
+	/* The deadline before the flag: pc__preempt_due() reads the flag first. */
+	atomic_store(&a->preempt_pending, d + PC_PREEMPT_EXTENSION_NS);
 	atomic_fetch_or(&a->flags, PC_VCA_EXTENDED);
 	atomic_fetch_add(&a->nr_extensions, 1);
-	atomic_store(&a->preempt_pending, d + PC_PREEMPT_EXTENSION_NS);
 	return true;
 }
 
@@ -218,13 +219,18 @@ static void preempted_wait(struct pc__vcore *vc)
 bool pc__preempt_due(struct pc__vcore *vc)
 {
 	struct pc__vcore_arb *a = arb_of(vc->id);
-	uint64_t d = atomic_load_explicit(&a->preempt_pending,
-					  memory_order_relaxed);
+	/*
+	 * The flag before the deadline (extend_locked() stores them the
+	 * other way round): a vcore that sees the extension granted sees the
+	 * extended deadline, never the old one with the flag.
+	 */
+	bool extended = atomic_load(&a->flags) & PC_VCA_EXTENDED;
+	uint64_t d = atomic_load(&a->preempt_pending);
 
 	if (!d || pc__now_ns() < d)
 		return false;
-	return !atomic_load_explicit(&vc->vcpd->defer, memory_order_relaxed) ||
-	       (atomic_load(&a->flags) & PC_VCA_EXTENDED);
+	return extended ||
+	       !atomic_load_explicit(&vc->vcpd->defer, memory_order_relaxed);
 }
 
 /*

@@ -6,6 +6,10 @@
 #include <errno.h>
 #include <parcore/parcore.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include <stdatomic.h>
 
 #include "rt.h"
@@ -25,6 +29,7 @@ TEST(bad_calls_change_nothing)
 
 	ASSERT_EQ(pc_evq_create(NULL, 0), -EINVAL);
 	ASSERT_EQ(pc_evq_create(&q, 3), -EINVAL);
+	ASSERT_EQ(pc_evq_create(&q, 1), -EINVAL); /* one slot cannot work */
 	ASSERT_EQ(pc_evq_create(&q, PC_EVQ_MAX_CAPACITY * 2), -EINVAL);
 	ASSERT_EQ(pc_evq_create(&q, 0), 0);
 	ASSERT_EQ(pc_evq_post(NULL, &ev), -EINVAL);
@@ -298,4 +303,202 @@ TEST(destroying_a_queue_with_a_handler_racing_is_safe)
 		ASSERT_EQ(pc_evq_destroy(q), 0);
 		ASSERT_LE(atomic_load(c) - before, 8);
 	}
+}
+
+/*
+ * Found by a second reader: waiters blocking and waking in a loop while
+ * plain threads post. A waiter woken for an event another took could be
+ * unlinked without being woken and sleep for ever; and a waiter that
+ * found the head slot still being filled used up a later event's wake-up.
+ * Every waiter must get its stop event.
+ */
+#define CYCLERS 8
+#define CYCLE_POSTERS 3
+#define PER_CYCLE_POSTER 50000
+
+static atomic_long cycled;
+
+static void *cycler(void *arg)
+{
+	struct pc_event ev;
+
+	(void)arg;
+	for (;;) {
+		ASSERT_EQ(pc_evq_wait(shared_q, &ev), 0);
+		if (ev.arg[1] == STOP)
+			return NULL;
+		atomic_fetch_add(&cycled, 1);
+	}
+}
+
+static void *cycle_poster(void *arg)
+{
+	struct pc_event ev = ev_of(0, 0);
+
+	(void)arg;
+	for (int i = 0; i < PER_CYCLE_POSTER; i++) {
+		ASSERT_EQ(pc_evq_post(shared_q, &ev), 0);
+		if (i % 64 == 0)
+			sched_yield();
+	}
+	return NULL;
+}
+
+TEST(waiters_cycling_against_plain_posters_are_never_lost)
+{
+	struct pc_thread *w[CYCLERS];
+	pthread_t p[CYCLE_POSTERS];
+	long n = (long)CYCLE_POSTERS * PER_CYCLE_POSTER;
+
+	test_enter(2);
+	ASSERT_EQ(pc_evq_create(&shared_q, PC_EVQ_MAX_CAPACITY), 0);
+	for (int i = 0; i < CYCLERS; i++)
+		ASSERT_EQ(pc_thread_create(&w[i], NULL, cycler, NULL), 0);
+	for (int i = 0; i < CYCLE_POSTERS; i++)
+		ASSERT_EQ(pthread_create(&p[i], NULL, cycle_poster, NULL), 0);
+	for (int i = 0; i < CYCLE_POSTERS; i++)
+		pthread_join(p[i], NULL);
+	while (atomic_load(&cycled) < n)
+		pc_thread_sleep(1000 * 1000);
+	for (int i = 0; i < CYCLERS; i++) {
+		struct pc_event stop = ev_of(0, STOP);
+
+		ASSERT_EQ(pc_evq_post(shared_q, &stop), 0);
+	}
+	for (int i = 0; i < CYCLERS; i++)
+		ASSERT_EQ(pc_thread_join(w[i], NULL), 0);
+	ASSERT_EQ(atomic_load(&cycled), n);
+	ASSERT_EQ(pc_evq_destroy(shared_q), 0);
+}
+
+static void *wait_and_go(void *arg)
+{
+	struct pc_event ev;
+
+	(void)arg;
+	ASSERT_EQ(pc_evq_wait(shared_q, &ev), 0);
+	return NULL;
+}
+
+/*
+ * A woken waiter still inside pc_evq_wait() keeps the queue alive:
+ * destroy says -EBUSY until it is out (ASan saw the free under it).
+ */
+TEST(destroy_waits_for_woken_waiters_to_leave)
+{
+	struct pc_evq_stats st;
+
+	test_enter(2);
+	for (int round = 0; round < 1000; round++) {
+		struct pc_thread *t;
+		struct pc_event ev = ev_of(1, 0);
+		int r;
+
+		ASSERT_EQ(pc_evq_create(&shared_q, 16), 0);
+		ASSERT_EQ(pc_thread_create(&t, NULL, wait_and_go, NULL), 0);
+		while (pc_evq_stats(shared_q, &st) == 0 && st.waiters == 0)
+			pc_thread_yield();
+		ASSERT_EQ(pc_evq_post(shared_q, &ev), 0);
+		while ((r = pc_evq_destroy(shared_q)) == -EBUSY)
+			;
+		ASSERT_EQ(r, 0);
+		ASSERT_EQ(pc_thread_join(t, NULL), 0);
+	}
+}
+
+static atomic_int stream_on;
+
+static void slow_handler(const struct pc_event *ev, void *arg)
+{
+	uint64_t until = test_now_ns() + 20000;
+
+	(void)ev;
+	(void)arg;
+	while (test_now_ns() < until)
+		;
+}
+
+static void *stream(void *arg)
+{
+	struct pc_event ev = ev_of(1, 0);
+
+	(void)arg;
+	while (atomic_load(&stream_on)) {
+		for (int i = 0; i < 100; i++)
+			pc_evq_post(shared_q, &ev);
+		usleep(1000);
+	}
+	return NULL;
+}
+
+/*
+ * Changing the handler waits for the old handler's calls, not for the
+ * queue to run dry: it returns while events keep coming (the stream
+ * stops only after it returned; waiting for an idle queue hung here).
+ */
+TEST(a_handler_change_returns_under_a_steady_stream)
+{
+	pthread_t p;
+
+	test_enter(3);
+	ASSERT_EQ(pc_evq_create(&shared_q, PC_EVQ_MAX_CAPACITY), 0);
+	ASSERT_EQ(pc_evq_handler_set(shared_q, slow_handler, NULL, 1,
+				     PC_EVF_NOTIFY),
+		  0);
+	atomic_store(&stream_on, 1);
+	ASSERT_EQ(pthread_create(&p, NULL, stream, NULL), 0);
+	pc_thread_sleep(50 * 1000 * 1000);
+	ASSERT_EQ(pc_evq_handler_set(shared_q, slow_handler, (void *)1, 1,
+				     PC_EVF_NOTIFY),
+		  0);
+	atomic_store(&stream_on, 0);
+	pthread_join(p, NULL);
+	ASSERT_EQ(pc_evq_handler_set(shared_q, NULL, NULL, 0, 0), 0);
+	ASSERT_EQ(pc_evq_destroy(shared_q), 0);
+}
+
+static struct pc_evq *qa, *qb;
+static atomic_int in_a, in_b, crossed;
+
+/* Each handler, once both run, changes the other's queue. */
+static void cross(atomic_int *mine, atomic_int *other, struct pc_evq *q,
+		  int vcoreid)
+{
+	atomic_store(mine, 1);
+	while (!atomic_load(other))
+		;
+	ASSERT_EQ(pc_evq_handler_set(q, NULL, NULL, vcoreid, 0), 0);
+	atomic_fetch_add(&crossed, 1);
+}
+
+static void on_a(const struct pc_event *ev, void *arg)
+{
+	(void)ev;
+	(void)arg;
+	cross(&in_a, &in_b, qb, 2);
+}
+
+static void on_b(const struct pc_event *ev, void *arg)
+{
+	(void)ev;
+	(void)arg;
+	cross(&in_b, &in_a, qa, 1);
+}
+
+/* From a handler, a handler change does not wait (two would deadlock). */
+TEST(handlers_changing_each_others_queue_do_not_deadlock)
+{
+	struct pc_event ev = ev_of(1, 0);
+
+	test_enter(3);
+	ASSERT_EQ(pc_evq_create(&qa, 16), 0);
+	ASSERT_EQ(pc_evq_create(&qb, 16), 0);
+	ASSERT_EQ(pc_evq_handler_set(qa, on_a, NULL, 1, PC_EVF_NOTIFY), 0);
+	ASSERT_EQ(pc_evq_handler_set(qb, on_b, NULL, 2, PC_EVF_NOTIFY), 0);
+	ASSERT_EQ(pc_evq_post(qa, &ev), 0);
+	ASSERT_EQ(pc_evq_post(qb, &ev), 0);
+	while (atomic_load(&crossed) < 2)
+		pc_thread_yield();
+	ASSERT_EQ(pc_evq_destroy(qa), 0);
+	ASSERT_EQ(pc_evq_destroy(qb), 0);
 }
