@@ -136,8 +136,8 @@ int pc_vcore_preempt(int vcoreid, uint64_t warning_ns)
 		deadline = 1;
 	/*
 	 * The warning goes out first, so that the vcore's handler has run
-	 * by the time it can act on preempt_pending (its loop handles
-	 * events before it looks there).
+	 * by the time it can act on preempt_pending (its loop looks at its
+	 * mailbox again when it finds the word set).
 	 */
 	ev.arg[0] = deadline;
 	pc_event_send(vcoreid, &ev, PC_EVF_NOTIFY);

@@ -375,20 +375,24 @@ void pc__vcore_loop(struct pc__vcore *vc)
 		struct pc_thread *t;
 
 		pc__events_handle(vc);
-		/* A notified uthread goes on first, on this vcore. */
 		/*
 		 * A notified uthread goes on first, on this vcore. A vcore
 		 * warned of a preemption gives its core back once nothing of
 		 * its own is left to run, or past the deadline leaving a
-		 * movable notified uthread to the others.
+		 * movable notified uthread to the others. It looks at its
+		 * mailbox once more first: the warning was posted before
+		 * preempt_pending was set, but maybe after the look above,
+		 * and the process's handler must have seen it (a test caught
+		 * the core gone with the warning still in the mailbox).
 		 */
 		t = vc->resume;
 		vc->resume = NULL;
-		if (PC_UNLIKELY(atomic_load_explicit(
-			    &pc__sh.arb->vc[vc->id].preempt_pending,
-			    memory_order_relaxed)) &&
-		    (!t || (vc->resume_movable && pc__preempt_due(vc))))
+		if (PC_UNLIKELY(atomic_load(
+			    &pc__sh.arb->vc[vc->id].preempt_pending)) &&
+		    (!t || (vc->resume_movable && pc__preempt_due(vc)))) {
+			pc__events_handle(vc);
 			t = pc__preempt_strand(vc, t);
+		}
 		if (t)
 			pc__thread_run(t);
 		if (PC_UNLIKELY(pc__arbiter_surplus()) &&
