@@ -58,6 +58,8 @@ struct pc_evq {
 	atomic_uintptr_t seq; /* posts: the waiters' futex word */
 	atomic_int nr_waiters; /* linked; changed under wlock */
 	atomic_int nr_inside;  /* uthreads inside pc_evq_wait() */
+	atomic_int nr_posting; /* threads inside pc_evq_post() */
+	atomic_int nr_parking; /* vcores yet to re-read seq (pc__wait_while) */
 	atomic_int indir; /* a PC_EV_EVQ_READY is on its way */
 	atomic_uint_fast64_t posted, overflowed;
 	/* Rarely written. */
@@ -69,6 +71,7 @@ struct pc_evq {
 	/* Handler calls in progress, by the parity of epoch they began in. */
 	atomic_uint epoch;
 	atomic_int calls[2];
+	atomic_int setting; /* a handler change is under way */
 	atomic_int vcoreid;
 	atomic_uint flags;
 	uint32_t nslots;
@@ -169,8 +172,14 @@ int pc_evq_destroy(struct pc_evq *q)
 	atomic_fetch_add(&table[q->id].gen, 1);
 	/* Pairs with the busy mark in pc__evq_ready(): see the top. */
 	atomic_store(&table[q->id].q, NULL);
-	while (atomic_load(&table[q->id].busy))
-		pause_briefly(); /* drains end: nobody posts any more */
+	/*
+	 * Drains end, posts under way finish, and a vcore that parked a
+	 * waiter now gone reads seq one last time: nobody starts another
+	 * (TSan saw that read after the free).
+	 */
+	while (atomic_load(&table[q->id].busy) ||
+	       atomic_load(&q->nr_posting) || atomic_load(&q->nr_parking))
+		pause_briefly();
 	free(q);
 	return 0;
 }
@@ -249,11 +258,21 @@ int pc_evq_post(struct pc_evq *q, const struct pc_event *ev)
 	e = *ev;
 	e.flags = 0;
 	e.src_vcore = (int16_t)pc_vcore_id();
+	/*
+	 * Counted, for destroy: a waiter may take this event and destroy
+	 * the queue while we still announce it. A nopreempt section: a
+	 * handler on this vcore that destroys the queue must not wait for
+	 * the uthread it interrupted.
+	 */
+	pc__nopreempt_enter();
+	atomic_fetch_add(&q->nr_posting, 1);
 	if (pc__ring_put(q->slot, q->nslots, &q->tail, &e))
 		atomic_fetch_add_explicit(&q->posted, 1, memory_order_relaxed);
 	else
 		overflow(q, e.type);
 	announce(q);
+	atomic_fetch_sub(&q->nr_posting, 1);
+	pc__nopreempt_exit();
 	return 0;
 }
 
@@ -357,7 +376,8 @@ int pc_evq_wait(struct pc_evq *q, struct pc_event *out)
 		if (take(q, out))
 			break;
 		link_waiter(q, &w);
-		pc__wait_while(self, &q->seq, s);
+		atomic_fetch_add(&q->nr_parking, 1);
+		pc__wait_while(self, &q->seq, s, &q->nr_parking);
 		unlink_waiter(q, &w);
 	}
 	/*
@@ -374,23 +394,25 @@ int pc_evq_wait(struct pc_evq *q, struct pc_event *out)
 /* ---- handling ---- */
 
 /*
- * Waits until the handler calls that began before the caller's change of
- * handler are over (an epoch flip, as SRCU does: calls that begin after
- * the flip count in the other parity, so a steady stream of events does
- * not hold the caller up; helper-8's review saw 4.7 s with a plain
- * "no drain running" wait). Not from vcore context (see above).
+ * Stores the new handler, then waits until the calls that began before
+ * are over: an epoch flip, as SRCU does. Calls that begin after the flip
+ * count in the other parity, so a steady stream of events does not hold
+ * the caller up (helper-8's review saw 4.7 s with a plain "no drain
+ * running" wait). Setters hold q->setting from the store to the end of
+ * the wait: two interleaved flips reused a parity and let one setter
+ * return while a call it had to wait for ran on (helper-9's review).
  */
-static void wait_old_calls(struct pc_evq *q)
+static void set_and_wait(struct pc_evq *q, pc_event_handler fn, void *arg)
 {
 	unsigned int old;
 
-	if (in_vcore_context())
-		return;
-	pc__spin_lock(&q->hlock); /* one flip at a time */
+	while (atomic_exchange(&q->setting, 1))
+		pause_briefly();
+	pc__handler_set(&q->handler, &q->hlock, fn, arg);
 	old = atomic_fetch_add(&q->epoch, 1);
-	pc__spin_unlock(&q->hlock);
 	while (atomic_load(&q->calls[old & 1]))
 		pause_briefly();
+	atomic_store(&q->setting, 0);
 }
 
 int pc_evq_handler_set(struct pc_evq *q, pc_event_handler fn, void *arg,
@@ -401,22 +423,33 @@ int pc_evq_handler_set(struct pc_evq *q, pc_event_handler fn, void *arg,
 		return -EINVAL;
 	atomic_store(&q->vcoreid, vcoreid);
 	atomic_store(&q->flags, flags);
-	pc__handler_set(&q->handler, &q->hlock, fn, arg);
-	wait_old_calls(q);
+	/*
+	 * From a handler, no waiting (see above) and no flip: a flip that
+	 * no one waits for could come between a setter's store and its
+	 * flip, and that setter would then wait on the wrong parity.
+	 */
+	if (in_vcore_context())
+		pc__handler_set(&q->handler, &q->hlock, fn, arg);
+	else
+		set_and_wait(q, fn, arg);
 	return 0;
 }
 
 /*
- * Calls the current handler on @ev; false if there is none. The count
- * goes up before the handler is read, so a change that stored the new
- * handler and then flipped the epoch either waits for this call, or this
- * call reads the new handler (Dekker, seq_cst both sides).
+ * Takes one event and calls the handler on it; false if there is no
+ * handler or no event. The call is counted before the handler is read,
+ * and the event taken only once there is one: a change that stored the
+ * new handler and then flipped the epoch either waits for this call, or
+ * this call reads the new handler (Dekker, seq_cst both sides), and no
+ * event is taken that nobody then handles.
  */
-static bool call_handler(struct pc_evq *q, const struct pc_event *ev)
+static bool handle_one(struct pc_evq *q)
 {
-	unsigned int e;
+	struct pc_event ev;
 	pc_event_handler fn;
+	unsigned int e;
 	void *arg;
+	bool ok;
 
 	for (;;) {
 		e = atomic_load(&q->epoch);
@@ -426,27 +459,20 @@ static bool call_handler(struct pc_evq *q, const struct pc_event *ev)
 		atomic_fetch_sub(&q->calls[e & 1], 1);
 	}
 	fn = pc__handler_get(&q->handler, &arg);
-	if (fn)
-		fn(ev, arg);
+	ok = fn && take(q, &ev);
+	if (ok)
+		fn(&ev, arg);
 	atomic_fetch_sub(&q->calls[e & 1], 1);
-	return fn != NULL;
+	return ok;
 }
 
 /* Runs @q's handler on everything in it. Vcore context. */
 static void drain(struct pc_evq *q)
 {
-	struct pc_event ev;
-	void *arg;
-
 	/* Before the takes: a later post sends a new PC_EV_EVQ_READY. */
 	atomic_exchange(&q->indir, 0);
-	while (pc__handler_get(&q->handler, &arg) && take(q, &ev))
-		if (!call_handler(q, &ev)) {
-			/* Removed meanwhile: the event goes back, as a bit. */
-			overflow(q, ev.type);
-			announce(q);
-			break;
-		}
+	while (handle_one(q))
+		;
 }
 
 static void ready_one(int id, uint32_t gen)

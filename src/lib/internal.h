@@ -238,10 +238,13 @@ void pc__keys_free(struct pc_thread *t);
  * Waits inside the runtime (uthread.c), a futex for uthreads: the calling
  * uthread @self blocks while *@word == @val, and may return spuriously;
  * its waker changes *@word (a seq_cst RMW) and then, if pc__wait_claim()
- * wins @t, makes it run (the 2LS's thread_runnable, or at once).
+ * wins @t, makes it run (the 2LS's thread_runnable, or at once). Vcore
+ * context reads *@word once more after @self may already run elsewhere:
+ * if *@word can be freed once @self returns, the caller adds 1 to *@hold
+ * first and frees only at 0 (the read drops it); else @hold is NULL.
  */
 void pc__wait_while(struct pc_thread *self, atomic_uintptr_t *word,
-		    uintptr_t val);
+		    uintptr_t val, atomic_int *hold);
 bool pc__wait_claim(struct pc_thread *t);
 
 /* Makes the calling Linux thread's context a uthread (_S -> _M). */

@@ -186,6 +186,12 @@ static void preempt_done_locked(struct pc__vcore *vc)
 {
 	struct pc__vcore_arb *a = arb_of(vc->id);
 
+	/*
+	 * This preemption's extension is spent: cleared here, by the vcore
+	 * itself, so no read of the next warning's deadline can pair with
+	 * a flag left from this one.
+	 */
+	atomic_fetch_and(&a->flags, ~PC_VCA_EXTENDED);
 	atomic_store(&a->preempt_pending, 0);
 	atomic_fetch_add(&pc__rt.nr_preempting, -1);
 	pc__arbiter_release_locked(vc);

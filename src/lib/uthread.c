@@ -195,6 +195,7 @@ int pc_thread_exit(void *retval)
 struct wait_req {
 	atomic_uintptr_t *word;
 	uintptr_t val;
+	atomic_int *hold;
 };
 
 /* pc__wait_claim() - see internal.h. */
@@ -215,18 +216,27 @@ static void wait_cb(struct pc_thread *t, void *arg)
 	 */
 	atomic_uintptr_t *word = req->word;
 	uintptr_t val = req->val;
+	atomic_int *hold = req->hold;
+	bool changed;
 
 	atomic_store(&t->wait, PC_WAIT_BLOCKED);
-	if (atomic_load(word) != val && pc__wait_claim(t))
+	/*
+	 * From here a waker may run t, which may free *word's memory once
+	 * it returns: @hold, if given, keeps it until this read is done.
+	 */
+	changed = atomic_load(word) != val;
+	if (hold)
+		atomic_fetch_sub(hold, 1);
+	if (changed && pc__wait_claim(t))
 		pc__thread_run(t);
 	pc__vcore_loop(pc__vcore_self());
 }
 
 /* pc__wait_while() - see internal.h. */
 void pc__wait_while(struct pc_thread *self, atomic_uintptr_t *word,
-		    uintptr_t val)
+		    uintptr_t val, atomic_int *hold)
 {
-	struct wait_req req = { word, val };
+	struct wait_req req = { word, val, hold };
 
 	pc__thread_leave(self, wait_cb, &req);
 }
@@ -241,7 +251,7 @@ static void join_wait(struct pc_thread *t, struct pc_thread *self)
 		if (v == PC_JOIN_EXITED_JOINED)
 			return;
 		if (self)
-			pc__wait_while(self, &t->join, v);
+			pc__wait_while(self, &t->join, v, NULL);
 		else
 			pc__futex_wait((uint32_t *)&t->join, (uint32_t)v,
 				       NULL);
