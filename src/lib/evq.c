@@ -190,7 +190,7 @@ int pc_evq_destroy(struct pc_evq *q)
  * Wakes the first waiter that is blocked, and unlinks only that one. A
  * linked waiter that has not blocked yet stays linked: it may have read
  * seq after this post and then found the event gone (another consumer
- * took it), and would block with nobody left to wake it (helper-8's
+ * took it), and would block with nobody left to wake it (a second reader's
  * review reproduced that lost wake-up, 4 runs in 70). Any thread.
  */
 static void wake_one(struct pc_evq *q)
@@ -397,10 +397,10 @@ int pc_evq_wait(struct pc_evq *q, struct pc_event *out)
  * Stores the new handler, then waits until the calls that began before
  * are over: an epoch flip, as SRCU does. Calls that begin after the flip
  * count in the other parity, so a steady stream of events does not hold
- * the caller up (helper-8's review saw 4.7 s with a plain "no drain
+ * the caller up (a second reader saw 4.7 s with a plain "no drain
  * running" wait). Setters hold q->setting from the store to the end of
  * the wait: two interleaved flips reused a parity and let one setter
- * return while a call it had to wait for ran on (helper-9's review).
+ * return while a call it had to wait for ran on (a second review).
  */
 static void set_and_wait(struct pc_evq *q, pc_event_handler fn, void *arg)
 {
