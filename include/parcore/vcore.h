@@ -83,9 +83,9 @@ PC_EXPORT int pc_vcore_yield(int being_nice);
  * From the deadline, @warning_ns from now, it is notified again every
  * millisecond until it is done, and a uthread that a notification finds
  * running outside libc and parcore is moved to another vcore then and
- * there (x86-64; in a program linked with -static, libc cannot be told
- * from the program's code, and its uthreads move only at their calls into
- * parcore). A uthread inside pc_vcore_defer_begin() gets one extension
+ * there (x86-64, not in ASan builds; in a program linked with -static,
+ * libc cannot be told from the program's code, and its uthreads move only
+ * at their calls into parcore). A uthread inside pc_vcore_defer_begin() gets one extension
  * of PC_PREEMPT_EXTENSION_NS first. Its queued uthreads move to the
  * vcores that stay; the others are told with PC_EV_VCORE_PREEMPTED
  * (arg[0]: the vcore). Works from any thread in multi-core mode.
