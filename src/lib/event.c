@@ -226,9 +226,7 @@ static void drain(struct pc__vcore *vc,
 			unsigned int b = (unsigned int)__builtin_ctzll(bits);
 
 			bits &= bits - 1;
-			ev = (struct pc_event){ .type = (uint16_t)(w * 64 + b),
-						.src_vcore = -1,
-						.flags = PC_EVENT_F_OVERFLOW };
+			ev = pc__evbits_event(w * 64 + b);
 			fn(v, &ev);
 		}
 	}

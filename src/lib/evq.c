@@ -290,12 +290,8 @@ static bool take_bit(struct pc_evq *q, struct pc_event *out)
 
 			bits = atomic_fetch_and(&q->bits[w], ~b);
 			if (bits & b) {
-				*out = (struct pc_event){
-				    .type =
-					(uint16_t)(w * 64 + __builtin_ctzll(b)),
-				    .src_vcore = -1,
-				    .flags = PC_EVENT_F_OVERFLOW,
-				};
+				*out = pc__evbits_event(
+				    w * 64 + (unsigned int)__builtin_ctzll(b));
 				return true;
 			}
 		}

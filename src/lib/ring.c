@@ -92,3 +92,10 @@ uint64_t pc__evbits_take(_Atomic uint64_t *bits, unsigned int word)
 		return 0;
 	return atomic_exchange(&bits[word], 0);
 }
+
+struct pc_event pc__evbits_event(unsigned int type)
+{
+	return (struct pc_event){ .type = (uint16_t)type,
+				  .src_vcore = -1,
+				  .flags = PC_EVENT_F_OVERFLOW };
+}

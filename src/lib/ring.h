@@ -49,5 +49,7 @@ bool pc__ring_take(struct pc__mslot *slot, uint32_t n, _Atomic uint32_t *head,
 #define PC_EV_WORDS (PC_EV_MAX / 64)
 void pc__evbits_set(_Atomic uint64_t *bits, unsigned int type);
 uint64_t pc__evbits_take(_Atomic uint64_t *bits, unsigned int word);
+/* The event a set bit stands for: its type, no payload, no sender. */
+struct pc_event pc__evbits_event(unsigned int type);
 
 #endif /* PARCORE_RING_H */

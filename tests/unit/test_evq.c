@@ -316,20 +316,7 @@ TEST(destroying_a_queue_with_a_handler_racing_is_safe)
 #define CYCLE_POSTERS 3
 #define PER_CYCLE_POSTER 50000
 
-static atomic_long cycled, cycle_sent;
-
-static void *cycler(void *arg)
-{
-	struct pc_event ev;
-
-	(void)arg;
-	for (;;) {
-		ASSERT_EQ(pc_evq_wait(shared_q, &ev), 0);
-		if (ev.arg[1] == STOP)
-			return NULL;
-		atomic_fetch_add(&cycled, 1);
-	}
-}
+static atomic_long cycle_sent;
 
 static void *cycle_poster(void *arg)
 {
@@ -338,7 +325,7 @@ static void *cycle_poster(void *arg)
 	(void)arg;
 	for (int i = 0; i < PER_CYCLE_POSTER; i++) {
 		/* Never more in flight than the ring holds: no overflow. */
-		while (atomic_load(&cycle_sent) - atomic_load(&cycled) >
+		while (atomic_load(&cycle_sent) - atomic_load(&got_count) >
 		       PC_EVQ_MAX_CAPACITY / 2)
 			sched_yield();
 		ASSERT_EQ(pc_evq_post(shared_q, &ev), 0);
@@ -358,12 +345,12 @@ TEST(waiters_cycling_against_plain_posters_are_never_lost)
 	test_enter(2);
 	ASSERT_EQ(pc_evq_create(&shared_q, PC_EVQ_MAX_CAPACITY), 0);
 	for (int i = 0; i < CYCLERS; i++)
-		ASSERT_EQ(pc_thread_create(&w[i], NULL, cycler, NULL), 0);
+		ASSERT_EQ(pc_thread_create(&w[i], NULL, waiter, NULL), 0);
 	for (int i = 0; i < CYCLE_POSTERS; i++)
 		ASSERT_EQ(pthread_create(&p[i], NULL, cycle_poster, NULL), 0);
 	for (int i = 0; i < CYCLE_POSTERS; i++)
 		pthread_join(p[i], NULL);
-	while (atomic_load(&cycled) < n)
+	while (atomic_load(&got_count) < n)
 		pc_thread_sleep(1000 * 1000);
 	for (int i = 0; i < CYCLERS; i++) {
 		struct pc_event stop = ev_of(0, STOP);
@@ -372,7 +359,7 @@ TEST(waiters_cycling_against_plain_posters_are_never_lost)
 	}
 	for (int i = 0; i < CYCLERS; i++)
 		ASSERT_EQ(pc_thread_join(w[i], NULL), 0);
-	ASSERT_EQ(atomic_load(&cycled), n);
+	ASSERT_EQ(atomic_load(&got_count), n);
 	ASSERT_EQ(pc_evq_destroy(shared_q), 0);
 }
 

@@ -152,6 +152,21 @@ TEST(a_yield_that_loses_to_a_preemption_fails_then_a_nice_one_answers)
 
 static atomic_int stop, where = -1;
 
+/*
+ * Starts @fn, which stores the vcore it runs on in `where`, and returns
+ * that vcore once it is known: one other than the caller's if @elsewhere.
+ */
+static int start_victim(struct pc_thread **t, pc_thread_fn fn, bool elsewhere)
+{
+	int victim;
+
+	ASSERT_EQ(pc_thread_create(t, NULL, fn, NULL), 0);
+	while ((victim = atomic_load(&where)) < 0 ||
+	       (elsewhere && victim == pc_vcore_id()))
+		pc_thread_yield();
+	return victim;
+}
+
 static void *yielder(void *arg)
 {
 	(void)arg;
@@ -179,9 +194,7 @@ TEST(a_warned_vcore_leaves_when_its_uthread_yields)
 	ASSERT_EQ(pc_event_handler_set(PC_EV_PREEMPT_PENDING, on_warning,
 				       NULL),
 		  0);
-	ASSERT_EQ(pc_thread_create(&t, NULL, yielder, NULL), 0);
-	while ((victim = atomic_load(&where)) < 0 || victim == pc_vcore_id())
-		pc_thread_yield();
+	victim = start_victim(&t, yielder, true);
 	ASSERT_EQ(pc_vcore_preempt(victim, 100 * SEC), 0);
 	while (done(victim) != 1)
 		pc_thread_yield();
@@ -218,9 +231,7 @@ TEST(past_the_deadline_the_arbiter_keeps_notifying)
 	test_enter(2);
 	if (moves_spinners())
 		SKIP("here the uthread is moved at the deadline (next case)");
-	ASSERT_EQ(pc_thread_create(&t, NULL, spin_then_yield, NULL), 0);
-	while ((victim = atomic_load(&where)) < 0)
-		pc_thread_yield();
+	victim = start_victim(&t, spin_then_yield, false);
 	ASSERT_EQ(pc_vcore_preempt(victim, 1000), 0);
 	/* The spinner never yields: the arbiter notifies again and again. */
 	while (atomic_load(&pc__sh.arb->vc[victim].nr_forces) < 5)
@@ -285,9 +296,7 @@ TEST(past_the_deadline_a_spinning_uthread_moves_to_another_vcore)
 	ASSERT_EQ(pc_event_handler_set(PC_EV_VCORE_PREEMPTED, on_preempted,
 				       NULL),
 		  0);
-	ASSERT_EQ(pc_thread_create(&t, NULL, spin_and_note, NULL), 0);
-	while ((victim = atomic_load(&where)) < 0 || victim == pc_vcore_id())
-		pc_thread_yield();
+	victim = start_victim(&t, spin_and_note, true);
 	ASSERT_EQ(pc_vcore_preempt(victim, 1000), 0);
 	/* It never yields; at a safe point it is stranded and stolen. */
 	while (done(victim) != 1)
@@ -340,9 +349,7 @@ TEST(a_critical_section_gets_one_extension_and_then_the_core_goes)
 	int victim;
 
 	test_enter(2);
-	ASSERT_EQ(pc_thread_create(&t, NULL, in_section, NULL), 0);
-	while ((victim = atomic_load(&where)) < 0)
-		pc_thread_yield();
+	victim = start_victim(&t, in_section, false);
 	ASSERT_EQ(pc_vcore_preempt(victim, 0), 0);
 	/* Ending the section (or the bound) answers the preemption. */
 	while (done(victim) != 1)
@@ -374,9 +381,7 @@ TEST(a_section_that_never_ends_does_not_keep_the_core)
 	if (!moves_spinners())
 		SKIP("uthreads move at arbitrary instructions only on x86-64 "
 		     "without TSan or ASan");
-	ASSERT_EQ(pc_thread_create(&t, NULL, section_forever, NULL), 0);
-	while ((victim = atomic_load(&where)) < 0 || victim == pc_vcore_id())
-		pc_thread_yield();
+	victim = start_victim(&t, section_forever, true);
 	ASSERT_EQ(pc_vcore_preempt(victim, 1000), 0);
 	/* One extension, then forced: stranded and stolen mid-section. */
 	while (done(victim) != 1)
