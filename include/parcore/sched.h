@@ -69,7 +69,11 @@ struct pc_sched_ops {
 	/*
 	 * Vcore @vcoreid is giving its core back: every uthread queued for
 	 * it must become reachable from the other vcores before this
-	 * returns. Vcore context of @vcoreid. May be NULL if the 2LS has no
+	 * returns. When it is the last vcore (the process goes WAITING),
+	 * there are none: they must stay reachable by pick_next() of
+	 * @vcoreid, which it calls once more before it sleeps. Runs under
+	 * the arbiter's lock: no grant or leave happens meanwhile.
+	 * Vcore context of @vcoreid. May be NULL if the 2LS has no
 	 * per-vcore queues.
 	 */
 	void (*vcore_leaving)(int vcoreid);
@@ -95,12 +99,17 @@ PC_EXPORT const struct pc_sched_ops *pc_sched_default(void);
  * the cores it can use at once), and for one fewer after each 10 ms in
  * which some vcore was idle whenever one looked, so a process that turns
  * idle gives its cores back (with hysteresis: 0.2 ms of backlog to grow,
- * 10 ms of spare cores to shrink by one). While it is on, parked vcores
- * wake every 5 ms to look. Grants stay within the pool (pc_vcore_limit_set())
- * as for any request; a pc_vcore_request() meanwhile stands until the
- * estimate next changes it. @max 0 turns it off (the default).
+ * 10 ms of spare cores to shrink by one). With @min 0 it gives back the
+ * last one too: the process is then WAITING, with no vcore and no CPU,
+ * until work is queued for it, an event is posted to it or a sleeper is
+ * due (see pc_vcore_yield()). While it is on, parked vcores wake every
+ * 5 ms to look (not the vcore a WAITING process sleeps on). Grants stay
+ * within the pool (pc_vcore_limit_set()) as for any request; a
+ * pc_vcore_request() meanwhile stands until the estimate next changes
+ * it. In single-core mode (pc_vcore_request(0)) it changes nothing.
+ * @max 0 turns it off (the default).
  * Works from any thread, before or in multi-core mode.
- * Returns 0; -EINVAL unless 1 <= @min <= @max <= PC_VCORE_MAX (or @max
+ * Returns 0; -EINVAL unless 0 <= @min <= @max <= PC_VCORE_MAX (or @max
  * is 0); -EOPNOTSUPP if another 2LS is installed.
  */
 PC_EXPORT int pc_sched_default_autoscale(int min, int max);

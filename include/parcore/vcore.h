@@ -40,10 +40,21 @@ PC_BEGIN_DECLS
  * can be switched to or unparked again once that id is granted again.
  * Grants never exceed the request or the pool; the call does not wait for
  * the grant. Works from any thread and any uthread.
+ * @n == 0 returns the process to single-core mode: the calling uthread's
+ * vcore stays, the others leave at their next pass through their
+ * scheduler and hand it their uthreads, so that every uthread then runs
+ * on the caller's vcore, and the caller keeps its vcore id (seed 003
+ * 2.4.2). That vcore is never preempted, yields nothing and is never
+ * given back; the default 2LS's estimate leaves the request alone. A
+ * later request of 1 or more returns to multi-core mode, the caller's
+ * vcore among those granted. (A process that wants no vcore at all
+ * while it has nothing to do wants WAITING instead: see
+ * pc_vcore_yield() and pc_sched_default_autoscale().)
  * Returns the number of vcores granted when the call made its grants
- * (>= 1; surplus vcores leave after it returns);
+ * (>= 1; surplus vcores leave after it returns), 0 for @n == 0;
  * -EINVAL if @n is negative or above PC_VCORE_MAX;
- * -EOPNOTSUPP for @n == 0 (leaving multi-core mode is not supported yet);
+ * -EPERM for @n == 0 in multi-core mode from outside a uthread (it has
+ * no vcore to keep; before multi-core mode @n == 0 changes nothing);
  * -EPROTO if the arbiter refused the request because the process's
  * shared page was corrupted (it reports what it found on stderr and keeps
  * the last good request);
@@ -60,14 +71,19 @@ PC_EXPORT int pc_vcore_request(int n);
  *  - Plain (@being_nice == 0): lowers amt_wanted by one and the vcore
  *    leaves. Refused with -EAGAIN while a preemption of this vcore is
  *    pending (the yield lost the race: answer the preemption with a nice
- *    yield instead), and with -EBUSY on the last vcore (a process with no
- *    vcore is WAITING, which is not supported yet).
+ *    yield instead), and with -EBUSY on the vcore of single-core mode.
+ *    On the last vcore it lowers amt_wanted and returns 0 on the same
+ *    vcore: the caller has nowhere else to go. When that vcore next has
+ *    nothing to run and amt_wanted is 0, it gives its core back too and
+ *    the process is WAITING: no vcore, no CPU, until something wakes it
+ *    (a uthread made runnable from a pthread, an event posted, a sleeper
+ *    due, a request); then that vcore comes back and runs it.
  *  - Nice (@being_nice != 0): answers a pending preemption of this vcore
  *    (PC_EV_PREEMPT_PENDING): the vcore leaves now, before its deadline,
  *    and amt_wanted stays. Ignored, with -EAGAIN, when none is pending.
  * A refused yield changes nothing and returns on the same vcore.
- * Returns 0 after the vcore left, -EAGAIN or -EBUSY as above, -EPERM
- * outside a uthread.
+ * Returns 0 after the vcore left (or, on the last vcore, lowered the
+ * request), -EAGAIN or -EBUSY as above, -EPERM outside a uthread.
  */
 PC_EXPORT int pc_vcore_yield(int being_nice);
 

@@ -65,16 +65,17 @@ int pc__arbiter_target(void)
 /*
  * The process holds more vcores than the target. Vcores being preempted
  * already count as gone: otherwise another vcore would leave as well.
+ * The last vcore is never surplus: it leaves by itself, idle, when none
+ * is wanted (pc__state_wait_begin()).
  */
 static bool surplus_now(void)
 {
 	int target = pc__arbiter_target();
 
 	return atomic_load_explicit(&pc__rt.nr_vcores, memory_order_relaxed) -
-			       atomic_load_explicit(&pc__rt.nr_preempting,
-						    memory_order_relaxed) >
-		       target &&
-	       target >= 1;
+		       atomic_load_explicit(&pc__rt.nr_preempting,
+					    memory_order_relaxed) >
+	       (target > 1 ? target : 1);
 }
 
 /*
@@ -109,7 +110,7 @@ void pc__arbiter_release_locked(struct pc__vcore *vc)
 {
 	atomic_fetch_sub(&pc__rt.nr_vcores, 1);
 	/* Before the hand-off: pushers recheck it (sched_default.c). */
-	pc__vcore_set_online(vc, false);
+	pc__vcore_set_online(vc, false, true);
 	pc__vcore_hand_off_locked(vc);
 }
 
@@ -126,7 +127,7 @@ bool pc__arbiter_should_leave(struct pc__vcore *vc)
 	if (PC_LIKELY(!pc__arbiter_surplus()))
 		return false;
 	pthread_mutex_lock(&pc__rt.grant_lock);
-	if (surplus_now()) {
+	if (surplus_now() && vc->id != atomic_load(&pc__rt.single)) {
 		pc__arbiter_release_locked(vc);
 		leave = true;
 	}
@@ -172,11 +173,20 @@ int pc__arbiter_read_request_locked(void)
 	return 0;
 }
 
-/* Grants the lowest free ids up to the target. grant_lock held. */
+/*
+ * Grants the lowest free ids up to the target, the vcore a WAITING
+ * process sleeps on first (it holds the sleepers). grant_lock held.
+ */
 int pc__arbiter_grant_locked(void)
 {
 	int target = pc__arbiter_target();
 
+	if (target >= 1) {
+		int err = pc__state_wake_locked();
+
+		if (err)
+			return err;
+	}
 	for (int id = 0; id < PC_VCORE_MAX &&
 			 atomic_load(&pc__rt.nr_vcores) < target;
 	     id++) {
@@ -184,7 +194,7 @@ int pc__arbiter_grant_locked(void)
 
 		if (pc_sched_vcore_online(id))
 			continue;
-		err = pc__vcore_grant_locked(id);
+		err = pc__vcore_grant_locked(id, true);
 		if (err)
 			return err;
 		atomic_fetch_add(&pc__rt.nr_vcores, 1);
@@ -233,36 +243,53 @@ static int enter_multicore(void)
 	return err;
 }
 
-int pc_vcore_request(int n)
+/* pc__arbiter_want() - see internal.h. */
+int pc__arbiter_want(int n, bool by_2ls)
 {
 	int err, granted;
 
-	if (n < 0 || n > PC_VCORE_MAX)
-		return -EINVAL;
-	if (n == 0)
-		return -EOPNOTSUPP;
-	err = pc__shared_init();
-	if (err)
-		return err;
+	pthread_mutex_lock(&pc__rt.grant_lock);
+	if (by_2ls && atomic_load(&pc__rt.single) >= 0) {
+		pthread_mutex_unlock(&pc__rt.grant_lock);
+		return 0;
+	}
 	/* The request travels through the shared page, as to a daemon. */
 	atomic_store(&pc__sh.proc->amt_wanted, n);
-	pthread_mutex_lock(&pc__rt.grant_lock);
 	err = pc__arbiter_read_request_locked();
-	pthread_mutex_unlock(&pc__rt.grant_lock);
-	if (err)
-		return err;
-	if (atomic_load(&pc__rt.mode) != PC_MODE_M) {
-		err = enter_multicore();
-		if (err)
-			return err;
+	if (!err) {
+		pc__state_multi_locked();
+		err = pc__arbiter_grant_locked();
 	}
-	pthread_mutex_lock(&pc__rt.grant_lock);
-	err = pc__arbiter_grant_locked();
 	/* Read under the lock: surplus vcores may leave as soon as it drops. */
 	granted = atomic_load(&pc__rt.nr_vcores);
 	pc__arbiter_surplus_update_locked();
 	pthread_mutex_unlock(&pc__rt.grant_lock);
 	return err ? err : granted;
+}
+
+int pc_vcore_request(int n)
+{
+	int err;
+
+	if (n < 0 || n > PC_VCORE_MAX)
+		return -EINVAL;
+	if (n == 0)
+		return pc__state_single();
+	err = pc__shared_init();
+	if (err)
+		return err;
+	if (atomic_load(&pc__rt.mode) != PC_MODE_M) {
+		/* Checked before the runtime starts: a bad page stops it. */
+		atomic_store(&pc__sh.proc->amt_wanted, n);
+		pthread_mutex_lock(&pc__rt.grant_lock);
+		err = pc__arbiter_read_request_locked();
+		pthread_mutex_unlock(&pc__rt.grant_lock);
+		if (!err)
+			err = enter_multicore();
+		if (err)
+			return err;
+	}
+	return pc__arbiter_want(n, false);
 }
 
 int pc_vcore_limit_set(int n)

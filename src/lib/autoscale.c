@@ -21,8 +21,10 @@
  * window: a sleeper waking every millisecond on either of two vcores
  * kept both from ever qualifying, and the request stuck at 2.)
  *
- * The request goes through pc_vcore_request(), as a program's would.
- * Vcore context.
+ * The request goes through the process page, as a program's would
+ * (pc__arbiter_want()), but never changes the mode: it is ignored in
+ * single-core mode, and a minimum of 0 lets the last vcore go, idle,
+ * leaving the process WAITING (process-states.md). Vcore context.
  */
 #include "internal.h"
 
@@ -46,7 +48,7 @@ int pc_sched_default_autoscale(int min, int max)
 		atomic_store(&pc__rt.idle_poll_ns, 0);
 		return 0;
 	}
-	if (min < 1 || max < min || max > PC_VCORE_MAX)
+	if (min < 0 || max < min || max > PC_VCORE_MAX)
 		return -EINVAL;
 	if (pc__rt.ops && pc__rt.ops != pc_sched_default())
 		return -EOPNOTSUPP;
@@ -84,7 +86,7 @@ static void request(int want)
 {
 	int min = atomic_load(&as_min), max = atomic_load(&as_max);
 
-	pc_vcore_request(want < min ? min : want > max ? max : want);
+	pc__arbiter_want(want < min ? min : want > max ? max : want, true);
 }
 
 static void saw_backlog(int queued)

@@ -99,6 +99,27 @@ static int first_online(void)
 }
 
 /*
+ * The vcore to tell instead of an offline one: the lowest online one, or
+ * the one a WAITING process sleeps on. That one publishes `waiting`
+ * before it goes offline and clears it after it is back
+ * (process-states.md), so one of the two is always there; a poster that
+ * read them while it came back looks again.
+ */
+static int fallback_vcore(void)
+{
+	for (;;) {
+		int id = first_online();
+
+		if (id >= 0)
+			return id;
+		id = atomic_load(&pc__rt.waiting);
+		if (id >= 0)
+			return id;
+		pc__cpu_relax();
+	}
+}
+
+/*
  * event_deliver() - queue @ev (type already checked) for vcore @id
  * with @flags and tell it. Any thread. Returns 0 or -ENXIO.
  */
@@ -110,9 +131,7 @@ static int event_deliver(int id, const struct pc_event *ev,
 	if (!vcore_online(id)) {
 		if (!(flags & PC_EVF_FALLBACK))
 			return -ENXIO;
-		id = first_online();
-		if (id < 0)
-			return -ENXIO;
+		id = fallback_vcore();
 	}
 	e.flags = 0;
 	e.src_vcore = (int16_t)pc_vcore_id();
@@ -257,24 +276,19 @@ void pc__events_handle(struct pc__vcore *vc)
 
 /*
  * What an offline vcore does with an event it finds: pass it to an online
- * vcore, or, if it has been granted again since it last looked (then it
- * may be the first online one), handle it itself. Never post it back to
+ * vcore (or to the waiting one: process-states.md), or, if it has been
+ * granted again since it last looked (then it may be the first online
+ * one), handle it itself. Never post it back to
  * itself: the drain would take it again, for ever (qemu's aarch64 runs
  * of stress_provision livelocked so, with millions of posts).
  */
 static void forward(struct pc__vcpd *v, const struct pc_event *ev)
 {
 	int self = (int)(v - pc__sh.proc->vcpd);
-	int id = first_online();
+	int id = fallback_vcore();
 
 	if (id == self) {
 		dispatch(v, ev);
-		return;
-	}
-	if (id < 0) {
-		/* Nobody online: keep it, as a bit, for the next look. */
-		pc__mbox_post(v, ev, true);
-		atomic_fetch_or(&v->notif_pending, PC_NP_POSTED);
 		return;
 	}
 	pc__mbox_post(pc__vcpd(id), ev, ev->flags & PC_EVENT_F_OVERFLOW);

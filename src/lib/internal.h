@@ -15,6 +15,7 @@
  *   timer.c     per-vcore sleep queues
  *   vcore.c     vcore threads, the vcore loop, idle and wake-up
  *   arbiter.c   the embedded arbiter: amt_wanted, the pool, grants
+ *   state.c     the process's state: single-core mode again, WAITING
  *   revoke.c    preemption and core yields
  *   clock.c     the arbiter's clock thread; alarm.c, the alarms it posts
  *   shared.c    the pages shared with the arbiter (shared.h)
@@ -334,6 +335,9 @@ struct pc__runtime {
 	atomic_int nr_spinning;
 	/* A parked vcore looks for work this often anyway (0: never). */
 	atomic_uint_fast64_t idle_poll_ns;
+	/* state.c; written under grant_lock, -1: none. */
+	atomic_int waiting; /* the vcore the WAITING process sleeps on */
+	atomic_int single;  /* the vcore of single-core mode */
 };
 
 enum pc__mode {
@@ -430,8 +434,11 @@ bool pc__safepoint_at(uintptr_t pc);
  * idles or is offline (so it forwards its mailbox). Any thread.
  */
 void pc__notify(int id, bool interrupt);
-/* Marks @vc granted or not (vcore.c). grant_lock held. */
-void pc__vcore_set_online(struct pc__vcore *vc, bool online);
+/*
+ * Marks @vc granted or not (vcore.c), telling the process with
+ * CORE_GRANTED or CORE_REVOKED if @announce. grant_lock held.
+ */
+void pc__vcore_set_online(struct pc__vcore *vc, bool online, bool announce);
 /* Wakes @vc if it is parked, idle or offline (vcore.c). Any thread. */
 void pc__vcore_kick(struct pc__vcore *vc);
 /* Offline @vc hands its mailbox to an online vcore (event.c). */
@@ -556,8 +563,11 @@ __attribute__((noreturn)) void pc__vcore_loop(struct pc__vcore *vc);
 
 /* Makes the calling thread vcore 0 and enters _M (arbiter.c calls it). */
 int pc__vcore_start_first(void);
-/* Grants vcore @id: starts or wakes its Linux thread. grant_lock held. */
-int pc__vcore_grant_locked(int id);
+/*
+ * Grants vcore @id: starts or wakes its Linux thread; @announce as
+ * pc__vcore_set_online(). grant_lock held.
+ */
+int pc__vcore_grant_locked(int id, bool announce);
 /* Picks the CPU for vcore @id. */
 int pc__vcore_cpu_for(int id);
 /* Installs the overflow-reporting SIGSEGV handler (once; stack.c). */
@@ -614,6 +624,29 @@ static inline bool pc__arbiter_surplus(void)
 bool pc__arbiter_should_leave(struct pc__vcore *vc);
 /* Moves @vc's queued and sleeping uthreads to online vcores. grant_lock. */
 void pc__vcore_hand_off_locked(struct pc__vcore *vc);
+/*
+ * Sets amt_wanted to @n >= 1 through the process page and grants up to
+ * it; with @by_2ls (the default 2LS's estimate), ignored in single-core
+ * mode. Returns the vcores granted or -errno, as pc_vcore_request().
+ */
+int pc__arbiter_want(int n, bool by_2ls);
+
+/* ---- the process's state (state.c; docs/design/process-states.md) ---- */
+
+void pc__state_set_locked(uint32_t state);
+/* A request of 0: single-core mode on the caller's vcore. */
+int pc__state_single(void);
+/* A request of 1 or more in single-core mode ends it. grant_lock held. */
+void pc__state_multi_locked(void);
+/*
+ * Parked, idle @vc: if it is the last vcore and none is wanted, it goes
+ * offline and the process is WAITING; returns true then. The caller looks
+ * for work once more, sleeps, and calls pc__state_wait_end() when woken.
+ */
+bool pc__state_wait_begin(struct pc__vcore *vc);
+void pc__state_wait_end(struct pc__vcore *vc);
+/* The waiting vcore comes back, if there is one. grant_lock held. */
+int pc__state_wake_locked(void);
 
 /* Vcores spinning or parked for want of work right now (vcore.c). */
 int pc__vcores_idle(void);

@@ -296,16 +296,22 @@ static int lower_request_locked(void)
 {
 	int want = atomic_load(&pc__rt.amt_wanted);
 
-	atomic_store(&pc__sh.proc->amt_wanted, want - 1);
+	if (want > 0)
+		atomic_store(&pc__sh.proc->amt_wanted, want - 1);
 	return pc__arbiter_read_request_locked();
 }
+
+/* The plain yield of the last vcore: it stays until it idles. */
+#define PC_YIELD_LAST 1
 
 /*
  * The checks of seed 003 4.4.4, under grant_lock so that no preemption
  * or grant changes them meanwhile: a nice yield answers a pending
  * preemption and is refused without one; a plain yield is refused while
- * one is pending (it lost the race: the caller should answer it) and for
- * the last vcore.
+ * one is pending (it lost the race: the caller should answer it) and on
+ * the vcore of single-core mode. The last vcore's plain yield lowers the
+ * request and keeps the core until the vcore idles; then, if nobody
+ * wants a core, the process is WAITING (process-states.md).
  */
 static int yield_check_locked(struct pc__vcore *vc, bool nice)
 {
@@ -315,8 +321,10 @@ static int yield_check_locked(struct pc__vcore *vc, bool nice)
 		return pending ? 0 : -EAGAIN;
 	if (pending)
 		return -EAGAIN;
-	if (last_vcore_locked())
+	if (vc->id == atomic_load(&pc__rt.single))
 		return -EBUSY;
+	if (last_vcore_locked())
+		return PC_YIELD_LAST;
 	return 0;
 }
 
@@ -325,12 +333,14 @@ static void core_yield_cb(struct pc_thread *t, void *arg)
 	struct pc__vcore *vc = pc__vcore_self();
 	struct yield_req *r = arg;
 	bool nice = r->nice; /* @r is on @t's stack: gone once @t runs */
+	bool last;
 
 	pthread_mutex_lock(&pc__rt.grant_lock);
 	r->rc = yield_check_locked(vc, nice);
-	if (!r->rc && !nice)
+	last = r->rc == PC_YIELD_LAST;
+	if (r->rc >= 0 && !nice)
 		r->rc = lower_request_locked();
-	if (r->rc) {
+	if (r->rc || last) {
 		pthread_mutex_unlock(&pc__rt.grant_lock);
 		pc__thread_run(t);
 	}

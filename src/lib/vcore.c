@@ -60,6 +60,8 @@
 
 struct pc__runtime pc__rt = {
 	.grant_lock = PTHREAD_MUTEX_INITIALIZER,
+	.waiting = -1,
+	.single = -1,
 };
 
 static atomic_int nr_parked;
@@ -198,21 +200,25 @@ static bool events_pending(struct pc__vcore *vc)
 /*
  * Parks until woken, until the earliest sleeper anywhere is due, or for
  * pc__rt.idle_poll_ns at most (the 2LS's estimate looks at idle vcores).
+ * The last vcore of a process that wants none leaves while it is parked
+ * (the process is WAITING: process-states.md) and comes back when woken.
  */
 static struct pc_thread *vcore_park(struct pc__vcore *vc)
 {
 	struct pc_thread *t;
 	uint64_t now, next, poll;
 	int expect = PC_VC_PARKED;
+	bool waiting;
 
 	atomic_store_explicit(&vc->wake, 0, memory_order_relaxed);
 	/* Pair with the RMWs in pc_sched_wake() and pc_sched_wake_vcore(). */
 	atomic_exchange(&vc->idle, PC_VC_PARKED);
 	atomic_fetch_add(&nr_parked, 1);
+	waiting = pc__state_wait_begin(vc);
 	now = pc__now_ns();
 	next = timers_run_all(now);
 	poll = atomic_load_explicit(&pc__rt.idle_poll_ns, memory_order_relaxed);
-	if (poll && now + poll < next)
+	if (poll && !waiting && now + poll < next)
 		next = now + poll;
 	t = pick(vc);
 	if (!t && !pc__arbiter_surplus() && !events_pending(vc)) {
@@ -223,6 +229,8 @@ static struct pc_thread *vcore_park(struct pc__vcore *vc)
 	}
 	if (atomic_compare_exchange_strong(&vc->idle, &expect, PC_VC_BUSY))
 		atomic_fetch_sub(&nr_parked, 1);
+	if (waiting)
+		pc__state_wait_end(vc);
 	return t;
 }
 
@@ -331,7 +339,7 @@ void pc__vcore_wait_offline(struct pc__vcore *vc)
  * the arbiter's page (the vcore map the process and a daemon read).
  * grant_lock held, or the first vcore being made.
  */
-void pc__vcore_set_online(struct pc__vcore *vc, bool online)
+void pc__vcore_set_online(struct pc__vcore *vc, bool online, bool announce)
 {
 	struct pc__vcore_arb *a = &pc__sh.arb_rw->vc[vc->id];
 
@@ -342,8 +350,10 @@ void pc__vcore_set_online(struct pc__vcore *vc, bool online)
 	else
 		atomic_fetch_and(&a->flags, ~PC_VCA_ONLINE);
 	atomic_fetch_add(&pc__sh.arb_rw->nr_granted, online ? 1 : -1);
-	pc__event_announce(online ? PC_EV_CORE_GRANTED : PC_EV_CORE_REVOKED,
-			   vc->id);
+	if (announce)
+		pc__event_announce(online ? PC_EV_CORE_GRANTED :
+					    PC_EV_CORE_REVOKED,
+				   vc->id);
 }
 
 /*
@@ -480,14 +490,14 @@ static void *vcore_thread(void *arg)
  * its thread the first time, else wake it from pc__vcore_wait_offline(). grant_lock
  * held. Returns 0 or -EAGAIN/-ENOMEM (then nothing changed).
  */
-int pc__vcore_grant_locked(int id)
+int pc__vcore_grant_locked(int id, bool announce)
 {
 	struct pc__vcore *vc = pc__vcore_get(id);
 	pthread_attr_t attr;
 	int err;
 
 	if (vc) {
-		pc__vcore_set_online(vc, true);
+		pc__vcore_set_online(vc, true, announce);
 		atomic_store(&vc->wake, 1);
 		pc__futex_wake((uint32_t *)&vc->wake, 1);
 		return 0;
@@ -495,7 +505,7 @@ int pc__vcore_grant_locked(int id)
 	vc = vcore_alloc(id);
 	if (!vc)
 		return -ENOMEM;
-	pc__vcore_set_online(vc, true);
+	pc__vcore_set_online(vc, true, announce);
 	/*
 	 * Published before its thread runs: the thread may park at once,
 	 * and a waker must be able to find it then.
@@ -513,7 +523,7 @@ int pc__vcore_grant_locked(int id)
 		 * Unpublished, so no later grant finds a vcore without a
 		 * thread. Not freed: a waker may have loaded the pointer.
 		 */
-		pc__vcore_set_online(vc, false);
+		pc__vcore_set_online(vc, false, announce);
 		atomic_store_explicit(&pc__rt.vcores[id], NULL,
 				      memory_order_release);
 		return -EAGAIN;
@@ -548,7 +558,8 @@ int pc__vcore_start_first(void)
 	}
 	pc__stack_overflow_init();
 	vcore_bind_self(vc);
-	pc__vcore_set_online(vc, true);
+	pc__vcore_set_online(vc, true, true);
+	atomic_store(&pc__sh.arb_rw->state, PC_PROC_RUNNING_M);
 	vc->current = main_t;
 	atomic_store_explicit(&pc__rt.vcores[0], vc, memory_order_release);
 	atomic_store(&pc__rt.max_vcoreid, 1);

@@ -3,9 +3,12 @@
  * (pc_sched_default_autoscale()): a burst of runnable uthreads gets more
  * vcores, never more than the maximum; a process that turns idle gives
  * them back down to the minimum; and it grows again at the next burst.
+ * With a minimum of 0 the last core goes too, until a wake-up.
  */
 #include <errno.h>
 #include <parcore/parcore.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 
 #include "fifo_sched.h"
@@ -17,7 +20,7 @@
 
 TEST(bad_arguments_change_nothing)
 {
-	ASSERT_EQ(pc_sched_default_autoscale(0, 4), -EINVAL);
+	ASSERT_EQ(pc_sched_default_autoscale(-1, 4), -EINVAL);
 	ASSERT_EQ(pc_sched_default_autoscale(3, 2), -EINVAL);
 	ASSERT_EQ(pc_sched_default_autoscale(1, PC_VCORE_MAX + 1), -EINVAL);
 	ASSERT_EQ(pc_sched_default_autoscale(1, 0), 0); /* off */
@@ -87,4 +90,35 @@ TEST(a_burst_grows_the_request_and_idleness_shrinks_it)
 	ASSERT_EQ(pc_vcore_request(3), 3);
 	pc_thread_sleep(30 * 1000 * 1000);
 	ASSERT_EQ(pc_vcore_wanted(), 3);
+}
+
+static struct pc_thread *main_t;
+
+/* Unparks main once no vcore is left. */
+static void *unpark_when_none(void *arg)
+{
+	(void)arg;
+	while (pc_vcore_count() > 0 || pc_vcore_wanted() > 0)
+		sched_yield();
+	ASSERT_EQ(pc_thread_unpark(main_t), 0);
+	return NULL;
+}
+
+TEST(with_a_minimum_of_zero_an_idle_process_gives_back_every_core)
+{
+	pthread_t p;
+
+	test_dump_on_hang();
+	ASSERT_EQ(pc_sched_default_autoscale(0, MAX), 0);
+	ASSERT_EQ(pc_vcore_limit_set(8), 0);
+	ASSERT_EQ(pc_vcore_request(1), 1);
+	burst();
+	main_t = pc_thread_self();
+	ASSERT_EQ(pthread_create(&p, NULL, unpark_when_none, NULL), 0);
+	ASSERT_EQ(pc_thread_park(), 0);
+	/* Woken, on a vcore that came back for it. */
+	ASSERT_GE(pc_vcore_count(), 1);
+	ASSERT_EQ(pthread_join(p, NULL), 0);
+	/* And it grows again. */
+	burst();
 }

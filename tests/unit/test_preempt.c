@@ -116,11 +116,18 @@ TEST(a_plain_yield_gives_the_core_back)
 	ASSERT_EQ(pc_vcore_request(3), 3);
 }
 
-TEST(the_last_vcore_cannot_yield)
+TEST(the_last_vcores_plain_yield_lowers_the_request_and_returns)
 {
+	int me;
+
 	test_enter(1);
-	ASSERT_EQ(pc_vcore_yield(0), -EBUSY);
-	ASSERT_EQ(pc_vcore_count(), 1);
+	me = pc_vcore_id();
+	ASSERT_EQ(pc_vcore_yield(0), 0);
+	/* Nowhere else to go: it goes WAITING when it idles (test_state). */
+	ASSERT_EQ(pc_vcore_id(), me);
+	ASSERT_EQ(pc_vcore_wanted(), 0);
+	ASSERT_EQ(pc_vcore_yield(0), 0); /* never below 0 */
+	ASSERT_EQ(pc_vcore_wanted(), 0);
 }
 
 TEST(a_yield_that_loses_to_a_preemption_fails_then_a_nice_one_answers)
