@@ -3,6 +3,43 @@
  */
 #include "ring.h"
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+
+static bool have_prefetchw;
+
+/* pc__ring_probe() - see ring.h. */
+void pc__ring_probe(void)
+{
+	unsigned int a, b, c, d;
+
+	have_prefetchw = __get_cpuid(0x80000001, &a, &b, &c, &d) &&
+			 (c & bit_PRFCHW);
+}
+
+/*
+ * Asks for @p's line for writing. A producer's next slot was last
+ * written by the consumer, which also polls it: a load and then a store
+ * cost two transfers of the line, this and the store about one
+ * (event_poll_latency: 330 -> 308 ns, medians of 6 runs each). PREFETCHW
+ * is not on every x86-64 CPU, hence the probe.
+ */
+static inline void prefetch_for_write(const void *p)
+{
+	if (have_prefetchw)
+		__asm__ volatile("prefetchw %0" ::"m"(*(const char *)p));
+}
+#else
+void pc__ring_probe(void)
+{
+}
+
+static inline void prefetch_for_write(const void *p)
+{
+	__builtin_prefetch(p, 1);
+}
+#endif
+
 void pc__ring_init(struct pc__mslot *slot, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++)
@@ -14,6 +51,7 @@ bool pc__ring_put(struct pc__mslot *slot, uint32_t n, _Atomic uint32_t *tail,
 {
 	uint32_t t = atomic_load_explicit(tail, memory_order_relaxed);
 
+	prefetch_for_write(&slot[t & (n - 1)]);
 	for (int tries = 0; tries < PC_RING_TRIES; tries++) {
 		struct pc__mslot *s = &slot[t & (n - 1)];
 		/* Acquire pairs with the consumer's release that freed it. */

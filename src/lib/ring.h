@@ -33,6 +33,8 @@ struct pc__mslot {
 /* Lost CAS races before a producer gives up on the ring. */
 #define PC_RING_TRIES 16
 
+/* Looks once at what the CPU offers the producers (before any ring). */
+void pc__ring_probe(void);
 /* Makes @n slots (a power of two) empty, for tickets from 0. */
 void pc__ring_init(struct pc__mslot *slot, uint32_t n);
 /*
@@ -41,6 +43,18 @@ void pc__ring_init(struct pc__mslot *slot, uint32_t n);
  */
 bool pc__ring_put(struct pc__mslot *slot, uint32_t n, _Atomic uint32_t *tail,
 		  const struct pc_event *ev);
+/*
+ * Whether the slot at @head holds a published event: one load of one
+ * line, for a consumer that polls. A hint: another consumer may take it.
+ */
+static inline bool pc__ring_ready(const struct pc__mslot *slot, uint32_t n,
+				  _Atomic uint32_t *head)
+{
+	uint32_t h = atomic_load_explicit(head, memory_order_relaxed);
+
+	return atomic_load_explicit(&slot[h & (n - 1)].seq,
+				    memory_order_acquire) == h + 1;
+}
 /* Takes the oldest event into @out; false if there is none. Any thread. */
 bool pc__ring_take(struct pc__mslot *slot, uint32_t n, _Atomic uint32_t *head,
 		   struct pc_event *out);

@@ -115,6 +115,7 @@ void pc__vcpd_init(int id)
 
 static void shared_setup(void)
 {
+	pc__ring_probe();
 	shared_err = arbiter_side();
 	if (!shared_err)
 		shared_err = process_side();

@@ -28,7 +28,7 @@
 #include "ring.h"
 
 #define PC_SHARED_MAGIC 0x70637368u /* "pcsh" */
-#define PC_SHARED_VERSION 1u
+#define PC_SHARED_VERSION 2u /* 2: mailbox slots line-aligned */
 
 /* Mailbox ring slots per vcore: a power of two. */
 #define PC_MBOX_SLOTS 64u
@@ -40,7 +40,8 @@
 struct pc__mbox {
 	_Alignas(64) _Atomic uint32_t head; /* next consumer ticket */
 	_Atomic uint64_t bits[PC_EV_WORDS]; /* types posted bit-only/overflowed */
-	struct pc__mslot slot[PC_MBOX_SLOTS];
+	/* A line holds two slots, never one and a half (a poll reads one). */
+	_Alignas(64) struct pc__mslot slot[PC_MBOX_SLOTS];
 };
 
 /*
@@ -140,6 +141,17 @@ bool pc__mbox_post(struct pc__vcpd *v, const struct pc_event *ev,
 		   bool bit_only);
 bool pc__mbox_take(struct pc__vcpd *v, struct pc_event *out);
 uint64_t pc__mbox_take_bits(struct pc__vcpd *v, unsigned int word);
+
+/*
+ * Whether the next message is in the ring already: what an idle vcore
+ * polls besides notif_pending. The poster publishes the slot before it
+ * sets notif_pending, so this sees a post one line transfer sooner.
+ * Vcore context of the mailbox's vcore.
+ */
+static inline bool pc__mbox_ready(struct pc__vcpd *v)
+{
+	return pc__ring_ready(v->mbox.slot, PC_MBOX_SLOTS, &v->mbox.head);
+}
 
 static inline struct pc__vcpd *pc__vcpd(int vcoreid)
 {
