@@ -14,6 +14,7 @@
  *   key.c       uthread-local keys
  *   timer.c     per-vcore sleep queues
  *   vcore.c     vcore threads, the vcore loop, idle and wake-up
+ *   spinlock.c  the runtime's spinlocks: waiting for a holder not running
  *   arbiter.c   the embedded arbiter: amt_wanted, the pool, grants
  *   state.c     the process's state: single-core mode again, WAITING
  *   revoke.c    preemption and core yields
@@ -91,16 +92,24 @@ static inline void pc__cpu_relax(void)
 /*
  * Spinlock for short runtime-internal critical sections (run queues, sleep
  * queues). Test-and-test-and-set. Holders never block or switch while
- * holding one. Preemption detection comes with vcore preemption.
+ * holding one. The word says who holds it: the CPU of the holder's vcore
+ * plus one, or PC_SPIN_ANON for a thread that is not a vcore (0: free).
+ * A waiter whose vcore shares the holder's CPU knows the holder is not
+ * running, and gives the CPU to it (spinlock.c).
  */
 struct pc__spinlock {
 	atomic_int locked;
 };
 #define PC_SPINLOCK_INIT { 0 }
+#define PC_SPIN_ANON INT32_MAX
 
 /* nopreempt sections (notify.c); defined after struct pc__vcore. */
 static inline void pc__nopreempt_enter(void);
 static inline void pc__nopreempt_exit(void);
+/* What the caller leaves in a lock it takes; after struct pc__vcore. */
+static inline int pc__spin_tag(void);
+/* The wait of a contended pc__spin_lock() (spinlock.c). */
+void pc__spin_wait(struct pc__spinlock *l, int tag);
 
 /*
  * Runtime spinlocks are notification-safe (an "irqsave" lock, LESSONS
@@ -110,18 +119,21 @@ static inline void pc__nopreempt_exit(void);
  */
 static inline void pc__spin_lock(struct pc__spinlock *l)
 {
+	int tag;
+
 	pc__nopreempt_enter();
+	tag = pc__spin_tag();
 	/* Acquire pairs with the release in pc__spin_unlock(). */
-	while (atomic_exchange_explicit(&l->locked, 1, memory_order_acquire))
-		while (atomic_load_explicit(&l->locked, memory_order_relaxed))
-			pc__cpu_relax();
+	while (atomic_exchange_explicit(&l->locked, tag, memory_order_acquire))
+		pc__spin_wait(l, tag);
 }
 
 static inline bool pc__spin_trylock(struct pc__spinlock *l)
 {
 	pc__nopreempt_enter();
 	if (!atomic_load_explicit(&l->locked, memory_order_relaxed) &&
-	    !atomic_exchange_explicit(&l->locked, 1, memory_order_acquire))
+	    !atomic_exchange_explicit(&l->locked, pc__spin_tag(),
+				      memory_order_acquire))
 		return true;
 	pc__nopreempt_exit();
 	return false;
@@ -333,6 +345,8 @@ struct pc__runtime {
 	_Atomic(struct pc__vcore *) vcores[PC_VCORE_MAX];
 	atomic_int max_vcoreid;   /* highest id ever granted, plus one */
 	atomic_int nr_spinning;
+	/* Spinlock waits that gave the CPU to a holder on it (spinlock.c). */
+	atomic_uint_fast64_t nr_spin_handoffs;
 	/* A parked vcore looks for work this often anyway (0: never). */
 	atomic_uint_fast64_t idle_poll_ns;
 	/* state.c; written under grant_lock, -1: none. */
@@ -383,6 +397,13 @@ void pc__notify_deferred(void);
  * deferred (docs/design/notifications.md). The vcore is the one entered
  * on: nothing switches inside a section.
  */
+static inline int pc__spin_tag(void)
+{
+	struct pc__vcore *vc = pc__vcore_self();
+
+	return vc ? vc->cpu + 1 : PC_SPIN_ANON;
+}
+
 static inline void pc__nopreempt_exit(void)
 {
 	struct pc__vcore *vc = pc__vcore_self();
