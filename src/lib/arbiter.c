@@ -90,12 +90,12 @@ void pc__arbiter_surplus_update_locked(void)
 
 	/*
 	 * Parked vcores check the hint only before they park: wake one, which
-	 * leaves and wakes the next (pc__vcore_wait_offline()), so that a lowered request
-	 * takes effect on an idle process too.
+	 * leaves and wakes the next (pc__vcore_wait_offline()), so that a
+	 * lowered request takes effect on an idle process too.
 	 */
 	if (now && !atomic_exchange_explicit(&pc__rt.surplus, now,
 					     memory_order_relaxed))
-		pc_sched_wake();
+		pc__vcore_wake_surplus();
 	else
 		atomic_store_explicit(&pc__rt.surplus, now,
 				      memory_order_relaxed);

@@ -120,6 +120,16 @@ static int fallback_vcore(void)
 }
 
 /*
+ * Vcore @id is the one a WAITING process sleeps on: it takes events as
+ * an online one does (a post wakes the process). Online before `waiting`
+ * is cleared: a poster that finds `waiting` moved on finds it online.
+ */
+static bool vcore_waiting(int id)
+{
+	return atomic_load(&pc__rt.waiting) == id || vcore_online(id);
+}
+
+/*
  * event_deliver() - queue @ev (type already checked) for vcore @id
  * with @flags and tell it. Any thread. Returns 0 or -ENXIO.
  */
@@ -128,7 +138,7 @@ static int event_deliver(int id, const struct pc_event *ev,
 {
 	struct pc_event e = *ev;
 
-	if (!vcore_online(id)) {
+	if (!vcore_online(id) && !vcore_waiting(id)) {
 		if (!(flags & PC_EVF_FALLBACK))
 			return -ENXIO;
 		id = fallback_vcore();

@@ -669,6 +669,11 @@ void pc__state_wait_end(struct pc__vcore *vc);
 /* The waiting vcore comes back, if there is one. grant_lock held. */
 int pc__state_wake_locked(void);
 
+/*
+ * Wakes one parked vcore that may give its core back (vcore.c): a chain
+ * of them leaves after a lowered request, each waking the next.
+ */
+void pc__vcore_wake_surplus(void);
 /* Vcores spinning or parked for want of work right now (vcore.c). */
 int pc__vcores_idle(void);
 

@@ -108,7 +108,8 @@ static int preempt_check_locked(int id)
 		return -ENXIO;
 	if (atomic_load(&arb_of(id)->preempt_pending))
 		return -EALREADY;
-	if (last_vcore_locked())
+	/* Single-core mode's vcore stays, as the last one does. */
+	if (last_vcore_locked() || id == atomic_load(&pc__rt.single))
 		return -EBUSY;
 	return 0;
 }

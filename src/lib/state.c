@@ -30,8 +30,13 @@ int pc__state_single(void)
 		return 0; /* single-core already */
 	if (!vc || !pc__thread_current())
 		return -EPERM;
-	atomic_store(&pc__sh.proc->amt_wanted, 0);
 	pthread_mutex_lock(&pc__rt.grant_lock);
+	/* It would go: the request lost the race, as a plain yield does. */
+	if (atomic_load(&pc__sh.arb->vc[vc->id].preempt_pending)) {
+		pthread_mutex_unlock(&pc__rt.grant_lock);
+		return -EAGAIN;
+	}
+	atomic_store(&pc__sh.proc->amt_wanted, 0);
 	err = pc__arbiter_read_request_locked();
 	if (!err) {
 		atomic_store(&pc__rt.single, vc->id);
@@ -63,7 +68,9 @@ bool pc__state_wait_begin(struct pc__vcore *vc)
 	bool leave;
 
 	if (PC_LIKELY(atomic_load_explicit(&pc__rt.amt_wanted,
-					   memory_order_relaxed) != 0))
+					   memory_order_relaxed) != 0 ||
+		      atomic_load_explicit(&pc__rt.single,
+					   memory_order_relaxed) >= 0))
 		return false;
 	pthread_mutex_lock(&pc__rt.grant_lock);
 	leave = pc__arbiter_target() == 0 &&

@@ -143,6 +143,26 @@ int pc_sched_wake_vcore(int id)
 	}
 }
 
+/*
+ * pc__vcore_wake_surplus() - see internal.h. pc_sched_wake() would do for
+ * work, but it may pick the vcore of single-core mode, which does not
+ * leave, and the chain of leaves would stop there.
+ */
+void pc__vcore_wake_surplus(void)
+{
+	int max = atomic_load_explicit(&pc__rt.max_vcoreid,
+				       memory_order_acquire);
+	int single = atomic_load(&pc__rt.single);
+
+	for (int i = 0; i < max; i++) {
+		struct pc__vcore *vc = pc__vcore_get(i);
+
+		if (vc && i != single && atomic_load(&vc->online) &&
+		    atomic_load(&vc->idle) == PC_VC_PARKED && wake_parked(vc))
+			return;
+	}
+}
+
 /* pc__vcores_idle() - see internal.h. */
 int pc__vcores_idle(void)
 {
@@ -206,11 +226,22 @@ static bool preempt_pending(struct pc__vcore *vc)
 				    memory_order_relaxed);
 }
 
+/*
+ * The process holds more vcores than it wants, and @vc is one that may
+ * go: not the vcore of single-core mode, which would otherwise never
+ * idle while the others leave.
+ */
+static bool may_leave(struct pc__vcore *vc)
+{
+	return pc__arbiter_surplus() &&
+	       vc->id != atomic_load_explicit(&pc__rt.single,
+					      memory_order_relaxed);
+}
+
 /* What ends idleness besides work: the loop has something to do. */
 static bool idle_ends(struct pc__vcore *vc)
 {
-	return pc__arbiter_surplus() || events_pending(vc) ||
-	       preempt_pending(vc);
+	return may_leave(vc) || events_pending(vc) || preempt_pending(vc);
 }
 
 /*
@@ -265,15 +296,17 @@ static struct pc_thread *vcore_spin(struct pc__vcore *vc)
 		 * handler ran (a third of event_poll_latency). The clock is
 		 * read every 16 passes: @now may be that old.
 		 */
-		if (pc__mbox_ready(vc->vcpd) ||
-		    (i % 8 == 0 && events_pending(vc))) {
+		if (events_pending(vc)) {
 			pc__events_handle(vc);
 			if (preempt_pending(vc))
 				break;
 			start = now; /* a full spin after each, as before */
 		}
+		/* Before the pick: a vcore on its way out steals nothing. */
+		if (may_leave(vc))
+			break;
 		t = pick(vc);
-		if (t || pc__arbiter_surplus())
+		if (t)
 			break;
 		pc__cpu_relax();
 		if (i % 16 == 0) {
@@ -353,7 +386,9 @@ void pc__vcore_hand_off_locked(struct pc__vcore *vc)
 void pc__vcore_wait_offline(struct pc__vcore *vc)
 {
 	atomic_store(&vc->idle, PC_VC_BUSY);
-	pc_sched_wake();
+	pc_sched_wake(); /* for the work it handed off */
+	if (pc__arbiter_surplus())
+		pc__vcore_wake_surplus();
 	for (;;) {
 		atomic_store(&vc->wake, 0);
 		if (atomic_load(&vc->online))
@@ -434,8 +469,7 @@ void pc__vcore_loop(struct pc__vcore *vc)
 		}
 		if (t)
 			pc__thread_run(t);
-		if (PC_UNLIKELY(pc__arbiter_surplus()) &&
-		    pc__arbiter_should_leave(vc))
+		if (PC_UNLIKELY(may_leave(vc)) && pc__arbiter_should_leave(vc))
 			pc__vcore_wait_offline(vc);
 		if (atomic_load_explicit(&vc->next_deadline,
 					 memory_order_relaxed) != UINT64_MAX &&

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <time.h>
 
 #include "../../src/lib/internal.h"
 #include "../../src/lib/shared.h"
@@ -157,9 +158,124 @@ TEST(a_request_of_zero_from_a_pthread_in_multicore_mode_is_refused)
 	ASSERT_EQ(state(), PC_PROC_RUNNING_M);
 }
 
-/* ---- WAITING ---- */
+static atomic_int spin_on = -1, spin_stop;
+
+/* Holds its vcore, never yielding, until told to stop. */
+static void *spinner(void *arg)
+{
+	(void)arg;
+	atomic_store(&spin_on, pc_vcore_id());
+	while (!atomic_load(&spin_stop))
+		pc__cpu_relax();
+	return NULL;
+}
+
+/* Starts a spinner on a vcore other than the caller's. */
+static struct pc_thread *spin_elsewhere(void)
+{
+	struct pc_thread *t;
+
+	ASSERT_EQ(pc_thread_create(&t, NULL, spinner, NULL), 0);
+	while (atomic_load(&spin_on) < 0)
+		pc_thread_yield();
+	ASSERT_NE(atomic_load(&spin_on), pc_vcore_id());
+	return t;
+}
+
+TEST(the_single_vcore_is_never_preempted_even_before_the_others_leave)
+{
+	struct pc_thread *t;
+	int me;
+
+	test_enter(2);
+	t = spin_elsewhere();
+	me = pc_vcore_id();
+	ASSERT_EQ(pc_vcore_request(0), 0);
+	/* The spinner's vcore has not left: two online, yet -EBUSY. */
+	ASSERT_EQ(pc_vcore_count(), 2);
+	ASSERT_EQ(pc_vcore_preempt(me, 0), -EBUSY);
+	atomic_store(&spin_stop, 1);
+	ASSERT_EQ(pc_thread_join(t, NULL), 0);
+	/* The join may resume us where the spinner ended, until it leaves. */
+	while (pc_vcore_count() > 1)
+		pc_thread_yield();
+	ASSERT_EQ(pc_vcore_id(), me);
+}
+
+TEST(a_request_of_zero_loses_to_a_pending_preemption_of_its_vcore)
+{
+	int me;
+
+	test_enter(2);
+	me = pc_vcore_id();
+	ASSERT_EQ(pc_vcore_preempt(me, 100 * 1000 * 1000 * 1000ull), 0);
+	ASSERT_EQ(pc_vcore_request(0), -EAGAIN);
+	ASSERT_EQ(state(), PC_PROC_RUNNING_M);
+	ASSERT_EQ(pc_vcore_wanted(), 2);
+	ASSERT_EQ(pc_vcore_yield(1), 0);
+	ASSERT_EQ(pc_vcore_restore(), 2);
+}
 
 static struct pc_thread *main_t;
+static int single_k;
+
+/* Until vcore @single_k has parked, the spinner still holding another. */
+static void *unpark_when_k_parks(void *arg)
+{
+	struct pc__vcore *k = pc__vcore_get(single_k);
+
+	(void)arg;
+	while (atomic_load(&k->idle) != PC_VC_PARKED)
+		sched_yield();
+	ASSERT_EQ(pc_vcore_count(), 2);
+	ASSERT_EQ(pc_thread_unpark(main_t), 0);
+	return NULL;
+}
+
+TEST(the_single_vcore_parks_while_another_has_yet_to_leave)
+{
+	struct pc_thread *t;
+	pthread_t p;
+
+	test_enter(2);
+	t = spin_elsewhere();
+	single_k = pc_vcore_id();
+	main_t = pc_thread_self();
+	ASSERT_EQ(pc_vcore_request(0), 0);
+	ASSERT_EQ(pthread_create(&p, NULL, unpark_when_k_parks, NULL), 0);
+	ASSERT_EQ(pc_thread_park(), 0);
+	ASSERT_EQ(pthread_join(p, NULL), 0);
+	atomic_store(&spin_stop, 1);
+	ASSERT_EQ(pc_thread_join(t, NULL), 0);
+}
+
+static void *unpark_when_single(void *arg)
+{
+	(void)arg;
+	while (pc_vcore_count() > 1)
+		sched_yield();
+	ASSERT_EQ(pc_thread_unpark(main_t), 0);
+	return NULL;
+}
+
+/* Parked vcores leave one after another; the parked single one does not
+ * stop the chain. */
+TEST(an_idle_process_settles_in_single_core_mode)
+{
+	pthread_t p;
+
+	test_enter(8);
+	pc_thread_sleep(50 * 1000 * 1000); /* the others park */
+	main_t = pc_thread_self();
+	ASSERT_EQ(pc_vcore_request(0), 0);
+	ASSERT_EQ(pthread_create(&p, NULL, unpark_when_single, NULL), 0);
+	ASSERT_EQ(pc_thread_park(), 0);
+	ASSERT_EQ(pthread_join(p, NULL), 0);
+	ASSERT_EQ(pc_vcore_count(), 1);
+}
+
+/* ---- WAITING ---- */
+
 static atomic_int waited; /* WAITING seen by the pthread */
 
 static void *unpark_when_waiting(void *arg)
@@ -226,6 +342,72 @@ TEST(an_event_posted_while_waiting_wakes_the_process)
 	ASSERT_EQ(pc_thread_park(), 0);
 	ASSERT_EQ(atomic_load(&handled), 1);
 	ASSERT_EQ(pthread_join(p, NULL), 0);
+}
+
+static struct pc_evq *evq;
+
+static void on_evq(const struct pc_event *ev, void *arg)
+{
+	(void)ev;
+	(void)arg;
+	atomic_fetch_add(&handled, 1);
+	ASSERT_EQ(pc_thread_unpark(main_t), 0);
+}
+
+static void *post_evq_when_waiting(void *arg)
+{
+	struct pc_event ev = { .type = PC_EV_USER };
+
+	(void)arg;
+	assert_waiting();
+	ASSERT_EQ(pc_evq_post(evq, &ev), 0);
+	return NULL;
+}
+
+/* Told without a fallback: the waiting vcore takes it as if online. */
+TEST(an_event_queue_post_to_the_waiting_vcores_handler_wakes_it)
+{
+	pthread_t p;
+
+	test_enter(1);
+	main_t = pc_thread_self();
+	ASSERT_EQ(pc_evq_create(&evq, 0), 0);
+	ASSERT_EQ(pc_evq_handler_set(evq, on_evq, NULL, pc_vcore_id(),
+				     PC_EVF_NOTIFY),
+		  0);
+	ASSERT_EQ(pc_vcore_yield(0), 0);
+	ASSERT_EQ(pthread_create(&p, NULL, post_evq_when_waiting, NULL), 0);
+	ASSERT_EQ(pc_thread_park(), 0);
+	ASSERT_EQ(atomic_load(&handled), 1);
+	ASSERT_EQ(pthread_join(p, NULL), 0);
+}
+
+static void on_alarm(const struct pc_event *ev, void *arg)
+{
+	(void)ev;
+	(void)arg;
+	atomic_fetch_add(&handled, 1);
+	ASSERT_EQ(pc_thread_unpark(main_t), 0);
+}
+
+TEST(an_alarm_routed_to_the_waiting_vcore_without_fallback_wakes_it)
+{
+	struct timespec now;
+
+	test_enter(1);
+	main_t = pc_thread_self();
+	ASSERT_EQ(pc_event_handler_set(PC_EV_ALARM, on_alarm, NULL), 0);
+	ASSERT_EQ(pc_event_route_set(PC_EV_ALARM, pc_vcore_id(),
+				     PC_EVF_NOTIFY),
+		  0);
+	ASSERT_EQ(pc_vcore_yield(0), 0);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ASSERT_GE(pc_alarm_set((uint64_t)now.tv_sec * 1000000000ull +
+				       (uint64_t)now.tv_nsec + 20 * 1000 * 1000,
+			       1),
+		  0);
+	ASSERT_EQ(pc_thread_park(), 0);
+	ASSERT_EQ(atomic_load(&handled), 1);
 }
 
 static void *watch_for_waiting(void *arg)
