@@ -66,6 +66,9 @@ struct pc_event {
  *                   look, however many were posted.
  *  PC_EVF_FALLBACK  if the target vcore is not online, deliver to the
  *                   lowest-numbered online vcore instead of failing.
+ * While the process is WAITING (no vcore online: pc_vcore_yield()), the
+ * vcore it sleeps on takes events as if it were online, and a fallback
+ * goes to it: a post wakes the process.
  */
 #define PC_EVF_NOTIFY 0x1u
 #define PC_EVF_BIT_ONLY 0x2u

@@ -55,6 +55,8 @@ PC_BEGIN_DECLS
  * -EINVAL if @n is negative or above PC_VCORE_MAX;
  * -EPERM for @n == 0 in multi-core mode from outside a uthread (it has
  * no vcore to keep; before multi-core mode @n == 0 changes nothing);
+ * -EAGAIN for @n == 0 while a preemption of the caller's vcore is
+ * pending (answer it with pc_vcore_yield(1) first);
  * -EPROTO if the arbiter refused the request because the process's
  * shared page was corrupted (it reports what it found on stderr and keeps
  * the last good request);
