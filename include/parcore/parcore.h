@@ -4,6 +4,8 @@
  *   vcore.h   ask for cores; see what you were granted
  *   thread.h  uthreads: create, join, yield, sleep, park, local keys
  *   sched.h   replace the second-level scheduler
+ *   sync.h    mutexes, condition variables, semaphores: FIFO hand-off
+ *   event.h   events, handlers, alarms; evq.h, application event queues
  */
 #ifndef PARCORE_PARCORE_H
 #define PARCORE_PARCORE_H
@@ -12,6 +14,7 @@
 #include <parcore/event.h>
 #include <parcore/evq.h>
 #include <parcore/sched.h>
+#include <parcore/sync.h>
 #include <parcore/thread.h>
 #include <parcore/vcore.h>
 

@@ -93,8 +93,8 @@ void pc__arbiter_surplus_update_locked(void)
 	 * leaves and wakes the next (pc__vcore_wait_offline()), so that a
 	 * lowered request takes effect on an idle process too.
 	 */
-	if (now && !atomic_exchange_explicit(&pc__rt.surplus, now,
-					     memory_order_relaxed))
+	/* seq_cst: pairs with may_leave()'s read in vcore.c. */
+	if (now && !atomic_exchange(&pc__rt.surplus, now))
 		pc__vcore_wake_surplus();
 	else
 		atomic_store_explicit(&pc__rt.surplus, now,

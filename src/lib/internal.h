@@ -26,6 +26,8 @@
  *   mbox.c      a vcore's mailbox; ring.c, the ring under it (ring.h)
  *   evq.c       the application's event queues
  *   sched_default.c  the default 2LS; autoscale.c, its core estimate
+ *   waiter.c    FIFO waiters and the hand-off under every blocking
+ *               primitive: mutex.c, cond.c, sem.c
  */
 #ifndef PARCORE_INTERNAL_H
 #define PARCORE_INTERNAL_H
@@ -117,14 +119,27 @@ void pc__spin_wait(struct pc__spinlock *l, int tag);
  * vcore context on a vcore whose uthread holds one that vcore context
  * also takes.
  */
+static inline bool pc__spin_take(struct pc__spinlock *l, int tag)
+{
+	int free = 0;
+
+	return atomic_compare_exchange_weak_explicit(&l->locked, &free, tag,
+						     memory_order_acquire,
+						     memory_order_relaxed);
+}
+
 static inline void pc__spin_lock(struct pc__spinlock *l)
 {
 	int tag;
 
 	pc__nopreempt_enter();
 	tag = pc__spin_tag();
-	/* Acquire pairs with the release in pc__spin_unlock(). */
-	while (atomic_exchange_explicit(&l->locked, tag, memory_order_acquire))
+	/*
+	 * A CAS, not an exchange: a failed exchange would write this
+	 * waiter's tag over the holder's. Acquire pairs with the release in
+	 * pc__spin_unlock().
+	 */
+	while (!pc__spin_take(l, tag))
 		pc__spin_wait(l, tag);
 }
 
@@ -132,8 +147,7 @@ static inline bool pc__spin_trylock(struct pc__spinlock *l)
 {
 	pc__nopreempt_enter();
 	if (!atomic_load_explicit(&l->locked, memory_order_relaxed) &&
-	    !atomic_exchange_explicit(&l->locked, pc__spin_tag(),
-				      memory_order_acquire))
+	    pc__spin_take(l, pc__spin_tag()))
 		return true;
 	pc__nopreempt_exit();
 	return false;
@@ -193,6 +207,8 @@ struct pc_thread {
 	atomic_int last_vcore;
 	atomic_uint park;     /* PC_PARK_*: the user's park/unpark */
 	atomic_uint wait;     /* PC_WAIT_*: waits inside the runtime */
+	/* A sync wait's word (waiter.c): in the TCB, which outlives it. */
+	atomic_uintptr_t granted;
 	/*
 	 * The vcore this uthread is suspended on as a coroutine (in
 	 * pc_thread_switch()), else -1. Only that vcore's Linux thread
@@ -344,7 +360,8 @@ struct pc__runtime {
 	/* Published once each, when the vcore's thread exists. */
 	_Atomic(struct pc__vcore *) vcores[PC_VCORE_MAX];
 	atomic_int max_vcoreid;   /* highest id ever granted, plus one */
-	atomic_int nr_spinning;
+	/* On a line of its own: idle vcores write it, posters never. */
+	_Alignas(PC_CACHELINE) atomic_int nr_spinning;
 	/* Spinlock waits that gave the CPU to a holder on it (spinlock.c). */
 	atomic_uint_fast64_t nr_spin_handoffs;
 	/* A parked vcore looks for work this often anyway (0: never). */
@@ -676,6 +693,46 @@ int pc__state_wake_locked(void);
 void pc__vcore_wake_surplus(void);
 /* Vcores spinning or parked for want of work right now (vcore.c). */
 int pc__vcores_idle(void);
+
+/* ---- blocking synchronization (waiter.c; docs/design/sync.md) ---- */
+
+/* One waiter in a primitive's FIFO, on the waiter's own stack. */
+struct pc__waiter {
+	struct pc__waiter *next;
+	struct pc_thread *t; /* the waiting uthread; NULL: a plain thread */
+	void *tag;           /* who it is, as an owner (pc__sync_self()) */
+	/* 0 until the hand-off: t->granted, or own_word for a thread. */
+	atomic_uintptr_t *granted;
+	atomic_uintptr_t own_word;
+};
+
+struct pc__waitq {
+	struct pc__waiter *head, *tail;
+};
+
+/*
+ * The caller as an owner: its TCB in a uthread, else a tag of its
+ * thread. NULL in vcore context, which must not block.
+ */
+void *pc__sync_self(void);
+/* Readies @w for the caller (pc__sync_self() must not be NULL). */
+void pc__waiter_init(struct pc__waiter *w, void *self);
+void pc__waitq_push(struct pc__waitq *q, struct pc__waiter *w);
+struct pc__waiter *pc__waitq_pop(struct pc__waitq *q);
+/* Blocks the caller, the waiter of @w, until it is granted. */
+void pc__waiter_block(struct pc__waiter *w);
+/*
+ * The hand-off: tells @w it owns what it waited for, and wakes it. Not
+ * under the primitive's spinlock (the wake-up may make a system call);
+ * @w may be gone once this returns.
+ */
+void pc__waiter_grant(struct pc__waiter *w);
+/*
+ * Gives mutex @m to @w if it is free, else queues @w for it (cond.c
+ * moves a signaled waiter so, mutex.c). Returns true if @w got it: the
+ * caller then grants @w.
+ */
+bool pc__mutex_take_or_queue(struct pc_mutex *m, struct pc__waiter *w);
 
 /* ---- the default 2LS's core estimate (autoscale.c) ---- */
 

@@ -3,7 +3,8 @@
  * waiter whose vcore shares the holder's CPU knows the holder is not
  * running and gives it the CPU (src/lib/spinlock.c). The holder here
  * keeps the lock until that has happened, so a waiter that only spun
- * would leave the case hanging.
+ * would leave the case hanging; and a waiter on another CPU, which
+ * spins, must not have written the lock word.
  */
 #define _GNU_SOURCE
 #include <parcore/parcore.h>
@@ -17,9 +18,11 @@
 
 #define EV_HOLD PC_EV_APP_FIRST
 #define EV_WAIT (PC_EV_APP_FIRST + 1)
+#define EV_WAIT_FAR (PC_EV_APP_FIRST + 2)
 
 static struct pc__spinlock lock = PC_SPINLOCK_INIT;
-static atomic_int held, trying, done;
+static atomic_int held, trying, trying_far, done;
+static int holder_tag;
 static uint64_t handoffs_before;
 
 static uint64_t handoffs(void)
@@ -33,9 +36,26 @@ static void hold(const struct pc_event *ev, void *arg)
 	(void)ev;
 	(void)arg;
 	pc__spin_lock(&lock);
+	holder_tag = pc__spin_tag();
 	atomic_store(&held, 1);
-	while (!atomic_load(&trying) || handoffs() == handoffs_before)
+	while (!atomic_load(&trying) || !atomic_load(&trying_far) ||
+	       handoffs() == handoffs_before)
 		pc__cpu_relax();
+	/* Waiters never write the word: it still names this holder. */
+	ASSERT_EQ(atomic_load(&lock.locked), holder_tag);
+	pc__spin_unlock(&lock);
+	atomic_fetch_add(&done, 1);
+}
+
+/* Vcore context of a vcore on another CPU: it spins, and writes nothing. */
+static void wait_far(const struct pc_event *ev, void *arg)
+{
+	(void)ev;
+	(void)arg;
+	while (!atomic_load(&held))
+		pc__cpu_relax();
+	atomic_store(&trying_far, 1);
+	pc__spin_lock(&lock);
 	pc__spin_unlock(&lock);
 	atomic_fetch_add(&done, 1);
 }
@@ -63,10 +83,12 @@ static void *send_both(void *arg)
 {
 	struct pc_event hold_ev = { .type = EV_HOLD };
 	struct pc_event wait_ev = { .type = EV_WAIT };
+	struct pc_event far_ev = { .type = EV_WAIT_FAR };
 
 	(void)arg;
 	ASSERT_EQ(pc_event_send(0, &hold_ev, PC_EVF_NOTIFY), 0);
 	ASSERT_EQ(pc_event_send(waiter_vcore, &wait_ev, PC_EVF_NOTIFY), 0);
+	ASSERT_EQ(pc_event_send(1, &far_ev, PC_EVF_NOTIFY), 0);
 	return NULL;
 }
 
@@ -78,8 +100,8 @@ TEST(a_waiter_on_the_holders_cpu_gives_it_the_cpu)
 
 	ASSERT_EQ(sched_getaffinity(0, sizeof(set), &set), 0);
 	ncpus = CPU_COUNT(&set);
-	if (ncpus + 1 > PC_VCORE_MAX)
-		SKIP("too many CPUs to oversubscribe one");
+	if (ncpus < 2 || ncpus + 1 > PC_VCORE_MAX)
+		SKIP("needs 2 to PC_VCORE_MAX - 1 CPUs");
 	/* One vcore more than CPUs: the last shares vcore 0's CPU. */
 	test_enter(ncpus + 1);
 	b = ncpus;
@@ -87,9 +109,10 @@ TEST(a_waiter_on_the_holders_cpu_gives_it_the_cpu)
 	handoffs_before = handoffs();
 	ASSERT_EQ(pc_event_handler_set(EV_HOLD, hold, NULL), 0);
 	ASSERT_EQ(pc_event_handler_set(EV_WAIT, wait_for_it, NULL), 0);
+	ASSERT_EQ(pc_event_handler_set(EV_WAIT_FAR, wait_far, NULL), 0);
 	waiter_vcore = b;
 	ASSERT_EQ(pthread_create(&p, NULL, send_both, NULL), 0);
-	while (atomic_load(&done) < 2)
+	while (atomic_load(&done) < 3)
 		pc_thread_sleep(1000 * 1000);
 	ASSERT_EQ(pthread_join(p, NULL), 0);
 	ASSERT_GT(handoffs(), handoffs_before);

@@ -1,0 +1,185 @@
+/*
+ * parcore/sync.h - synchronization that blocks the uthread, never the
+ * vcore, and hands ownership to the head of a FIFO queue.
+ *
+ * Every primitive keeps its waiters in arrival order. Releasing a
+ * contended mutex or posting a semaphore with waiters makes the head
+ * waiter the owner before it runs: it returns from its wait already
+ * holding what it waited for, and nobody barges past it. A condition
+ * variable's signal moves the waiter onto the mutex's queue instead of
+ * waking it to compete for the lock. Design: docs/design/sync.md.
+ *
+ * Who may call:
+ *  - a uthread: waiting parks the uthread; its vcore runs others;
+ *  - a plain thread of the process (a pthread, or main before multi-core
+ *    mode): waiting blocks that thread (a futex), and it queues in the
+ *    same FIFO as the uthreads;
+ *  - vcore context (an event handler): it must not block, so the calls
+ *    that may wait return -EPERM there; trylock, trywait, unlock, post,
+ *    signal and broadcast work.
+ *
+ * The structures are public only so that they can be initialized
+ * statically; their fields are private.
+ */
+#ifndef PARCORE_SYNC_H
+#define PARCORE_SYNC_H
+
+#include <parcore/common.h>
+
+PC_BEGIN_DECLS
+
+/* ---- mutex ---- */
+
+/* Kinds. */
+#define PC_MUTEX_NORMAL 0u
+/* Reports relocking by the owner (-EDEADLK) and unlock by another (-EPERM). */
+#define PC_MUTEX_ERRORCHECK 1u
+
+struct pc_mutex {
+	unsigned int _state;
+	unsigned int _kind;
+	int _lock;
+	unsigned int _pad;
+	void *_owner;
+	void *_head, *_tail;
+};
+#define PC_MUTEX_INIT { 0, PC_MUTEX_NORMAL, 0, 0, NULL, NULL, NULL }
+#define PC_MUTEX_ERRORCHECK_INIT                                          \
+	{ 0, PC_MUTEX_ERRORCHECK, 0, 0, NULL, NULL, NULL }
+
+/*
+ * pc_mutex_init() - make @m an unlocked mutex of @kind (PC_MUTEX_NORMAL
+ * or PC_MUTEX_ERRORCHECK); the same as its static initializer.
+ * Returns 0, or -EINVAL for a NULL @m or an unknown @kind.
+ */
+PC_EXPORT int pc_mutex_init(struct pc_mutex *m, unsigned int kind);
+
+/*
+ * pc_mutex_destroy() - check that @m may go: unlocked, nobody waiting.
+ * The memory is the caller's. Returns 0; -EBUSY if @m is locked or has
+ * waiters (nothing changes); -EINVAL for NULL.
+ */
+PC_EXPORT int pc_mutex_destroy(struct pc_mutex *m);
+
+/*
+ * pc_mutex_lock() - take @m, waiting in FIFO order behind earlier
+ * waiters. A waiter is woken only as the owner.
+ * Returns 0; -EDEADLK if the caller holds an error-checking @m already;
+ * -EPERM from vcore context; -EINVAL for NULL.
+ */
+PC_EXPORT int pc_mutex_lock(struct pc_mutex *m);
+
+/*
+ * pc_mutex_trylock() - take @m only if it is free and nobody waits.
+ * Returns 0; -EBUSY if it is held (or handed to a waiter); -EDEADLK if
+ * the caller holds an error-checking @m; -EINVAL for NULL.
+ */
+PC_EXPORT int pc_mutex_trylock(struct pc_mutex *m);
+
+/*
+ * pc_mutex_unlock() - release @m: to the first waiter, which becomes the
+ * owner, or free if nobody waits. A normal mutex may be released by a
+ * thread other than the one that took it.
+ * Returns 0; -EPERM if @m is not locked, or (error-checking) is held by
+ * another; -EINVAL for NULL.
+ */
+PC_EXPORT int pc_mutex_unlock(struct pc_mutex *m);
+
+/* ---- condition variable ---- */
+
+struct pc_cond {
+	int _lock;
+	unsigned int _pad;
+	void *_mutex;
+	void *_head, *_tail;
+};
+#define PC_COND_INIT { 0, 0, NULL, NULL, NULL }
+
+/* pc_cond_init() - the same as PC_COND_INIT. Returns 0 or -EINVAL. */
+PC_EXPORT int pc_cond_init(struct pc_cond *c);
+
+/*
+ * pc_cond_destroy() - check that nobody waits on @c.
+ * Returns 0; -EBUSY with waiters; -EINVAL for NULL.
+ */
+PC_EXPORT int pc_cond_destroy(struct pc_cond *c);
+
+/*
+ * pc_cond_wait() - release @m, which the caller holds, and wait for a
+ * signal; return holding @m again. Waiters are signaled in FIFO order,
+ * and a signaled waiter queues for @m in that order (or gets it at once
+ * if it is free). No spurious wake-ups: 0 means this waiter was
+ * signaled. All waiters of @c must use the same mutex.
+ * Returns 0; -EPERM if @m is not locked (or, error-checking, not held by
+ * the caller) or from vcore context; -EINVAL for NULL, or if other
+ * waiters of @c use another mutex.
+ */
+PC_EXPORT int pc_cond_wait(struct pc_cond *c, struct pc_mutex *m);
+
+/*
+ * pc_cond_signal() - move the first waiter of @c onto its mutex's queue.
+ * Returns 0 (also with no waiter), or -EINVAL for NULL.
+ */
+PC_EXPORT int pc_cond_signal(struct pc_cond *c);
+
+/*
+ * pc_cond_broadcast() - move every waiter, in order, onto the mutex's
+ * queue. Returns 0, or -EINVAL for NULL.
+ */
+PC_EXPORT int pc_cond_broadcast(struct pc_cond *c);
+
+/* ---- counting semaphore ---- */
+
+/* Largest count a semaphore holds. */
+#define PC_SEM_MAX 0x7fffffffu
+
+struct pc_sem {
+	unsigned long _state;
+	int _lock;
+	unsigned int _pad;
+	void *_head, *_tail;
+};
+/* @n: the initial count, 0..PC_SEM_MAX. */
+#define PC_SEM_INIT(n) { (unsigned long)(n) << 1, 0, 0, NULL, NULL }
+
+/*
+ * pc_sem_init() - make @s a semaphore holding @count units.
+ * Returns 0, or -EINVAL for NULL or @count outside 0..PC_SEM_MAX.
+ */
+PC_EXPORT int pc_sem_init(struct pc_sem *s, long count);
+
+/*
+ * pc_sem_destroy() - check that nobody waits on @s.
+ * Returns 0; -EBUSY with waiters; -EINVAL for NULL.
+ */
+PC_EXPORT int pc_sem_destroy(struct pc_sem *s);
+
+/*
+ * pc_sem_wait() - take one unit, waiting in FIFO order if there is none
+ * or others wait already; a waiter is woken holding its unit.
+ * Returns 0; -EPERM from vcore context; -EINVAL for NULL.
+ */
+PC_EXPORT int pc_sem_wait(struct pc_sem *s);
+
+/*
+ * pc_sem_trywait() - take a unit only if one is free and nobody waits.
+ * Returns 0; -EAGAIN otherwise; -EINVAL for NULL.
+ */
+PC_EXPORT int pc_sem_trywait(struct pc_sem *s);
+
+/*
+ * pc_sem_post() - give one unit: to the first waiter, or to the count.
+ * Returns 0; -EOVERFLOW if the count is at PC_SEM_MAX (nothing changes);
+ * -EINVAL for NULL.
+ */
+PC_EXPORT int pc_sem_post(struct pc_sem *s);
+
+/*
+ * pc_sem_value() - the units free now (0 while anyone waits), or
+ * -EINVAL for NULL. A snapshot.
+ */
+PC_EXPORT long pc_sem_value(struct pc_sem *s);
+
+PC_END_DECLS
+
+#endif /* PARCORE_SYNC_H */

@@ -1,0 +1,204 @@
+/*
+ * mutex.c - the mutex: FIFO queue, ownership handed to the head waiter
+ * (docs/design/sync.md).
+ *
+ * state: 0 free, LOCKED, or CONTENDED (locked, waiters queued). The
+ * queue and every move to or from CONTENDED are under the spinlock; the
+ * uncontended lock and unlock are one CAS each. While anyone is queued
+ * the state never drops to free, so a newcomer's CAS cannot barge.
+ */
+#include "internal.h"
+
+#include <stddef.h>
+
+#define M_FREE 0u
+#define M_LOCKED 1u
+#define M_CONTENDED 2u
+
+/* struct pc_mutex, as the runtime sees it. */
+struct pc__mutex {
+	atomic_uint state;
+	unsigned int kind;
+	struct pc__spinlock lock;
+	unsigned int pad;
+	_Atomic(void *) owner;
+	struct pc__waitq q;
+};
+
+_Static_assert(sizeof(struct pc__mutex) == sizeof(struct pc_mutex),
+	       "struct pc_mutex and struct pc__mutex differ");
+_Static_assert(offsetof(struct pc__mutex, owner) ==
+		       offsetof(struct pc_mutex, _owner) &&
+	       offsetof(struct pc__mutex, q) == offsetof(struct pc_mutex, _head),
+	       "struct pc_mutex and struct pc__mutex differ");
+
+static struct pc__mutex *M(struct pc_mutex *m)
+{
+	return (struct pc__mutex *)m;
+}
+
+int pc_mutex_init(struct pc_mutex *m, unsigned int kind)
+{
+	if (!m || kind > PC_MUTEX_ERRORCHECK)
+		return -EINVAL;
+	*m = (struct pc_mutex)PC_MUTEX_INIT;
+	m->_kind = kind;
+	return 0;
+}
+
+int pc_mutex_destroy(struct pc_mutex *m)
+{
+	if (!m)
+		return -EINVAL;
+	return atomic_load(&M(m)->state) == M_FREE ? 0 : -EBUSY;
+}
+
+static bool take_free(struct pc__mutex *m, void *self)
+{
+	unsigned int expect = M_FREE;
+
+	/* Acquire pairs with the release of the unlock that freed it. */
+	if (!atomic_compare_exchange_strong_explicit(&m->state, &expect,
+						     M_LOCKED,
+						     memory_order_acquire,
+						     memory_order_relaxed))
+		return false;
+	atomic_store_explicit(&m->owner, self, memory_order_relaxed);
+	return true;
+}
+
+static bool held_by(struct pc__mutex *m, void *self)
+{
+	return atomic_load_explicit(&m->state, memory_order_relaxed) !=
+		       M_FREE &&
+	       atomic_load_explicit(&m->owner, memory_order_relaxed) == self;
+}
+
+/*
+ * Under the spinlock: takes @m if it is free, else marks it CONTENDED
+ * and returns false. LOCKED -> CONTENDED is a CAS: the owner's unlock
+ * (LOCKED -> FREE, without the spinlock) may come first, and a plain
+ * store would then mark a free mutex contended, and nobody would ever
+ * hand it on (test_sync's counting case hung so). Once CONTENDED, only
+ * a holder of the spinlock changes it.
+ */
+static bool take_or_mark_locked(struct pc__mutex *m, void *self)
+{
+	unsigned int v = atomic_load(&m->state);
+
+	for (;;) {
+		if (v == M_FREE) {
+			if (take_free(m, self))
+				return true;
+			v = atomic_load(&m->state);
+		} else if (v == M_CONTENDED ||
+			   atomic_compare_exchange_weak(&m->state, &v,
+							M_CONTENDED)) {
+			return false;
+		}
+	}
+}
+
+/*
+ * pc__mutex_take_or_queue() - see internal.h. Under the spinlock: an
+ * unlock that finds CONTENDED takes the spinlock and finds @w queued.
+ */
+bool pc__mutex_take_or_queue(struct pc_mutex *pm, struct pc__waiter *w)
+{
+	struct pc__mutex *m = M(pm);
+	bool got;
+
+	pc__spin_lock(&m->lock);
+	got = take_or_mark_locked(m, w->tag);
+	if (!got)
+		pc__waitq_push(&m->q, w);
+	pc__spin_unlock(&m->lock);
+	return got;
+}
+
+int pc_mutex_lock(struct pc_mutex *pm)
+{
+	struct pc__mutex *m = M(pm);
+	struct pc__waiter w;
+	void *self;
+
+	if (!m)
+		return -EINVAL;
+	self = pc__sync_self();
+	if (PC_LIKELY(self && take_free(m, self)))
+		return 0;
+	if (m->kind == PC_MUTEX_ERRORCHECK && held_by(m, self))
+		return -EDEADLK;
+	if (!self)
+		return -EPERM; /* vcore context must not block */
+	pc__waiter_init(&w, self);
+	if (!pc__mutex_take_or_queue(pm, &w))
+		pc__waiter_block(&w); /* returns as the owner */
+	return 0;
+}
+
+int pc_mutex_trylock(struct pc_mutex *pm)
+{
+	struct pc__mutex *m = M(pm);
+	void *self;
+
+	if (!m)
+		return -EINVAL;
+	self = pc__sync_self();
+	if (!self) /* vcore context: an owner of its own */
+		self = (void *)((uintptr_t)pc__vcore_self() | 1);
+	if (take_free(m, self))
+		return 0;
+	if (m->kind == PC_MUTEX_ERRORCHECK && held_by(m, self))
+		return -EDEADLK;
+	return -EBUSY;
+}
+
+/*
+ * The contended unlock: the head becomes the owner, under the spinlock;
+ * it is told and woken after (pc__waiter_grant() may make a system call).
+ */
+static void hand_off(struct pc__mutex *m)
+{
+	struct pc__waiter *w;
+
+	pc__spin_lock(&m->lock);
+	w = pc__waitq_pop(&m->q);
+	if (w) {
+		atomic_store_explicit(&m->owner, w->tag, memory_order_relaxed);
+		if (!m->q.head)
+			atomic_store(&m->state, M_LOCKED);
+	} else {
+		/* Not reached: CONTENDED always has a waiter queued. */
+		atomic_store_explicit(&m->state, M_FREE, memory_order_release);
+	}
+	pc__spin_unlock(&m->lock);
+	if (w)
+		pc__waiter_grant(w);
+}
+
+int pc_mutex_unlock(struct pc_mutex *pm)
+{
+	struct pc__mutex *m = M(pm);
+	unsigned int expect = M_LOCKED;
+	void *self;
+
+	if (!m)
+		return -EINVAL;
+	if (m->kind == PC_MUTEX_ERRORCHECK) {
+		self = pc__sync_self();
+		if (!self)
+			self = (void *)((uintptr_t)pc__vcore_self() | 1);
+		if (!held_by(m, self))
+			return -EPERM;
+	}
+	/* Release pairs with the acquire of the next take_free(). */
+	if (atomic_compare_exchange_strong_explicit(&m->state, &expect, M_FREE,
+						    memory_order_release,
+						    memory_order_relaxed))
+		return 0;
+	if (expect == M_FREE)
+		return -EPERM;
+	hand_off(m);
+	return 0;
+}
