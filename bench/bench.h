@@ -146,6 +146,25 @@ int bench_ping_run(struct bench_ping *p, unsigned int n, double *ns);
 void *bench_stack_alloc(size_t size);
 void bench_stack_free(void *stack, size_t size);
 
+/*
+ * The critical section of the contended-lock benchmarks: a few dependent
+ * steps on data the lock guards (the Go peer, go/mutex.go, does the same).
+ */
+static inline void bench_critical(uint64_t *x)
+{
+	uint64_t v = *x;
+
+	for (int i = 0; i < 8; i++) {
+		v ^= v << 13;
+		v ^= v >> 7;
+		v ^= v << 17;
+	}
+	*x = v;
+}
+
+/* Contenders of the contended-lock benchmarks (mutex_2, _8, _64). */
+#define BENCH_CONTENDERS_MAX 64
+
 #define BENCH_REASON_MAX 200
 
 /* A figure, or the reason there is none. */

@@ -61,6 +61,13 @@ void bench_go_run(const char *dir, const char *prog,
 		  const struct bench_timing *bt, unsigned int timeout_s,
 		  struct bench_value *v)
 {
+	bench_go_run_count(dir, prog, bt, bt->idle_count, timeout_s, v);
+}
+
+void bench_go_run_count(const char *dir, const char *prog,
+			const struct bench_timing *bt, unsigned int n,
+			unsigned int timeout_s, struct bench_value *v)
+{
 	char path[PATH_MAX], reps[24], batch[24], min[24], max[24], count[24];
 	char *argv[] = { path, "-reps", reps, "-batch-ns", batch, "-min-ops",
 			 min, "-max-ops", max, "-count", count, NULL };
@@ -87,7 +94,7 @@ void bench_go_run(const char *dir, const char *prog,
 		 (unsigned long long)bt->batch_ns);
 	snprintf(min, sizeof(min), "%llu", (unsigned long long)bt->min_ops);
 	snprintf(max, sizeof(max), "%llu", (unsigned long long)bt->max_ops);
-	snprintf(count, sizeof(count), "%u", bt->idle_count);
+	snprintf(count, sizeof(count), "%u", n);
 
 	env = go_environ();
 	if (!env) {

@@ -18,4 +18,9 @@ void bench_go_run(const char *dir, const char *prog,
 		  const struct bench_timing *bt, unsigned int timeout_s,
 		  struct bench_value *v);
 
+/* The same with -count @n (the program's own count, e.g. contenders). */
+void bench_go_run_count(const char *dir, const char *prog,
+			const struct bench_timing *bt, unsigned int n,
+			unsigned int timeout_s, struct bench_value *v);
+
 #endif /* PARCORE_BENCH_GO_PEER_H */

@@ -214,6 +214,43 @@ static void bench_event_poll_latency(struct bench_ctx *c,
 }
 
 /*
+ * Contended mutex, @k contenders on 2 cores: uthreads on 2 vcores,
+ * pthreads on the CPUs there are, goroutines on 2 Ps. The targets are
+ * at 8 (issue: at least Go's throughput, twice pthread_mutex's).
+ */
+static void bench_mutex(struct bench_ctx *c, struct bench_result *r,
+			unsigned int k, bench_child_fn ours)
+{
+	static char what[3][128];
+	char *w = what[k == 2 ? 0 : k == 8 ? 1 : 2];
+
+	snprintf(w, sizeof(what[0]),
+		 "contended mutex, %u contenders on 2 cores: lock, short "
+		 "critical section, unlock; per acquisition", k);
+	r->what = w;
+	run_ours(c, ours, r);
+	peer_pthread_mutex(&c->bt, k,
+			   &bench_add_peer(r, "pthread", k == 8 ? 0.5 : 0)->v);
+	bench_go_run_count(c->go_dir, "mutex", &c->bt, k, c->timeout_s,
+			   &bench_add_peer(r, "go", k == 8 ? 1.0 : 0)->v);
+}
+
+static void bench_mutex_2(struct bench_ctx *c, struct bench_result *r)
+{
+	bench_mutex(c, r, 2, ours_mutex_2);
+}
+
+static void bench_mutex_8(struct bench_ctx *c, struct bench_result *r)
+{
+	bench_mutex(c, r, 8, ours_mutex_8);
+}
+
+static void bench_mutex_64(struct bench_ctx *c, struct bench_result *r)
+{
+	bench_mutex(c, r, 64, ours_mutex_64);
+}
+
+/*
  * parcore only: no peer has the arbiter's warning and deadline, so these
  * are printed with their p99 and written with no peers and no ratios.
  */
@@ -246,6 +283,9 @@ static const struct bench_def benches[] = {
 	{ "event_poll_latency", "ns", bench_event_poll_latency },
 	{ "preempt_forced", "ns", bench_preempt_forced },
 	{ "preempt_nice", "ns", bench_preempt_nice },
+	{ "mutex_2", "ns", bench_mutex_2 },
+	{ "mutex_8", "ns", bench_mutex_8 },
+	{ "mutex_64", "ns", bench_mutex_64 },
 };
 #define NBENCHES (sizeof(benches) / sizeof(benches[0]))
 

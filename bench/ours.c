@@ -18,13 +18,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void failed(struct bench_value *v, const char *call, int err)
+void ours_failed(struct bench_value *v, const char *call, int err)
 {
 	bench_value_missing(v, "%s: %s (%d)", call, strerror(-err), err);
 }
 
-/* Make the calling context a uthread with @n vcores under it. */
-static int enter_vcores(int n, struct bench_value *v)
+/* ours_enter_vcores() - see ours.h. */
+int ours_enter_vcores(int n, struct bench_value *v)
 {
 	char call[40];
 	int rc;
@@ -32,13 +32,13 @@ static int enter_vcores(int n, struct bench_value *v)
 	rc = pc_vcore_limit_set(n);
 	if (rc < 0) {
 		snprintf(call, sizeof(call), "pc_vcore_limit_set(%d)", n);
-		failed(v, call, rc);
+		ours_failed(v, call, rc);
 		return rc;
 	}
 	rc = pc_vcore_request(n);
 	snprintf(call, sizeof(call), "pc_vcore_request(%d)", n);
 	if (rc < 0) {
-		failed(v, call, rc);
+		ours_failed(v, call, rc);
 		return rc;
 	}
 	if (rc < n) {
@@ -99,26 +99,26 @@ void ours_switch(void *arg, struct bench_value *v)
 	double ns;
 	int err;
 
-	if (enter_vcores(1, v))
+	if (ours_enter_vcores(1, v))
 		return;
 	s.main = pc_thread_self();
 	err = pc_thread_create(&s.partner, NULL, switch_partner, &s);
 	if (err) {
-		failed(v, "pc_thread_create", err);
+		ours_failed(v, "pc_thread_create", err);
 		return;
 	}
 	err = pc_thread_park();
 	if (err) {
-		failed(v, "pc_thread_park", err);
+		ours_failed(v, "pc_thread_park", err);
 		return;
 	}
 	if (s.err) {
-		failed(v, "pc_thread_switch (partner)", s.err);
+		ours_failed(v, "pc_thread_switch (partner)", s.err);
 		return;
 	}
 	err = bench_measure(arg, switch_batch, &s, &ns);
 	if (err) {
-		failed(v, "pc_thread_switch", err);
+		ours_failed(v, "pc_thread_switch", err);
 		return;
 	}
 	atomic_store_explicit(&s.stop, 1, memory_order_relaxed);
@@ -126,7 +126,7 @@ void ours_switch(void *arg, struct bench_value *v)
 	if (!err)
 		err = pc_thread_join(s.partner, NULL);
 	if (err) {
-		failed(v, "stopping the partner", err);
+		ours_failed(v, "stopping the partner", err);
 		return;
 	}
 	bench_value_set(v, ns);
@@ -171,22 +171,22 @@ void ours_yield(void *arg, struct bench_value *v)
 	double ns;
 	int err;
 
-	if (enter_vcores(1, v))
+	if (ours_enter_vcores(1, v))
 		return;
 	err = pc_thread_create(&partner, NULL, yield_partner, &y);
 	if (err) {
-		failed(v, "pc_thread_create", err);
+		ours_failed(v, "pc_thread_create", err);
 		return;
 	}
 	err = bench_measure(arg, yield_batch, &y, &ns);
 	if (err) {
-		failed(v, "pc_thread_yield", err);
+		ours_failed(v, "pc_thread_yield", err);
 		return;
 	}
 	atomic_store_explicit(&y.stop, 1, memory_order_relaxed);
 	err = pc_thread_join(partner, NULL);
 	if (err) {
-		failed(v, "pc_thread_join", err);
+		ours_failed(v, "pc_thread_join", err);
 		return;
 	}
 	if (y.partner_yields < y.main_yields / 2) {
@@ -226,11 +226,11 @@ void ours_create_join(void *arg, struct bench_value *v)
 	double ns;
 	int err;
 
-	if (enter_vcores(1, v))
+	if (ours_enter_vcores(1, v))
 		return;
 	err = bench_measure(arg, create_join_batch, NULL, &ns);
 	if (err) {
-		failed(v, "pc_thread_create/join", err);
+		ours_failed(v, "pc_thread_create/join", err);
 		return;
 	}
 	bench_value_set(v, ns);
@@ -286,7 +286,7 @@ void ours_idle_memory(void *arg, struct bench_value *v)
 	int64_t before, after;
 	int err;
 
-	if (enter_vcores(1, v))
+	if (ours_enter_vcores(1, v))
 		return;
 	ts = malloc(count * sizeof(*ts));
 	if (!ts) {
@@ -299,7 +299,7 @@ void ours_idle_memory(void *arg, struct bench_value *v)
 	if (!err)
 		err = pc_thread_join(t, NULL);
 	if (err) {
-		failed(v, "pc_thread_create/join", err);
+		ours_failed(v, "pc_thread_create/join", err);
 		return;
 	}
 
@@ -308,7 +308,7 @@ void ours_idle_memory(void *arg, struct bench_value *v)
 		return;
 	after = bench_rss_bytes();
 	if (before < 0 || after < 0) {
-		failed(v, "reading /proc/self/statm",
+		ours_failed(v, "reading /proc/self/statm",
 		       (int)(before < 0 ? before : after));
 		return;
 	}
@@ -412,7 +412,7 @@ static void xvcore_measure(struct xvcore *x, unsigned int n,
 	int err;
 
 	if (a < 0 || b < 0) {
-		failed(v, "pc_vcore_cpu", a < 0 ? a : b);
+		ours_failed(v, "pc_vcore_cpu", a < 0 ? a : b);
 		return;
 	}
 	if (a == b) {
@@ -430,7 +430,7 @@ static void xvcore_measure(struct xvcore *x, unsigned int n,
 	if (err == -ETIMEDOUT)
 		lost_event(x, v);
 	else if (err)
-		failed(v, "sending events", err);
+		ours_failed(v, "sending events", err);
 	else if (!x->check(x, v))
 		bench_value_set_samples(v, ns, n);
 	free(ns);
@@ -504,11 +504,11 @@ void ours_notify_latency(void *arg, struct bench_value *v)
 	struct pc_thread *t;
 	int err;
 
-	if (enter_vcores(2, v))
+	if (ours_enter_vcores(2, v))
 		return;
 	err = pc_thread_create(&t, NULL, spinner_thread, &s);
 	if (err) {
-		failed(v, "pc_thread_create", err);
+		ours_failed(v, "pc_thread_create", err);
 		return;
 	}
 	x.target = away_from_spinner(&s);
@@ -521,7 +521,7 @@ void ours_notify_latency(void *arg, struct bench_value *v)
 	atomic_store_explicit(&s.stop, 1, memory_order_relaxed);
 	err = pc_thread_join(t, NULL);
 	if (err && v->ok)
-		failed(v, "pc_thread_join", err);
+		ours_failed(v, "pc_thread_join", err);
 }
 
 /*
@@ -550,7 +550,7 @@ void ours_event_poll_latency(void *arg, struct bench_value *v)
 		.check = check_idle,
 	};
 
-	if (enter_vcores(2, v))
+	if (ours_enter_vcores(2, v))
 		return;
 	/* Main is the only uthread: the other vcore has nothing to run. */
 	x.target = 1 - pc_vcore_id();
@@ -769,7 +769,7 @@ static int preempt_settle(struct preempt *p, int b, struct bench_value *v)
 		return err;
 	err = pc_event_send(b, &ev, PC_EVF_NOTIFY);
 	if (err) {
-		failed(v, "pc_event_send to the vcore granted back", err);
+		ours_failed(v, "pc_event_send to the vcore granted back", err);
 		return err;
 	}
 	deadline = bench_now_ns() + SETUP_TIMEOUT_S * 1000000000ull;
@@ -831,7 +831,7 @@ static int main_place(struct bench_value *v)
 			err = pc_vcore_restore();
 		}
 		if (err < 0) {
-			failed(v, call, err);
+			ours_failed(v, call, err);
 			return err;
 		}
 		err = vcores_back(v);
@@ -854,7 +854,7 @@ static void victim_stuck(const struct preempt *p, int b,
 	int err = atomic_load(&p->err);
 
 	if (err) {
-		failed(v, "pc_vcore_yield(1) in the victim", err);
+		ours_failed(v, "pc_vcore_yield(1) in the victim", err);
 		return;
 	}
 	pc_event_stats(b, &st);
@@ -903,7 +903,7 @@ static int preempt_once(struct preempt *p, int64_t *ticks,
 	err = pc_vcore_preempt(b, p->warning_ns);
 	if (err) {
 		snprintf(call, sizeof(call), "pc_vcore_preempt(%d)", b);
-		failed(v, call, err);
+		ours_failed(v, call, err);
 		return err;
 	}
 	deadline = bench_now_ns() + MOVE_TIMEOUT_NS;
@@ -919,7 +919,7 @@ static int preempt_once(struct preempt *p, int64_t *ticks,
 						memory_order_relaxed) - t0);
 	err = pc_vcore_restore();
 	if (err < 0) {
-		failed(v, "pc_vcore_restore", err);
+		ours_failed(v, "pc_vcore_restore", err);
 		return err;
 	}
 	return preempt_settle(p, b, v);
@@ -945,13 +945,13 @@ static void preempt_measure(struct preempt *p, unsigned int n,
 	atomic_store(&p->vcore, -1);
 	err = pc_event_handler_set(EV_SETTLE, settle_ack, p);
 	if (err)
-		failed(v, "pc_event_handler_set", err);
+		ours_failed(v, "pc_event_handler_set", err);
 	else
 		err = main_place(v);
 	if (!err) {
 		err = pc_thread_create(&t, NULL, p->fn, p);
 		if (err)
-			failed(v, "pc_thread_create", err);
+			ours_failed(v, "pc_thread_create", err);
 	}
 	/* In main's queue: an idle vcore steals it (main does not yield). */
 	while (!err && atomic_load_explicit(&p->vcore,
@@ -978,7 +978,7 @@ static void preempt_measure(struct preempt *p, unsigned int n,
 	if (!err) {
 		err = pc_thread_join(t, NULL);
 		if (err)
-			failed(v, "pc_thread_join", err);
+			ours_failed(v, "pc_thread_join", err);
 	}
 	if (!err)
 		bench_value_set_samples(v, ns, n);
@@ -996,7 +996,7 @@ static int preempt_enter(struct bench_value *v)
 #if defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
 	int c0, c1;
 
-	if (enter_vcores(PREEMPT_VCORES, v))
+	if (ours_enter_vcores(PREEMPT_VCORES, v))
 		return -1;
 	c0 = pc_vcore_cpu(0);
 	c1 = pc_vcore_cpu(1);
@@ -1037,7 +1037,7 @@ void ours_preempt_nice(void *arg, struct bench_value *v)
 		return;
 	err = pc_event_handler_set(PC_EV_PREEMPT_PENDING, nice_warned, &p);
 	if (err) {
-		failed(v, "pc_event_handler_set", err);
+		ours_failed(v, "pc_event_handler_set", err);
 		return;
 	}
 	preempt_measure(&p, bt->samples, v);

@@ -10,6 +10,22 @@
 
 #include "bench.h"
 
+/* Reports @call's failure with @err (a -errno) as the reason in @v. */
+void ours_failed(struct bench_value *v, const char *call, int err);
+/*
+ * Makes the calling context a uthread with @n vcores under it (the pool
+ * set to @n). Returns 0, or -errno with the reason in @v.
+ */
+int ours_enter_vcores(int n, struct bench_value *v);
+
+/*
+ * Contended mutex, ours_sync.c: @k uthreads on 2 vcores take one
+ * pc_mutex in turn around bench_critical(); ns per acquisition.
+ */
+void ours_mutex_2(void *arg, struct bench_value *v);
+void ours_mutex_8(void *arg, struct bench_value *v);
+void ours_mutex_64(void *arg, struct bench_value *v);
+
 /* pc_thread_switch() round trip between two parked uthreads. */
 void ours_switch(void *arg, struct bench_value *v);
 

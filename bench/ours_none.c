@@ -57,3 +57,21 @@ void ours_preempt_nice(void *arg, struct bench_value *v)
 	(void)arg;
 	compiled_out(v);
 }
+
+void ours_mutex_2(void *arg, struct bench_value *v)
+{
+	(void)arg;
+	compiled_out(v);
+}
+
+void ours_mutex_8(void *arg, struct bench_value *v)
+{
+	(void)arg;
+	compiled_out(v);
+}
+
+void ours_mutex_64(void *arg, struct bench_value *v)
+{
+	(void)arg;
+	compiled_out(v);
+}

@@ -28,6 +28,13 @@ void peer_swapcontext_switch(const struct bench_timing *bt,
 void peer_futex_pingpong(const struct bench_timing *bt, struct bench_value *v);
 
 /* pthread_create() + pthread_join() of a thread that returns at once. */
+/*
+ * @k pthreads contending for one pthread_mutex around bench_critical();
+ * ns per acquisition (peers/pthread_mutex.c).
+ */
+void peer_pthread_mutex(const struct bench_timing *bt, unsigned int k,
+			struct bench_value *v);
+
 void peer_pthread_create_join(const struct bench_timing *bt,
 			      struct bench_value *v);
 

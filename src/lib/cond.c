@@ -90,14 +90,16 @@ int pc_cond_wait(struct pc_cond *pc, struct pc_mutex *m)
 		return err;
 	err = pc_mutex_unlock(m);
 	PC_ASSERT(err == 0); /* held: checked above */
-	pc__waiter_block(&w); /* returns owning @m */
+	pc__waiter_block(&w, false); /* returns owning @m */
 	return 0;
 }
 
 /* Moves @w onto its mutex's queue; grants it if the mutex was free. */
 static void move(struct pc_mutex *m, struct pc__waiter *w)
 {
-	if (pc__mutex_take_or_queue(m, w))
+	bool first;
+
+	if (pc__mutex_take_or_queue(m, w, &first))
 		pc__waiter_grant(w);
 }
 

@@ -719,8 +719,11 @@ void *pc__sync_self(void);
 void pc__waiter_init(struct pc__waiter *w, void *self);
 void pc__waitq_push(struct pc__waitq *q, struct pc__waiter *w);
 struct pc__waiter *pc__waitq_pop(struct pc__waitq *q);
-/* Blocks the caller, the waiter of @w, until it is granted. */
-void pc__waiter_block(struct pc__waiter *w);
+/*
+ * Blocks the caller, the waiter of @w, until it is granted; with @spin
+ * (it queued first, so the next grant is its) it spins briefly first.
+ */
+void pc__waiter_block(struct pc__waiter *w, bool spin);
 /*
  * The hand-off: tells @w it owns what it waited for, and wakes it. Not
  * under the primitive's spinlock (the wake-up may make a system call);
@@ -732,7 +735,8 @@ void pc__waiter_grant(struct pc__waiter *w);
  * moves a signaled waiter so, mutex.c). Returns true if @w got it: the
  * caller then grants @w.
  */
-bool pc__mutex_take_or_queue(struct pc_mutex *m, struct pc__waiter *w);
+bool pc__mutex_take_or_queue(struct pc_mutex *m, struct pc__waiter *w,
+			     bool *first);
 
 /* ---- the default 2LS's core estimate (autoscale.c) ---- */
 

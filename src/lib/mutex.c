@@ -103,13 +103,15 @@ static bool take_or_mark_locked(struct pc__mutex *m, void *self)
  * pc__mutex_take_or_queue() - see internal.h. Under the spinlock: an
  * unlock that finds CONTENDED takes the spinlock and finds @w queued.
  */
-bool pc__mutex_take_or_queue(struct pc_mutex *pm, struct pc__waiter *w)
+bool pc__mutex_take_or_queue(struct pc_mutex *pm, struct pc__waiter *w,
+			     bool *first)
 {
 	struct pc__mutex *m = M(pm);
 	bool got;
 
 	pc__spin_lock(&m->lock);
 	got = take_or_mark_locked(m, w->tag);
+	*first = !got && !m->q.head;
 	if (!got)
 		pc__waitq_push(&m->q, w);
 	pc__spin_unlock(&m->lock);
@@ -121,6 +123,7 @@ int pc_mutex_lock(struct pc_mutex *pm)
 	struct pc__mutex *m = M(pm);
 	struct pc__waiter w;
 	void *self;
+	bool first;
 
 	if (!m)
 		return -EINVAL;
@@ -132,8 +135,8 @@ int pc_mutex_lock(struct pc_mutex *pm)
 	if (!self)
 		return -EPERM; /* vcore context must not block */
 	pc__waiter_init(&w, self);
-	if (!pc__mutex_take_or_queue(pm, &w))
-		pc__waiter_block(&w); /* returns as the owner */
+	if (!pc__mutex_take_or_queue(pm, &w, &first))
+		pc__waiter_block(&w, first); /* returns as the owner */
 	return 0;
 }
 

@@ -96,7 +96,7 @@ int pc_sem_wait(struct pc_sem *ps)
 	struct pc__sem *s = S(ps);
 	struct pc__waiter w;
 	void *self;
-	bool got;
+	bool got, first;
 
 	if (!s)
 		return -EINVAL;
@@ -108,11 +108,12 @@ int pc_sem_wait(struct pc_sem *ps)
 	pc__waiter_init(&w, self);
 	pc__spin_lock(&s->lock);
 	got = take_or_flag(s);
+	first = !got && !s->q.head;
 	if (!got)
 		pc__waitq_push(&s->q, &w);
 	pc__spin_unlock(&s->lock);
 	if (!got)
-		pc__waiter_block(&w); /* returns holding its unit */
+		pc__waiter_block(&w, first); /* returns holding its unit */
 	return 0;
 }
 

@@ -64,8 +64,34 @@ struct pc__waiter *pc__waitq_pop(struct pc__waitq *q)
  * pc__waiter_grant() loses no wake-up; a plain thread on a futex (the
  * word's low half: both targets are little-endian).
  */
-void pc__waiter_block(struct pc__waiter *w)
+#ifndef PC_SYNC_SPIN_NS
+#define PC_SYNC_SPIN_NS 1000u
+#endif
+
+/* Spins up to PC_SYNC_SPIN_NS for the grant; true if it came. */
+static bool spin_for_grant(struct pc__waiter *w)
 {
+	uint64_t start = 0;
+
+	for (unsigned int i = 0;; i++) {
+		if (atomic_load_explicit(w->granted, memory_order_acquire))
+			return true;
+		if (i % 16 == 0) {
+			uint64_t now = pc__now_ns();
+
+			if (!start)
+				start = now;
+			else if (now - start > PC_SYNC_SPIN_NS)
+				return false;
+		}
+		pc__cpu_relax();
+	}
+}
+
+void pc__waiter_block(struct pc__waiter *w, bool spin)
+{
+	if (spin && spin_for_grant(w))
+		return;
 	while (!atomic_load(w->granted)) {
 		if (w->t)
 			pc__wait_while(w->t, w->granted, 0, NULL);

@@ -15,7 +15,10 @@
  *    with a fallback, is handled exactly once, or counted as overflowed
  *    (events posted to a vcore as it goes offline are forwarded by it);
  *  - every event it posts to an event queue is taken exactly once by the
- *    uthreads blocked on the queue (a count and a sum).
+ *    uthreads blocked on the queue (a count and a sum);
+ *  - the workers' mutexes exclude (one owner at a time, counts exact)
+ *    and their semaphore's units all come back, while holders and
+ *    waiters are moved and their vcores taken.
  * $PC_STRESS_SECONDS sets the duration (default 3; the issue's long run
  * is 30).
  */
@@ -65,6 +68,40 @@ struct result {
 	uint64_t h, rounds;
 };
 
+/* Shared by the workers: mutual exclusion and units under preemption. */
+#define MUTEXES 4
+#define UNITS 3
+static struct pc_mutex mtx[MUTEXES] = { PC_MUTEX_INIT, PC_MUTEX_INIT,
+					PC_MUTEX_INIT, PC_MUTEX_INIT };
+static long mtx_count[MUTEXES];        /* under mtx[i] */
+static atomic_int mtx_inside[MUTEXES]; /* owners now: 0 or 1 */
+static atomic_long mtx_taken[MUTEXES];
+static struct pc_sem units = PC_SEM_INIT(UNITS);
+static atomic_int units_out;
+
+static void use_mutex(uint32_t r)
+{
+	int i = (int)(r % MUTEXES);
+
+	ASSERT_EQ(pc_mutex_lock(&mtx[i]), 0);
+	ASSERT_EQ(atomic_fetch_add(&mtx_inside[i], 1), 0);
+	mtx_count[i]++;
+	if (r % 5 == 0)
+		pc_thread_yield(); /* held across a switch, maybe a move */
+	atomic_fetch_sub(&mtx_inside[i], 1);
+	ASSERT_EQ(pc_mutex_unlock(&mtx[i]), 0);
+	atomic_fetch_add(&mtx_taken[i], 1);
+}
+
+static void use_unit(void)
+{
+	ASSERT_EQ(pc_sem_wait(&units), 0);
+	ASSERT_LE(atomic_fetch_add(&units_out, 1), UNITS - 1);
+	pc_thread_yield();
+	atomic_fetch_sub(&units_out, 1);
+	ASSERT_EQ(pc_sem_post(&units), 0);
+}
+
 static void *worker(void *arg)
 {
 	uint64_t id = (uint64_t)(uintptr_t)arg, h = id * 0x9e3779b97f4a7c15u;
@@ -79,6 +116,10 @@ static void *worker(void *arg)
 		h = mix(h, i);
 		if (r % 3 == 0) {
 			pc_thread_yield();
+		} else if (r % 7 == 1) {
+			use_mutex(r >> 8);
+		} else if (r % 29 == 2) {
+			use_unit();
 		} else if (r % 101 == 1) {
 			pc_thread_sleep(r % 100000);
 		} else if (r % 53 == 2) {
@@ -314,6 +355,11 @@ TEST(cores_taken_and_given_back_at_random_lose_nothing)
 	       atomic_load(&q_got));
 	ASSERT_EQ(sent, done);
 	ASSERT_GT(sent, 0);
+	for (int i = 0; i < MUTEXES; i++) {
+		ASSERT_EQ(mtx_count[i], atomic_load(&mtx_taken[i]));
+		ASSERT_EQ(pc_mutex_destroy(&mtx[i]), 0);
+	}
+	ASSERT_EQ(pc_sem_value(&units), UNITS);
 	ASSERT_EQ(pc_vcore_count(), VCORES);
 	free(t);
 }
