@@ -18,6 +18,10 @@
  *    that may wait return -EPERM there; trylock, trywait, unlock, post,
  *    signal and broadcast work.
  *
+ * Timed waits take an absolute CLOCK_MONOTONIC deadline. A waiter whose
+ * deadline passes as ownership reaches it keeps what it was given and
+ * succeeds: ownership is never lost and never held twice.
+ *
  * The structures are public only so that they can be initialized
  * statically; their fields are private.
  */
@@ -25,6 +29,7 @@
 #define PARCORE_SYNC_H
 
 #include <parcore/common.h>
+#include <time.h>
 
 PC_BEGIN_DECLS
 
@@ -68,6 +73,15 @@ PC_EXPORT int pc_mutex_destroy(struct pc_mutex *m);
  * -EPERM from vcore context; -EINVAL for NULL.
  */
 PC_EXPORT int pc_mutex_lock(struct pc_mutex *m);
+
+/*
+ * pc_mutex_timedlock() - pc_mutex_lock() that gives up at @deadline
+ * (CLOCK_MONOTONIC), leaving the queue without disturbing its order.
+ * Returns 0; -ETIMEDOUT; -EINVAL for NULL or a malformed @deadline; and
+ * as pc_mutex_lock().
+ */
+PC_EXPORT int pc_mutex_timedlock(struct pc_mutex *m,
+				 const struct timespec *deadline);
 
 /*
  * pc_mutex_trylock() - take @m only if it is free and nobody waits.
@@ -117,6 +131,16 @@ PC_EXPORT int pc_cond_destroy(struct pc_cond *c);
 PC_EXPORT int pc_cond_wait(struct pc_cond *c, struct pc_mutex *m);
 
 /*
+ * pc_cond_timedwait() - pc_cond_wait() that stops waiting for a signal
+ * at @deadline (CLOCK_MONOTONIC). Either way it returns holding @m: a
+ * waiter signaled as its deadline passed returns 0.
+ * Returns 0 (signaled); -ETIMEDOUT; -EINVAL for a malformed @deadline;
+ * and as pc_cond_wait().
+ */
+PC_EXPORT int pc_cond_timedwait(struct pc_cond *c, struct pc_mutex *m,
+				const struct timespec *deadline);
+
+/*
  * pc_cond_signal() - move the first waiter of @c onto its mutex's queue.
  * Returns 0 (also with no waiter), or -EINVAL for NULL.
  */
@@ -160,6 +184,14 @@ PC_EXPORT int pc_sem_destroy(struct pc_sem *s);
  * Returns 0; -EPERM from vcore context; -EINVAL for NULL.
  */
 PC_EXPORT int pc_sem_wait(struct pc_sem *s);
+
+/*
+ * pc_sem_timedwait() - pc_sem_wait() that gives up at @deadline
+ * (CLOCK_MONOTONIC). Returns 0; -ETIMEDOUT; -EINVAL for NULL or a
+ * malformed @deadline; -EPERM from vcore context.
+ */
+PC_EXPORT int pc_sem_timedwait(struct pc_sem *s,
+			       const struct timespec *deadline);
 
 /*
  * pc_sem_trywait() - take a unit only if one is free and nobody waits.

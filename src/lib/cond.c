@@ -5,6 +5,8 @@
  */
 #include "internal.h"
 
+#include <sched.h>
+
 #include <stddef.h>
 
 /* struct pc_cond, as the runtime sees it. */
@@ -64,19 +66,62 @@ static int enqueue(struct pc__cond *c, struct pc_mutex *m,
 }
 
 /*
+ * The deadline passed. Not yet signaled: leave @c's queue and take @m
+ * again. Signaled: @w is on its way to @m (a signal moves it under @m's
+ * lock, after dropping @c's): once it is queued there, clear the time-out
+ * so that the hand-off wakes it, and wait as any locker; if the hand-off
+ * already took it, the grant is landing.
+ */
+static int give_up(struct pc__cond *c, struct pc_mutex *m,
+		   struct pc__waiter *w)
+{
+	struct pc__spinlock *ml = pc__mutex_spinlock(m);
+	bool left;
+
+	pc__spin_lock(&c->lock);
+	left = pc__waiter_timed_out(&c->q, w);
+	pc__spin_unlock(&c->lock);
+	if (left) {
+		pc_mutex_lock(m);
+		return -ETIMEDOUT;
+	}
+	for (;;) {
+		bool queued, granted;
+
+		pc__spin_lock(ml);
+		queued = atomic_load_explicit(&w->in, memory_order_relaxed) ==
+			 pc__mutex_queue(m);
+		if (queued)
+			atomic_store(w->granted, w->waiting);
+		granted = atomic_load(w->granted) & PC_W_GRANTED;
+		pc__spin_unlock(ml);
+		if (queued) {
+			pc__waiter_block(w, false);
+			return 0;
+		}
+		if (granted)
+			return 0;
+		/* The signal is between the two locks: a moment. */
+		if (w->t)
+			pc_thread_yield();
+		else
+			sched_yield();
+	}
+}
+
+/*
  * A signal may come between the enqueue and the unlock: it moves @w onto
  * @m's queue, and this unlock grants @m to @w itself (it is the head, or
  * behind earlier waiters). Either way @w is granted exactly once.
  */
-int pc_cond_wait(struct pc_cond *pc, struct pc_mutex *m)
+static int wait_until(struct pc_cond *pc, struct pc_mutex *m,
+		      uint64_t deadline)
 {
 	struct pc__cond *c = C(pc);
 	struct pc__waiter w;
 	void *self;
 	int err;
 
-	if (!c || !m)
-		return -EINVAL;
 	self = pc__sync_self();
 	if (!self)
 		return -EPERM;
@@ -90,8 +135,30 @@ int pc_cond_wait(struct pc_cond *pc, struct pc_mutex *m)
 		return err;
 	err = pc_mutex_unlock(m);
 	PC_ASSERT(err == 0); /* held: checked above */
-	pc__waiter_block(&w, false); /* returns owning @m */
+	if (deadline == UINT64_MAX) {
+		pc__waiter_block(&w, false); /* returns owning @m */
+		return 0;
+	}
+	if (pc__waiter_block_until(&w, deadline, false))
+		return give_up(c, m, &w);
 	return 0;
+}
+
+int pc_cond_wait(struct pc_cond *c, struct pc_mutex *m)
+{
+	if (!c || !m)
+		return -EINVAL;
+	return wait_until(c, m, UINT64_MAX);
+}
+
+int pc_cond_timedwait(struct pc_cond *c, struct pc_mutex *m,
+		      const struct timespec *deadline)
+{
+	uint64_t ns;
+
+	if (!c || !m || !pc__deadline_ns(deadline, &ns))
+		return -EINVAL;
+	return wait_until(c, m, ns);
 }
 
 /* Moves @w onto its mutex's queue; grants it if the mutex was free. */
@@ -130,6 +197,9 @@ int pc_cond_broadcast(struct pc_cond *pc)
 		return -EINVAL;
 	pc__spin_lock(&c->lock);
 	w = c->q.head;
+	/* Out of @c's queue, as a waiter that times out will look. */
+	for (struct pc__waiter *i = w; i; i = i->next)
+		atomic_store_explicit(&i->in, NULL, memory_order_relaxed);
 	c->q.head = c->q.tail = NULL;
 	m = c->mutex;
 	pc__spin_unlock(&c->lock);

@@ -225,6 +225,12 @@ struct pc_thread {
 	/* Sleep queue (timer.c): pairing-heap links and deadline. */
 	uint64_t deadline;
 	struct pc_thread *heap_child, *heap_next, *heap_prev;
+	/* The sleep queue it is in, if in_heap (timer.c); under its lock. */
+	_Atomic(struct pc__vcore *) timer_vc;
+	bool in_heap;
+	bool timed;          /* a timed sync wait, not a sleep (waiter.c) */
+	uint32_t wait_gen;   /* sync waits begun: the high bits of granted */
+	uint32_t timer_gen;  /* the wait_gen its timer is for */
 	struct pc_thread *cache_next; /* free list of cached TCBs */
 #if PC_ASAN
 	void *asan_fake_stack;
@@ -701,10 +707,23 @@ struct pc__waiter {
 	struct pc__waiter *next;
 	struct pc_thread *t; /* the waiting uthread; NULL: a plain thread */
 	void *tag;           /* who it is, as an owner (pc__sync_self()) */
-	/* 0 until the hand-off: t->granted, or own_word for a thread. */
+	/*
+	 * The wait word: t->granted, or own_word for a plain thread. It
+	 * holds gen << 2 | PC_W_GRANTED | PC_W_TIMEDOUT; gen, the wait's
+	 * number, keeps a late timer from touching a later wait.
+	 */
 	atomic_uintptr_t *granted;
 	atomic_uintptr_t own_word;
+	uintptr_t waiting; /* the word's value while neither bit is set */
+	/*
+	 * The queue it is in, or NULL: set and cleared under that queue's
+	 * lock. Atomic because a condition variable's waiter is read under
+	 * the condition's lock while a signal moves it under the mutex's.
+	 */
+	_Atomic(struct pc__waitq *) in;
 };
+#define PC_W_GRANTED 1u
+#define PC_W_TIMEDOUT 2u
 
 struct pc__waitq {
 	struct pc__waiter *head, *tail;
@@ -719,11 +738,31 @@ void *pc__sync_self(void);
 void pc__waiter_init(struct pc__waiter *w, void *self);
 void pc__waitq_push(struct pc__waitq *q, struct pc__waiter *w);
 struct pc__waiter *pc__waitq_pop(struct pc__waitq *q);
+struct pc__waiter *pc__waitq_pop(struct pc__waitq *q);
+/* Unlinks @w if it is queued; false if it was not. */
+bool pc__waitq_remove(struct pc__waitq *q, struct pc__waiter *w);
 /*
  * Blocks the caller, the waiter of @w, until it is granted; with @spin
  * (it queued first, so the next grant is its) it spins briefly first.
  */
 void pc__waiter_block(struct pc__waiter *w, bool spin);
+/*
+ * The same until CLOCK_MONOTONIC @deadline. Returns 0 if granted, or
+ * -ETIMEDOUT once the word says it timed out: the caller then settles
+ * it under the primitive's lock (pc__waiter_timed_out()).
+ */
+int pc__waiter_block_until(struct pc__waiter *w, uint64_t deadline,
+			   bool spin);
+/*
+ * After a time-out, under the primitive's lock: true if @w is still
+ * queued (it is unlinked: the wait failed), false if a grant already
+ * took it from the queue (the wait succeeded: call pc__waiter_settle()
+ * after dropping the lock, which waits for the grant to land).
+ */
+bool pc__waiter_timed_out(struct pc__waitq *q, struct pc__waiter *w);
+void pc__waiter_settle(struct pc__waiter *w);
+/* A user's CLOCK_MONOTONIC deadline in ns; false if malformed. */
+bool pc__deadline_ns(const struct timespec *ts, uint64_t *ns);
 /*
  * The hand-off: tells @w it owns what it waited for, and wakes it. Not
  * under the primitive's spinlock (the wake-up may make a system call);
@@ -737,6 +776,9 @@ void pc__waiter_grant(struct pc__waiter *w);
  */
 bool pc__mutex_take_or_queue(struct pc_mutex *m, struct pc__waiter *w,
 			     bool *first);
+/* @m's spinlock and waiter queue (cond.c settles a timed-out waiter). */
+struct pc__spinlock *pc__mutex_spinlock(struct pc_mutex *m);
+struct pc__waitq *pc__mutex_queue(struct pc_mutex *m);
 
 /* ---- the default 2LS's core estimate (autoscale.c) ---- */
 
@@ -752,6 +794,8 @@ void pc__autoscale_pick(bool found, int queued);
 void pc__timer_add(struct pc__vcore *vc, struct pc_thread *t);
 /* Makes runnable every sleeper of @vc whose deadline passed. */
 void pc__timer_run(struct pc__vcore *vc, uint64_t now);
+/* Takes @t out of whichever sleep queue holds it, if one does. */
+void pc__timer_cancel(struct pc_thread *t);
 /* Moves every sleeper of @from to @to. */
 void pc__timer_move(struct pc__vcore *from, struct pc__vcore *to);
 

@@ -37,6 +37,16 @@ static struct pc__mutex *M(struct pc_mutex *m)
 	return (struct pc__mutex *)m;
 }
 
+struct pc__spinlock *pc__mutex_spinlock(struct pc_mutex *m)
+{
+	return &M(m)->lock;
+}
+
+struct pc__waitq *pc__mutex_queue(struct pc_mutex *m)
+{
+	return &M(m)->q;
+}
+
 int pc_mutex_init(struct pc_mutex *m, unsigned int kind)
 {
 	if (!m || kind > PC_MUTEX_ERRORCHECK)
@@ -118,15 +128,33 @@ bool pc__mutex_take_or_queue(struct pc_mutex *pm, struct pc__waiter *w,
 	return got;
 }
 
-int pc_mutex_lock(struct pc_mutex *pm)
+/*
+ * A timed-out waiter leaves the queue, unless a hand-off took it out
+ * first: then it is the owner, and waits for the grant to land.
+ */
+static int give_up(struct pc__mutex *m, struct pc__waiter *w)
+{
+	bool left;
+
+	pc__spin_lock(&m->lock);
+	left = pc__waiter_timed_out(&m->q, w);
+	if (left && !m->q.head)
+		atomic_store(&m->state, M_LOCKED); /* the owner's, no waiters */
+	pc__spin_unlock(&m->lock);
+	if (left)
+		return -ETIMEDOUT;
+	pc__waiter_settle(w);
+	return 0;
+}
+
+/* Lock, waiting at most until @deadline (UINT64_MAX: for ever). */
+static int lock_until(struct pc_mutex *pm, uint64_t deadline)
 {
 	struct pc__mutex *m = M(pm);
 	struct pc__waiter w;
 	void *self;
 	bool first;
 
-	if (!m)
-		return -EINVAL;
 	self = pc__sync_self();
 	if (PC_LIKELY(self && take_free(m, self)))
 		return 0;
@@ -135,9 +163,31 @@ int pc_mutex_lock(struct pc_mutex *pm)
 	if (!self)
 		return -EPERM; /* vcore context must not block */
 	pc__waiter_init(&w, self);
-	if (!pc__mutex_take_or_queue(pm, &w, &first))
+	if (pc__mutex_take_or_queue(pm, &w, &first))
+		return 0;
+	if (deadline == UINT64_MAX) {
 		pc__waiter_block(&w, first); /* returns as the owner */
+		return 0;
+	}
+	if (pc__waiter_block_until(&w, deadline, first))
+		return give_up(m, &w);
 	return 0;
+}
+
+int pc_mutex_lock(struct pc_mutex *pm)
+{
+	if (!pm)
+		return -EINVAL;
+	return lock_until(pm, UINT64_MAX);
+}
+
+int pc_mutex_timedlock(struct pc_mutex *pm, const struct timespec *deadline)
+{
+	uint64_t ns;
+
+	if (!pm || !pc__deadline_ns(deadline, &ns))
+		return -EINVAL;
+	return lock_until(pm, ns);
 }
 
 int pc_mutex_trylock(struct pc_mutex *pm)
@@ -172,7 +222,7 @@ static void hand_off(struct pc__mutex *m)
 		if (!m->q.head)
 			atomic_store(&m->state, M_LOCKED);
 	} else {
-		/* Not reached: CONTENDED always has a waiter queued. */
+		/* Its last waiter timed out while this unlock waited. */
 		atomic_store_explicit(&m->state, M_FREE, memory_order_release);
 	}
 	pc__spin_unlock(&m->lock);

@@ -91,15 +91,29 @@ int pc_sem_trywait(struct pc_sem *s)
 	return take_unit(S(s)) ? 0 : -EAGAIN;
 }
 
-int pc_sem_wait(struct pc_sem *ps)
+/* A timed-out waiter leaves, unless a post already gave it a unit. */
+static int give_up(struct pc__sem *s, struct pc__waiter *w)
 {
-	struct pc__sem *s = S(ps);
+	bool left;
+
+	pc__spin_lock(&s->lock);
+	left = pc__waiter_timed_out(&s->q, w);
+	if (left && !s->q.head)
+		atomic_fetch_and(&s->state, ~S_WAITERS); /* count is 0 */
+	pc__spin_unlock(&s->lock);
+	if (left)
+		return -ETIMEDOUT;
+	pc__waiter_settle(w);
+	return 0;
+}
+
+/* Wait at most until @deadline (UINT64_MAX: for ever). */
+static int wait_until(struct pc__sem *s, uint64_t deadline)
+{
 	struct pc__waiter w;
 	void *self;
 	bool got, first;
 
-	if (!s)
-		return -EINVAL;
 	if (take_unit(s))
 		return 0;
 	self = pc__sync_self();
@@ -112,9 +126,31 @@ int pc_sem_wait(struct pc_sem *ps)
 	if (!got)
 		pc__waitq_push(&s->q, &w);
 	pc__spin_unlock(&s->lock);
-	if (!got)
+	if (got)
+		return 0;
+	if (deadline == UINT64_MAX) {
 		pc__waiter_block(&w, first); /* returns holding its unit */
+		return 0;
+	}
+	if (pc__waiter_block_until(&w, deadline, first))
+		return give_up(s, &w);
 	return 0;
+}
+
+int pc_sem_wait(struct pc_sem *s)
+{
+	if (!s)
+		return -EINVAL;
+	return wait_until(S(s), UINT64_MAX);
+}
+
+int pc_sem_timedwait(struct pc_sem *s, const struct timespec *deadline)
+{
+	uint64_t ns;
+
+	if (!s || !pc__deadline_ns(deadline, &ns))
+		return -EINVAL;
+	return wait_until(S(s), ns);
 }
 
 /* Gives a unit to the head waiter; false if WAITERS was clear. */

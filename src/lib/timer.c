@@ -10,6 +10,15 @@
  *
  * A sleeper is made runnable only once CLOCK_MONOTONIC has reached its
  * deadline: it never wakes early.
+ *
+ * A timed sync wait (waiter.c) sits in the same queue, but something
+ * else may wake it first (a grant): it takes itself out afterwards
+ * (pc__timer_cancel()), so every TCB knows which queue holds it
+ * (timer_vc, in_heap: changed under that queue's lock, and timer_vc
+ * under both when a leaving vcore's queue moves). When its deadline
+ * comes, the queue marks its wait timed out and claims it under the
+ * lock, where the TCB cannot be in a later wait yet; the wait's number
+ * in the word keeps a late mark off a later wait.
  */
 #include "internal.h"
 
@@ -83,6 +92,8 @@ void pc__timer_add(struct pc__vcore *vc, struct pc_thread *t)
 
 	t->heap_child = t->heap_next = t->heap_prev = NULL;
 	pc__spin_lock(&vc->timer_lock);
+	atomic_store_explicit(&t->timer_vc, vc, memory_order_relaxed);
+	t->in_heap = true;
 	vc->timer_root = heap_meld(vc->timer_root, t);
 	earliest = vc->timer_root == t;
 	publish_next_locked(vc);
@@ -105,7 +116,26 @@ static struct pc_thread *pop_due_locked(struct pc__vcore *vc, uint64_t now)
 		return NULL;
 	vc->timer_root = heap_merge_children(t->heap_child);
 	t->heap_child = NULL;
+	t->in_heap = false;
 	return t;
+}
+
+/*
+ * Whether popped @t is to be made runnable: a sleeper is; a timed wait
+ * only if this marks it timed out (it was not granted, and it is the
+ * wait the timer was set for) and claims it (it has blocked; if not, it
+ * sees the mark itself). Under the lock: @t cannot have left this wait.
+ */
+static bool due_wakes_locked(struct pc_thread *t)
+{
+	uintptr_t waiting;
+
+	if (!t->timed)
+		return true;
+	waiting = (uintptr_t)t->timer_gen << 2;
+	return atomic_compare_exchange_strong(&t->granted, &waiting,
+					      waiting | PC_W_TIMEDOUT) &&
+	       pc__wait_claim(t);
 }
 
 /*
@@ -123,6 +153,8 @@ void pc__timer_run(struct pc__vcore *vc, uint64_t now)
 	if (!pc__spin_trylock(&vc->timer_lock))
 		return;
 	while ((t = pop_due_locked(vc, now))) {
+		if (!due_wakes_locked(t))
+			continue;
 		t->heap_next = due;
 		due = t;
 	}
@@ -141,20 +173,101 @@ void pc__timer_run(struct pc__vcore *vc, uint64_t now)
  * pc__timer_move() - move all of @from's sleepers to @to (a vcore that is
  * giving its core back hands its sleepers to one that stays).
  */
+/* The parent of @n, or NULL for the root. */
+static struct pc_thread *heap_parent(struct pc_thread *n)
+{
+	struct pc_thread *p = n->heap_prev;
+
+	while (p && p->heap_child != n) {
+		n = p;
+		p = n->heap_prev;
+	}
+	return p;
+}
+
+/* Every node of the heap under @root now belongs to @vc's queue. */
+static void heap_set_vcore(struct pc_thread *root, struct pc__vcore *vc)
+{
+	struct pc_thread *n = root;
+
+	while (n) {
+		atomic_store_explicit(&n->timer_vc, vc, memory_order_relaxed);
+		if (n->heap_child) {
+			n = n->heap_child;
+			continue;
+		}
+		while (n && !n->heap_next)
+			n = heap_parent(n);
+		if (n)
+			n = n->heap_next;
+	}
+}
+
+/*
+ * Both locks at once (the only place that takes two: moves are
+ * serialized by grant_lock, so they cannot cross), so that a cancel
+ * finds each sleeper under the lock its timer_vc names.
+ */
 void pc__timer_move(struct pc__vcore *from, struct pc__vcore *to)
 {
 	struct pc_thread *root;
 
 	pc__spin_lock(&from->timer_lock);
 	root = from->timer_root;
-	from->timer_root = NULL;
-	publish_next_locked(from);
+	if (root) {
+		pc__spin_lock(&to->timer_lock);
+		from->timer_root = NULL;
+		publish_next_locked(from);
+		heap_set_vcore(root, to);
+		to->timer_root = heap_meld(to->timer_root, root);
+		publish_next_locked(to);
+		pc__spin_unlock(&to->timer_lock);
+	}
 	pc__spin_unlock(&from->timer_lock);
-	if (!root)
-		return;
-	pc__spin_lock(&to->timer_lock);
-	to->timer_root = heap_meld(to->timer_root, root);
-	publish_next_locked(to);
-	pc__spin_unlock(&to->timer_lock);
-	pc_sched_wake_vcore(to->id);
+	if (root)
+		pc_sched_wake_vcore(to->id);
+}
+
+/* Unlinks @t, somewhere in @vc's heap. */
+static void heap_remove_locked(struct pc__vcore *vc, struct pc_thread *t)
+{
+	struct pc_thread *sub = heap_merge_children(t->heap_child);
+
+	if (vc->timer_root == t) {
+		vc->timer_root = sub;
+	} else {
+		struct pc_thread *prev = t->heap_prev;
+
+		if (prev->heap_child == t)
+			prev->heap_child = t->heap_next;
+		else
+			prev->heap_next = t->heap_next;
+		if (t->heap_next)
+			t->heap_next->heap_prev = prev;
+		vc->timer_root = heap_meld(vc->timer_root, sub);
+	}
+	t->heap_child = t->heap_next = t->heap_prev = NULL;
+	t->in_heap = false;
+}
+
+/* pc__timer_cancel() - see internal.h. @t is the caller, or not running. */
+void pc__timer_cancel(struct pc_thread *t)
+{
+	for (;;) {
+		struct pc__vcore *vc = atomic_load(&t->timer_vc);
+
+		if (!vc)
+			return;
+		pc__spin_lock(&vc->timer_lock);
+		if (atomic_load_explicit(&t->timer_vc, memory_order_relaxed) ==
+		    vc) {
+			if (t->in_heap) {
+				heap_remove_locked(vc, t);
+				publish_next_locked(vc);
+			}
+			pc__spin_unlock(&vc->timer_lock);
+			return;
+		}
+		pc__spin_unlock(&vc->timer_lock); /* moved meanwhile */
+	}
 }

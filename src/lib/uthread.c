@@ -352,6 +352,7 @@ static void sleep_cb(struct pc_thread *t, void *unused)
 	struct pc__vcore *vc = pc__vcore_self();
 
 	(void)unused;
+	t->timed = false;
 	pc__timer_add(vc, t);
 	pc__vcore_loop(vc);
 }

@@ -24,21 +24,29 @@ void *pc__sync_self(void)
  * blocked it reads the word once more after publishing it blocked
  * (pc__wait_while()), and by then a grant may have run it elsewhere and
  * its stack frame be gone (TSan saw that read race the next frame's
- * writes). The TCB outlives the wait; a read of it after the uthread
- * moved on finds 0 or 1, and at worst claims a later wait spuriously.
+ * writes). The TCB outlives the wait; the wait's number in the word
+ * keeps a late reader's view of it harmless.
  */
 void pc__waiter_init(struct pc__waiter *w, void *self)
 {
 	w->next = NULL;
+	atomic_store_explicit(&w->in, NULL, memory_order_relaxed);
 	w->tag = self;
 	w->t = ((uintptr_t)self & 1) ? NULL : self;
-	w->granted = w->t ? &w->t->granted : &w->own_word;
-	atomic_store(w->granted, 0);
+	if (w->t) {
+		w->granted = &w->t->granted;
+		w->waiting = (uintptr_t)++w->t->wait_gen << 2;
+	} else {
+		w->granted = &w->own_word;
+		w->waiting = 0;
+	}
+	atomic_store(w->granted, w->waiting);
 }
 
 void pc__waitq_push(struct pc__waitq *q, struct pc__waiter *w)
 {
 	w->next = NULL;
+	atomic_store_explicit(&w->in, q, memory_order_relaxed);
 	if (q->tail)
 		q->tail->next = w;
 	else
@@ -54,16 +62,31 @@ struct pc__waiter *pc__waitq_pop(struct pc__waitq *q)
 		q->head = w->next;
 		if (!q->head)
 			q->tail = NULL;
+		atomic_store_explicit(&w->in, NULL, memory_order_relaxed);
 	}
 	return w;
 }
 
-/*
- * pc__waiter_block() - see internal.h. A uthread waits on @w's word with
- * pc__wait_while(), whose Dekker pair with the claim in
- * pc__waiter_grant() loses no wake-up; a plain thread on a futex (the
- * word's low half: both targets are little-endian).
- */
+bool pc__waitq_remove(struct pc__waitq *q, struct pc__waiter *w)
+{
+	struct pc__waiter *prev = NULL;
+
+	if (atomic_load_explicit(&w->in, memory_order_relaxed) != q)
+		return false;
+	for (struct pc__waiter *i = q->head; i != w; i = i->next) {
+		PC_ASSERT(i); /* @w says it is in @q */
+		prev = i;
+	}
+	if (prev)
+		prev->next = w->next;
+	else
+		q->head = w->next;
+	if (q->tail == w)
+		q->tail = prev;
+	atomic_store_explicit(&w->in, NULL, memory_order_relaxed);
+	return true;
+}
+
 #ifndef PC_SYNC_SPIN_NS
 #define PC_SYNC_SPIN_NS 1000u
 #endif
@@ -74,7 +97,8 @@ static bool spin_for_grant(struct pc__waiter *w)
 	uint64_t start = 0;
 
 	for (unsigned int i = 0;; i++) {
-		if (atomic_load_explicit(w->granted, memory_order_acquire))
+		if (atomic_load_explicit(w->granted, memory_order_acquire) &
+		    PC_W_GRANTED)
 			return true;
 		if (i % 16 == 0) {
 			uint64_t now = pc__now_ns();
@@ -88,16 +112,99 @@ static bool spin_for_grant(struct pc__waiter *w)
 	}
 }
 
+/*
+ * pc__waiter_block() - see internal.h. A uthread waits on @w's word with
+ * pc__wait_while(), whose Dekker pair with the claim in
+ * pc__waiter_grant() loses no wake-up; a plain thread on a futex (the
+ * word's low half: both targets are little-endian).
+ */
 void pc__waiter_block(struct pc__waiter *w, bool spin)
 {
+	uintptr_t v;
+
 	if (spin && spin_for_grant(w))
 		return;
-	while (!atomic_load(w->granted)) {
+	while (!((v = atomic_load(w->granted)) & PC_W_GRANTED)) {
 		if (w->t)
-			pc__wait_while(w->t, w->granted, 0, NULL);
+			pc__wait_while(w->t, w->granted, v, NULL);
 		else
-			pc__futex_wait((uint32_t *)w->granted, 0, NULL);
+			pc__futex_wait((uint32_t *)w->granted, (uint32_t)v,
+				       NULL);
 	}
+}
+
+/* Marks @w timed out itself (the deadline passed); false if granted. */
+static bool time_out(struct pc__waiter *w)
+{
+	uintptr_t v = w->waiting;
+
+	return atomic_compare_exchange_strong(w->granted, &v,
+					      v | PC_W_TIMEDOUT) ||
+	       (v & PC_W_TIMEDOUT);
+}
+
+/*
+ * pc__waiter_block_until() - see internal.h. A uthread arms a timer on
+ * its vcore's sleep queue (timer.c), which marks the word timed out and
+ * claims it at the deadline, a waker like any other; the timer is taken
+ * out again whatever ended the wait, before the TCB can wait again.
+ */
+int pc__waiter_block_until(struct pc__waiter *w, uint64_t deadline,
+			   bool spin)
+{
+	struct pc_thread *t = w->t;
+	bool armed = false;
+	uintptr_t v;
+	int rc;
+
+	if (spin && spin_for_grant(w))
+		return 0;
+	for (;;) {
+		v = atomic_load(w->granted);
+		if (v & (PC_W_GRANTED | PC_W_TIMEDOUT))
+			break;
+		if (pc__now_ns() >= deadline) {
+			if (time_out(w))
+				break;
+			continue; /* granted meanwhile */
+		}
+		if (!t) {
+			struct timespec ts = pc__ns_to_ts(deadline);
+
+			pc__futex_wait((uint32_t *)w->granted, (uint32_t)v,
+				       &ts);
+			continue;
+		}
+		if (!armed) {
+			t->deadline = deadline;
+			t->timed = true;
+			t->timer_gen = t->wait_gen;
+			pc__timer_add(pc__vcore_self(), t);
+			armed = true;
+		}
+		pc__wait_while(t, w->granted, v, NULL);
+	}
+	if (armed)
+		pc__timer_cancel(t);
+	rc = (atomic_load(w->granted) & PC_W_GRANTED) ? 0 : -ETIMEDOUT;
+	return rc;
+}
+
+/* pc__waiter_timed_out() - see internal.h. */
+bool pc__waiter_timed_out(struct pc__waitq *q, struct pc__waiter *w)
+{
+	return pc__waitq_remove(q, w);
+}
+
+/*
+ * pc__waiter_settle() - see internal.h. The grant that took @w from the
+ * queue sets GRANTED after the primitive's lock is dropped; until then
+ * @w's word (a plain thread's is on its stack) must stay.
+ */
+void pc__waiter_settle(struct pc__waiter *w)
+{
+	while (!(atomic_load(w->granted) & PC_W_GRANTED))
+		pc__cpu_relax();
 }
 
 /*
@@ -106,7 +213,8 @@ void pc__waiter_block(struct pc__waiter *w, bool spin)
  * which holds @w, be reused. The claim touches only the TCB; a TCB that
  * moved on to another wait meanwhile takes it as a spurious wake-up,
  * which every wait tolerates. A futex wake on a reused stack address
- * wakes nobody, or someone who rechecks.
+ * wakes nobody, or someone who rechecks. A waiter that timed out is not
+ * woken: it is awake, and settles under the primitive's lock.
  */
 void pc__waiter_grant(struct pc__waiter *w)
 {
@@ -114,9 +222,23 @@ void pc__waiter_grant(struct pc__waiter *w)
 	atomic_uintptr_t *word = w->granted;
 
 	/* An RMW: the waker's half of pc__wait_while()'s pair. */
-	atomic_exchange(word, 1);
+	if (atomic_fetch_or(word, PC_W_GRANTED) & PC_W_TIMEDOUT)
+		return;
 	if (!t)
 		pc__futex_wake((uint32_t *)word, 1);
 	else if (pc__wait_claim(t))
 		pc__rt.ops->thread_runnable(pc__handle(t));
+}
+
+bool pc__deadline_ns(const struct timespec *ts, uint64_t *ns)
+{
+	if (!ts || ts->tv_sec < 0 || ts->tv_nsec < 0 ||
+	    ts->tv_nsec >= 1000000000L)
+		return false;
+	if ((uint64_t)ts->tv_sec > (UINT64_MAX - 999999999u) / 1000000000u)
+		*ns = UINT64_MAX;
+	else
+		*ns = (uint64_t)ts->tv_sec * 1000000000u +
+		      (uint64_t)ts->tv_nsec;
+	return true;
 }

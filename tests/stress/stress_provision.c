@@ -79,11 +79,33 @@ static atomic_long mtx_taken[MUTEXES];
 static struct pc_sem units = PC_SEM_INIT(UNITS);
 static atomic_int units_out;
 
+/* A deadline @ns from now, for the timed waits. */
+static struct timespec in_ns(uint64_t ns)
+{
+	uint64_t t = test_now_ns() + ns;
+
+	return (struct timespec){ .tv_sec = (time_t)(t / 1000000000u),
+				  .tv_nsec = (long)(t % 1000000000u) };
+}
+
+/*
+ * Every third take is timed, 0-100 us: its timer sits in a sleep queue
+ * that moves when the vcore goes, and races the hand-off.
+ */
 static void use_mutex(uint32_t r)
 {
 	int i = (int)(r % MUTEXES);
 
-	ASSERT_EQ(pc_mutex_lock(&mtx[i]), 0);
+	if (r % 3 == 0) {
+		struct timespec d = in_ns((r >> 4) % 100000);
+		int rc = pc_mutex_timedlock(&mtx[i], &d);
+
+		if (rc == -ETIMEDOUT)
+			return;
+		ASSERT_EQ(rc, 0);
+	} else {
+		ASSERT_EQ(pc_mutex_lock(&mtx[i]), 0);
+	}
 	ASSERT_EQ(atomic_fetch_add(&mtx_inside[i], 1), 0);
 	mtx_count[i]++;
 	if (r % 5 == 0)
@@ -93,9 +115,19 @@ static void use_mutex(uint32_t r)
 	atomic_fetch_add(&mtx_taken[i], 1);
 }
 
-static void use_unit(void)
+static void use_unit(uint32_t r)
 {
-	ASSERT_EQ(pc_sem_wait(&units), 0);
+	struct timespec d = in_ns(r % 200000);
+
+	if (r % 2) {
+		int rc = pc_sem_timedwait(&units, &d);
+
+		if (rc == -ETIMEDOUT)
+			return;
+		ASSERT_EQ(rc, 0);
+	} else {
+		ASSERT_EQ(pc_sem_wait(&units), 0);
+	}
 	ASSERT_LE(atomic_fetch_add(&units_out, 1), UNITS - 1);
 	pc_thread_yield();
 	atomic_fetch_sub(&units_out, 1);
@@ -119,7 +151,7 @@ static void *worker(void *arg)
 		} else if (r % 7 == 1) {
 			use_mutex(r >> 8);
 		} else if (r % 29 == 2) {
-			use_unit();
+			use_unit(r >> 6);
 		} else if (r % 101 == 1) {
 			pc_thread_sleep(r % 100000);
 		} else if (r % 53 == 2) {

@@ -11,6 +11,8 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdio.h>
+#include <time.h>
 
 #include "../../src/lib/internal.h"
 #include "rt.h"
@@ -408,4 +410,223 @@ TEST(a_handler_cannot_block_on_a_mutex)
 		pc_thread_yield();
 	ASSERT_EQ(atomic_load(&handler_rc), -EPERM);
 	ASSERT_EQ(pc_mutex_unlock(&count_m), 0);
+}
+
+/* ---- timed waits ---- */
+
+static struct timespec in_ns(uint64_t ns)
+{
+	struct timespec ts;
+	uint64_t t;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	t = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + ns;
+	ts.tv_sec = (time_t)(t / 1000000000u);
+	ts.tv_nsec = (long)(t % 1000000000u);
+	return ts;
+}
+
+static struct pc_mutex held_m = PC_MUTEX_INIT;
+
+static void *timedlock_held(void *arg)
+{
+	struct timespec d = in_ns(2 * 1000 * 1000);
+
+	(void)arg;
+	return (void *)(intptr_t)pc_mutex_timedlock(&held_m, &d);
+}
+
+TEST(timed_waits_give_up_and_leave_everything_as_it_was)
+{
+	struct pc_mutex m = PC_MUTEX_INIT;
+	struct pc_cond c = PC_COND_INIT;
+	struct pc_sem s = PC_SEM_INIT(0);
+	struct timespec d = in_ns(1000 * 1000), bad = { 0, 1000000000L };
+	struct pc_thread *t;
+	pthread_t p;
+	void *rc;
+
+	test_enter(2);
+	ASSERT_EQ(pc_mutex_timedlock(&m, &bad), -EINVAL);
+	ASSERT_EQ(pc_sem_timedwait(&s, NULL), -EINVAL);
+	ASSERT_EQ(pc_sem_timedwait(&s, &d), -ETIMEDOUT);
+	ASSERT_EQ(pc_sem_value(&s), 0);
+	ASSERT_EQ(pc_sem_destroy(&s), 0);
+	ASSERT_EQ(pc_mutex_lock(&m), 0);
+	d = in_ns(1000 * 1000);
+	ASSERT_EQ(pc_cond_timedwait(&c, &m, &d), -ETIMEDOUT);
+	ASSERT_EQ(pc_mutex_trylock(&m), -EBUSY); /* held again, by us */
+	ASSERT_EQ(pc_cond_destroy(&c), 0);
+	ASSERT_EQ(pc_mutex_unlock(&m), 0);
+	/* A uthread and a pthread time out on a mutex main holds. */
+	ASSERT_EQ(pc_mutex_lock(&held_m), 0);
+	ASSERT_EQ(pc_thread_create(&t, NULL, timedlock_held, NULL), 0);
+	ASSERT_EQ(pthread_create(&p, NULL, timedlock_held, NULL), 0);
+	ASSERT_EQ(pc_thread_join(t, &rc), 0);
+	ASSERT_EQ((int)(intptr_t)rc, -ETIMEDOUT);
+	ASSERT_EQ(pthread_join(p, &rc), 0);
+	ASSERT_EQ((int)(intptr_t)rc, -ETIMEDOUT);
+	ASSERT_EQ(queued(&held_m), 0);
+	ASSERT_EQ(pc_mutex_unlock(&held_m), 0);
+	ASSERT_EQ(pc_mutex_destroy(&held_m), 0); /* free: nobody waits */
+}
+
+/*
+ * Time-outs racing with hand-offs, thousands of times: deadlines of 0 to
+ * 50 us against a mutex and a semaphore held for about as long. A
+ * success must own the mutex alone (counted inside) and hold a unit; a
+ * time-out must own nothing. At the end the counts match, the mutex is
+ * free and every unit is back.
+ */
+#define RACERS 12
+#define RACE_ROUNDS 3000
+#define RACE_UNITS 2
+
+static struct pc_mutex race_m = PC_MUTEX_INIT;
+static struct pc_sem race_s = PC_SEM_INIT(RACE_UNITS);
+static long race_count;            /* under race_m */
+static atomic_int race_inside, race_units_out;
+static atomic_long race_ok, race_timeouts;
+
+static void hold_briefly(uint32_t r)
+{
+	uint64_t until = test_now_ns() + r % 20000;
+
+	while (test_now_ns() < until)
+		;
+	if (r % 4 == 0)
+		pc_thread_yield(); /* a no-op from a pthread's side */
+}
+
+static void race_round(uint32_t r)
+{
+	struct timespec d = in_ns(r % 50000);
+	int rc;
+
+	rc = r % 2 ? pc_mutex_timedlock(&race_m, &d)
+		   : pc_sem_timedwait(&race_s, &d);
+	if (rc == -ETIMEDOUT) {
+		atomic_fetch_add(&race_timeouts, 1);
+		return;
+	}
+	ASSERT_EQ(rc, 0);
+	atomic_fetch_add(&race_ok, 1);
+	if (r % 2) {
+		ASSERT_EQ(atomic_fetch_add(&race_inside, 1), 0);
+		race_count++;
+		hold_briefly(r >> 8);
+		atomic_fetch_sub(&race_inside, 1);
+		ASSERT_EQ(pc_mutex_unlock(&race_m), 0);
+	} else {
+		ASSERT_LT(atomic_fetch_add(&race_units_out, 1), RACE_UNITS);
+		hold_briefly(r >> 8);
+		atomic_fetch_sub(&race_units_out, 1);
+		ASSERT_EQ(pc_sem_post(&race_s), 0);
+	}
+}
+
+static void *racer(void *arg)
+{
+	uint32_t rnd = (uint32_t)(uintptr_t)arg * 2654435761u + 7;
+
+	for (int i = 0; i < RACE_ROUNDS; i++)
+		race_round(test_xorshift(&rnd));
+	return NULL;
+}
+
+TEST(time_outs_racing_with_hand_offs_lose_and_double_nothing)
+{
+	struct pc_thread *t[RACERS];
+	pthread_t p[2];
+	long mutex_ok;
+
+	test_enter(8);
+	for (uintptr_t i = 0; i < 2; i++)
+		ASSERT_EQ(pthread_create(&p[i], NULL, racer,
+					 (void *)(RACERS + i)),
+			  0);
+	for (uintptr_t i = 0; i < RACERS; i++)
+		ASSERT_EQ(pc_thread_create(&t[i], NULL, racer, (void *)i), 0);
+	for (int i = 0; i < RACERS; i++)
+		ASSERT_EQ(pc_thread_join(t[i], NULL), 0);
+	for (int i = 0; i < 2; i++)
+		ASSERT_EQ(pthread_join(p[i], NULL), 0);
+	ASSERT_EQ(atomic_load(&race_ok) + atomic_load(&race_timeouts),
+		  (RACERS + 2) * RACE_ROUNDS);
+	ASSERT_GT(atomic_load(&race_timeouts), 0);
+	mutex_ok = race_count;
+	ASSERT_GT(mutex_ok, 0);
+	ASSERT_EQ(pc_mutex_destroy(&race_m), 0);
+	ASSERT_EQ(pc_sem_value(&race_s), RACE_UNITS);
+	ASSERT_EQ(pc_sem_destroy(&race_s), 0);
+	printf("%ld successes (%ld on the mutex), %ld time-outs\n",
+	       atomic_load(&race_ok), mutex_ok, atomic_load(&race_timeouts));
+}
+
+/* Consumers that wait with deadlines still get every item once. */
+static struct pc_mutex tq_m = PC_MUTEX_INIT;
+static struct pc_cond tq_c = PC_COND_INIT;
+static int tq_items;   /* under tq_m */
+static long tq_taken;  /* under tq_m */
+static atomic_long tq_timeouts;
+
+#define TQ_ITEMS 20000
+
+static void *tq_consumer(void *arg)
+{
+	long want = (long)(intptr_t)arg;
+
+	ASSERT_EQ(pc_mutex_lock(&tq_m), 0);
+	for (long got = 0; got < want;) {
+		struct timespec d = in_ns(test_now_ns() % 30000);
+		int rc = 0;
+
+		while (tq_items == 0 && rc == 0)
+			rc = pc_cond_timedwait(&tq_c, &tq_m, &d);
+		if (rc == -ETIMEDOUT && tq_items == 0) {
+			atomic_fetch_add(&tq_timeouts, 1);
+			continue;
+		}
+		ASSERT_TRUE(rc == 0 || rc == -ETIMEDOUT);
+		tq_items--;
+		tq_taken++;
+		got++;
+	}
+	ASSERT_EQ(pc_mutex_unlock(&tq_m), 0);
+	return NULL;
+}
+
+static void *tq_producer(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < TQ_ITEMS; i++) {
+		ASSERT_EQ(pc_mutex_lock(&tq_m), 0);
+		tq_items++;
+		ASSERT_EQ(pc_cond_signal(&tq_c), 0);
+		ASSERT_EQ(pc_mutex_unlock(&tq_m), 0);
+		if (i % 16 == 0)
+			pc_thread_yield();
+	}
+	return NULL;
+}
+
+TEST(condition_waits_with_deadlines_lose_no_item)
+{
+	struct pc_thread *c[6], *p[3];
+
+	test_enter(8);
+	for (int i = 0; i < 6; i++)
+		ASSERT_EQ(pc_thread_create(&c[i], NULL, tq_consumer,
+					   (void *)(intptr_t)(TQ_ITEMS / 2)),
+			  0);
+	for (int i = 0; i < 3; i++)
+		ASSERT_EQ(pc_thread_create(&p[i], NULL, tq_producer, NULL), 0);
+	for (int i = 0; i < 3; i++)
+		ASSERT_EQ(pc_thread_join(p[i], NULL), 0);
+	for (int i = 0; i < 6; i++)
+		ASSERT_EQ(pc_thread_join(c[i], NULL), 0);
+	ASSERT_EQ(tq_taken, 3L * TQ_ITEMS);
+	ASSERT_EQ(tq_items, 0);
+	ASSERT_EQ(pc_cond_destroy(&tq_c), 0);
+	printf("%ld condition time-outs\n", atomic_load(&tq_timeouts));
 }
