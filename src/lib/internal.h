@@ -217,6 +217,8 @@ struct pc_thread {
 	atomic_int co_vcore;
 	atomic_uintptr_t join; /* PC_JOIN_* or a struct pc__joiner * */
 	bool is_main;
+	/* Its owner tag in sync.h's primitives if not itself (waiter.c). */
+	void *sync_tag;
 	pc_thread_fn fn;
 	void *arg;
 	void *retval;
@@ -734,7 +736,9 @@ struct pc__waitq {
  * thread. NULL in vcore context, which must not block.
  */
 void *pc__sync_self(void);
-/* Readies @w for the caller (pc__sync_self() must not be NULL). */
+/* A plain thread's tag: main's uthread keeps the one it had before. */
+void *pc__sync_thread_tag(void);
+/* Readies @w for the caller, owner @self (pc__sync_self(), not NULL). */
 void pc__waiter_init(struct pc__waiter *w, void *self);
 void pc__waitq_push(struct pc__waitq *q, struct pc__waiter *w);
 struct pc__waiter *pc__waitq_pop(struct pc__waitq *q);

@@ -156,12 +156,12 @@ static int lock_until(struct pc_mutex *pm, uint64_t deadline)
 	bool first;
 
 	self = pc__sync_self();
-	if (PC_LIKELY(self && take_free(m, self)))
+	if (!self)
+		return -EPERM; /* vcore context must not block */
+	if (PC_LIKELY(take_free(m, self)))
 		return 0;
 	if (m->kind == PC_MUTEX_ERRORCHECK && held_by(m, self))
 		return -EDEADLK;
-	if (!self)
-		return -EPERM; /* vcore context must not block */
 	pc__waiter_init(&w, self);
 	if (pc__mutex_take_or_queue(pm, &w, &first))
 		return 0;
@@ -245,6 +245,12 @@ int pc_mutex_unlock(struct pc_mutex *pm)
 		if (!held_by(m, self))
 			return -EPERM;
 	}
+	/*
+	 * No owner from here: between the next locker's CAS and its store
+	 * of itself, held_by() must not see this one (a stale owner gave a
+	 * false -EDEADLK to a second reader's pthreads, 6,000 in 3 million).
+	 */
+	atomic_store_explicit(&m->owner, NULL, memory_order_relaxed);
 	/* Release pairs with the acquire of the next take_free(). */
 	if (atomic_compare_exchange_strong_explicit(&m->state, &expect, M_FREE,
 						    memory_order_release,

@@ -114,11 +114,11 @@ static int wait_until(struct pc__sem *s, uint64_t deadline)
 	void *self;
 	bool got, first;
 
-	if (take_unit(s))
-		return 0;
 	self = pc__sync_self();
 	if (!self)
-		return -EPERM;
+		return -EPERM; /* vcore context: may not wait */
+	if (take_unit(s))
+		return 0;
 	pc__waiter_init(&w, self);
 	pc__spin_lock(&s->lock);
 	got = take_or_flag(s);

@@ -577,6 +577,8 @@ struct pc_thread *pc__thread_adopt_main(void)
 	if (!t)
 		return NULL;
 	t->is_main = true;
+	/* Locks main took before multi-core mode are still its own. */
+	t->sync_tag = pc__sync_thread_tag();
 	strcpy(t->name, "main");
 	pc__thread_ctx_adopt(t);
 	atomic_init(&t->join, PC_JOIN_NONE);

@@ -10,13 +10,22 @@
 /* A plain thread's owner tag: an address of its own, odd. */
 static __thread char thread_anchor;
 
+void *pc__sync_thread_tag(void)
+{
+	return (void *)((uintptr_t)&thread_anchor | 1);
+}
+
 void *pc__sync_self(void)
 {
 	struct pc__vcore *vc = pc__vcore_self();
+	struct pc_thread *t;
 
-	if (vc)
-		return vc->current; /* NULL in vcore context */
-	return (void *)((uintptr_t)&thread_anchor | 1);
+	if (!vc)
+		return pc__sync_thread_tag();
+	t = vc->current;
+	if (!t)
+		return NULL; /* vcore context */
+	return t->sync_tag ? t->sync_tag : t;
 }
 
 /*
@@ -32,7 +41,7 @@ void pc__waiter_init(struct pc__waiter *w, void *self)
 	w->next = NULL;
 	atomic_store_explicit(&w->in, NULL, memory_order_relaxed);
 	w->tag = self;
-	w->t = ((uintptr_t)self & 1) ? NULL : self;
+	w->t = pc__thread_current();
 	if (w->t) {
 		w->granted = &w->t->granted;
 		w->waiting = (uintptr_t)++w->t->wait_gen << 2;
@@ -227,7 +236,7 @@ void pc__waiter_grant(struct pc__waiter *w)
 	if (!t)
 		pc__futex_wake((uint32_t *)word, 1);
 	else if (pc__wait_claim(t))
-		pc__rt.ops->thread_runnable(pc__handle(t));
+		pc__sched_runnable(pc__handle(t)); /* not stopped in the 2LS */
 }
 
 bool pc__deadline_ns(const struct timespec *ts, uint64_t *ns)

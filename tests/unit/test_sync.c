@@ -83,6 +83,41 @@ TEST(an_error_checking_mutex_refuses_another_owners_unlock)
 	ASSERT_EQ(pc_mutex_unlock(&shared_e), 0);
 }
 
+static struct pc_mutex ec = PC_MUTEX_ERRORCHECK_INIT;
+static atomic_int ec_errors;
+
+static void *lock_unlock_errorcheck(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 200000; i++) {
+		if (pc_mutex_lock(&ec) != 0 || pc_mutex_unlock(&ec) != 0)
+			atomic_fetch_add(&ec_errors, 1);
+	}
+	return NULL;
+}
+
+/* A correct program gets no error: an old owner is never taken as now. */
+TEST(an_error_checking_mutex_passed_between_pthreads_reports_nothing)
+{
+	pthread_t p[2];
+
+	for (int i = 0; i < 2; i++)
+		ASSERT_EQ(pthread_create(&p[i], NULL, lock_unlock_errorcheck,
+					 NULL),
+			  0);
+	for (int i = 0; i < 2; i++)
+		ASSERT_EQ(pthread_join(p[i], NULL), 0);
+	ASSERT_EQ(atomic_load(&ec_errors), 0);
+}
+
+TEST(main_keeps_its_locks_across_entering_multicore_mode)
+{
+	ASSERT_EQ(pc_mutex_lock(&ec), 0);
+	test_enter(2);
+	ASSERT_EQ(pc_mutex_lock(&ec), -EDEADLK);
+	ASSERT_EQ(pc_mutex_unlock(&ec), 0);
+}
+
 /* ---- FIFO hand-off ---- */
 
 #define QUEUED 16
@@ -389,12 +424,15 @@ TEST(every_posted_unit_is_taken_once)
 
 /* ---- vcore context ---- */
 
-static atomic_int handler_rc = 1;
+static atomic_int handler_rc = 1, handler_sem_rc = 1;
+static struct pc_sem free_unit = PC_SEM_INIT(1);
 
 static void in_handler(const struct pc_event *ev, void *arg)
 {
 	(void)ev;
 	(void)arg;
+	/* Refused even with a unit free: it may wait, so it may not. */
+	atomic_store(&handler_sem_rc, pc_sem_wait(&free_unit));
 	atomic_store(&handler_rc, pc_mutex_lock(&count_m));
 }
 
@@ -409,6 +447,8 @@ TEST(a_handler_cannot_block_on_a_mutex)
 	while (atomic_load(&handler_rc) == 1)
 		pc_thread_yield();
 	ASSERT_EQ(atomic_load(&handler_rc), -EPERM);
+	ASSERT_EQ(atomic_load(&handler_sem_rc), -EPERM);
+	ASSERT_EQ(pc_sem_value(&free_unit), 1);
 	ASSERT_EQ(pc_mutex_unlock(&count_m), 0);
 }
 
@@ -629,4 +669,89 @@ TEST(condition_waits_with_deadlines_lose_no_item)
 	ASSERT_EQ(tq_items, 0);
 	ASSERT_EQ(pc_cond_destroy(&tq_c), 0);
 	printf("%ld condition time-outs\n", atomic_load(&tq_timeouts));
+}
+
+/*
+ * Grants made by a uthread that a notification interrupts, while event
+ * handlers post semaphores in vcore context: the grant's call into the
+ * 2LS must not be stopped halfway (a 2LS whose lock a handler then wants
+ * would deadlock its vcore: the FIFO 2LS run of this case hung so).
+ */
+static struct pc_sem hs = PC_SEM_INIT(0);
+static struct pc_sem pp[4] = { PC_SEM_INIT(0), PC_SEM_INIT(0),
+			       PC_SEM_INIT(0), PC_SEM_INIT(0) };
+static atomic_long handled, rounds;
+static atomic_int hs_stop;
+
+static void post_handler(const struct pc_event *ev, void *arg)
+{
+	(void)ev;
+	(void)arg;
+	ASSERT_EQ(pc_sem_post(&hs), 0);
+	atomic_fetch_add(&handled, 1);
+}
+
+static void *hs_waiter(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&hs_stop))
+		ASSERT_EQ(pc_sem_wait(&hs), 0);
+	return NULL;
+}
+
+/* Pairs (0, 1) and (2, 3) pass a unit back and forth. */
+static void *ping(void *arg)
+{
+	int i = (int)(intptr_t)arg;
+	struct pc_sem *mine = &pp[i], *other = &pp[i ^ 1];
+
+	while (!atomic_load(&hs_stop)) {
+		if (i & 1) {
+			ASSERT_EQ(pc_sem_wait(mine), 0);
+			ASSERT_EQ(pc_sem_post(other), 0);
+		} else {
+			ASSERT_EQ(pc_sem_post(other), 0);
+			ASSERT_EQ(pc_sem_wait(mine), 0);
+		}
+		atomic_fetch_add(&rounds, 1);
+	}
+	return pc_sem_post(other) ? (void *)1 : NULL; /* free the partner */
+}
+
+static void *notify_both(void *arg)
+{
+	struct pc_event ev = { .type = PC_EV_USER };
+
+	(void)arg;
+	while (!atomic_load(&hs_stop)) {
+		pc_event_send(0, &ev, PC_EVF_NOTIFY);
+		pc_event_send(1, &ev, PC_EVF_NOTIFY);
+		for (volatile int i = 0; i < 200; i++)
+			;
+	}
+	return NULL;
+}
+
+TEST(grants_interrupted_by_notifications_that_post_do_not_deadlock)
+{
+	struct pc_thread *t[6];
+	pthread_t p;
+
+	test_enter(2);
+	ASSERT_EQ(pc_event_handler_set(PC_EV_USER, post_handler, NULL), 0);
+	for (int i = 0; i < 2; i++)
+		ASSERT_EQ(pc_thread_create(&t[i], NULL, hs_waiter, NULL), 0);
+	for (int i = 2; i < 6; i++)
+		ASSERT_EQ(pc_thread_create(&t[i], NULL, ping,
+					   (void *)(intptr_t)(i - 2)),
+			  0);
+	ASSERT_EQ(pthread_create(&p, NULL, notify_both, NULL), 0);
+	while (atomic_load(&rounds) < 50000 || atomic_load(&handled) < 5000)
+		pc_thread_sleep(1000 * 1000);
+	atomic_store(&hs_stop, 1);
+	ASSERT_EQ(pthread_join(p, NULL), 0);
+	for (int i = 0; i < 2; i++)
+		ASSERT_EQ(pc_sem_post(&hs), 0); /* the waiters' last round */
+	for (int i = 0; i < 6; i++)
+		ASSERT_EQ(pc_thread_join(t[i], NULL), 0);
 }
