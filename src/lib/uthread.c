@@ -183,7 +183,7 @@ int pc_thread_exit(void *retval)
  * a token that makes a later pc_thread_park() return early.
  *
  *   waiter (wait_cb, vcore context)    waker
- *   wait := BLOCKED  (seq_cst)         change *word  (seq_cst RMW)
+ *   wait := BLOCKED  (exchange)        change *word  (seq_cst RMW)
  *   *word still == val?  (seq_cst)     CAS wait BLOCKED -> NONE
  *   no: CAS wait BLOCKED -> NONE       yes: make it run
  *       and run itself if that won
@@ -219,7 +219,14 @@ static void wait_cb(struct pc_thread *t, void *arg)
 	atomic_int *hold = req->hold;
 	bool changed;
 
-	atomic_store(&t->wait, PC_WAIT_BLOCKED);
+	/*
+	 * An exchange, not a store: the read below must not be ordered
+	 * before it. Sequentially consistent store then load would do on
+	 * the hardware, but qemu-user on an x86 host does not order an
+	 * aarch64 STLR before a later LDAR, and test_sync lost a mutex
+	 * hand-off there (blocked, with the grant in its word).
+	 */
+	atomic_exchange(&t->wait, PC_WAIT_BLOCKED);
 	/*
 	 * From here a waker may run t, which may free *word's memory once
 	 * it returns: @hold, if given, keeps it until this read is done.
