@@ -706,7 +706,7 @@ int pc__vcores_idle(void);
 
 /* One waiter in a primitive's FIFO, on the waiter's own stack. */
 struct pc__waiter {
-	struct pc__waiter *next;
+	struct pc__waiter *next, *prev; /* prev: to leave from the middle */
 	struct pc_thread *t; /* the waiting uthread; NULL: a plain thread */
 	void *tag;           /* who it is, as an owner (pc__sync_self()) */
 	/*
@@ -742,8 +742,7 @@ void *pc__sync_thread_tag(void);
 void pc__waiter_init(struct pc__waiter *w, void *self);
 void pc__waitq_push(struct pc__waitq *q, struct pc__waiter *w);
 struct pc__waiter *pc__waitq_pop(struct pc__waitq *q);
-struct pc__waiter *pc__waitq_pop(struct pc__waitq *q);
-/* Unlinks @w if it is queued; false if it was not. */
+/* Unlinks @w if it is queued in @q (in constant time); false if not. */
 bool pc__waitq_remove(struct pc__waitq *q, struct pc__waiter *w);
 /*
  * Blocks the caller, the waiter of @w, until it is granted; with @spin

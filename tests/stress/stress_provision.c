@@ -296,6 +296,9 @@ static void q_check(struct pc_thread **w)
 	struct pc_event end = { .type = PC_EV_APP_FIRST, .arg = { 0, QSTOP } };
 	struct pc_evq_stats st;
 
+	/* An overflowed event is never taken: fail now, not hang below. */
+	ASSERT_EQ(pc_evq_stats(q, &st), 0);
+	ASSERT_EQ(st.overflowed, 0);
 	while (atomic_load(&q_got) < atomic_load(&q_sent))
 		pc_thread_yield();
 	for (int i = 0; i < QWAITERS; i++)
