@@ -755,3 +755,78 @@ TEST(grants_interrupted_by_notifications_that_post_do_not_deadlock)
 	for (int i = 0; i < 6; i++)
 		ASSERT_EQ(pc_thread_join(t[i], NULL), 0);
 }
+
+/*
+ * Timed condition waits from plain threads and uthreads together, woken
+ * by broadcasts: every waiter returns holding the mutex, and each one
+ * that was there for a broadcast returns 0 (never a lost signal).
+ */
+static struct pc_mutex bc_m = PC_MUTEX_INIT;
+static struct pc_cond bc_c = PC_COND_INIT;
+static unsigned int bc_round; /* under bc_m: broadcasts made */
+static atomic_int bc_inside;
+static atomic_long bc_woken, bc_timeouts;
+
+#define BC_ROUNDS 300
+
+static void *bc_waiter(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		unsigned int seen;
+		int rc = 0;
+
+		ASSERT_EQ(pc_mutex_lock(&bc_m), 0);
+		seen = bc_round;
+		if (seen >= BC_ROUNDS) {
+			ASSERT_EQ(pc_mutex_unlock(&bc_m), 0);
+			return NULL;
+		}
+		while (bc_round == seen && rc == 0) {
+			struct timespec d = in_ns(test_now_ns() % 200000);
+
+			rc = pc_cond_timedwait(&bc_c, &bc_m, &d);
+			ASSERT_EQ(atomic_fetch_add(&bc_inside, 1), 0);
+			atomic_fetch_sub(&bc_inside, 1);
+		}
+		if (rc == -ETIMEDOUT)
+			atomic_fetch_add(&bc_timeouts, 1);
+		else
+			atomic_fetch_add(&bc_woken, 1);
+		ASSERT_EQ(pc_mutex_unlock(&bc_m), 0);
+	}
+}
+
+static void *bc_pthread_waiter(void *arg)
+{
+	return bc_waiter(arg);
+}
+
+TEST(timed_condition_waits_of_threads_and_uthreads_meet_broadcasts)
+{
+	struct pc_thread *t[6];
+	pthread_t p[2];
+
+	test_enter(4);
+	for (int i = 0; i < 6; i++)
+		ASSERT_EQ(pc_thread_create(&t[i], NULL, bc_waiter, NULL), 0);
+	for (int i = 0; i < 2; i++)
+		ASSERT_EQ(pthread_create(&p[i], NULL, bc_pthread_waiter, NULL),
+			  0);
+	for (int r = 0; r < BC_ROUNDS; r++) {
+		pc_thread_sleep(test_now_ns() % 100000);
+		ASSERT_EQ(pc_mutex_lock(&bc_m), 0);
+		bc_round++;
+		ASSERT_EQ(pc_cond_broadcast(&bc_c), 0);
+		ASSERT_EQ(pc_mutex_unlock(&bc_m), 0);
+	}
+	for (int i = 0; i < 6; i++)
+		ASSERT_EQ(pc_thread_join(t[i], NULL), 0);
+	for (int i = 0; i < 2; i++)
+		ASSERT_EQ(pthread_join(p[i], NULL), 0);
+	ASSERT_GT(atomic_load(&bc_woken), 0);
+	ASSERT_EQ(pc_cond_destroy(&bc_c), 0);
+	ASSERT_EQ(pc_mutex_destroy(&bc_m), 0);
+	printf("%ld woken by broadcasts, %ld timed out\n",
+	       atomic_load(&bc_woken), atomic_load(&bc_timeouts));
+}
