@@ -79,7 +79,7 @@ static int give_up(struct pc__cond *c, struct pc_mutex *m,
 	bool left;
 
 	pc__spin_lock(&c->lock);
-	left = pc__waiter_timed_out(&c->q, w);
+	left = pc__waitq_remove(&c->q, w);
 	pc__spin_unlock(&c->lock);
 	if (left) {
 		pc_mutex_lock(m);
@@ -135,10 +135,7 @@ static int wait_until(struct pc_cond *pc, struct pc_mutex *m,
 		return err;
 	err = pc_mutex_unlock(m);
 	PC_ASSERT(err == 0); /* held: checked above */
-	if (deadline == UINT64_MAX) {
-		pc__waiter_block(&w, false); /* returns owning @m */
-		return 0;
-	}
+	/* Returns owning @m, or timed out. */
 	if (pc__waiter_block_until(&w, deadline, false))
 		return give_up(c, m, &w);
 	return 0;

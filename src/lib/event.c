@@ -124,7 +124,7 @@ static int fallback_vcore(void)
  * an online one does (a post wakes the process). Online before `waiting`
  * is cleared: a poster that finds `waiting` moved on finds it online.
  */
-static bool vcore_waiting(int id)
+static bool vcore_reachable(int id)
 {
 	return atomic_load(&pc__rt.waiting) == id || vcore_online(id);
 }
@@ -138,7 +138,7 @@ static int event_deliver(int id, const struct pc_event *ev,
 {
 	struct pc_event e = *ev;
 
-	if (!vcore_online(id) && !vcore_waiting(id)) {
+	if (!vcore_online(id) && !vcore_reachable(id)) {
 		if (!(flags & PC_EVF_FALLBACK))
 			return -ENXIO;
 		id = fallback_vcore();

@@ -750,19 +750,16 @@ bool pc__waitq_remove(struct pc__waitq *q, struct pc__waiter *w);
  */
 void pc__waiter_block(struct pc__waiter *w, bool spin);
 /*
- * The same until CLOCK_MONOTONIC @deadline. Returns 0 if granted, or
- * -ETIMEDOUT once the word says it timed out: the caller then settles
- * it under the primitive's lock (pc__waiter_timed_out()).
+ * The same until CLOCK_MONOTONIC @deadline (UINT64_MAX: for ever).
+ * Returns 0 if granted, or -ETIMEDOUT once the word says it timed out.
+ * The caller then settles it under the primitive's lock: if
+ * pc__waitq_remove() finds @w still queued, the wait failed; if not, a
+ * grant already took it from the queue and the wait succeeded, and
+ * pc__waiter_settle(), after the lock is dropped, waits for the grant
+ * to land.
  */
 int pc__waiter_block_until(struct pc__waiter *w, uint64_t deadline,
 			   bool spin);
-/*
- * After a time-out, under the primitive's lock: true if @w is still
- * queued (it is unlinked: the wait failed), false if a grant already
- * took it from the queue (the wait succeeded: call pc__waiter_settle()
- * after dropping the lock, which waits for the grant to land).
- */
-bool pc__waiter_timed_out(struct pc__waitq *q, struct pc__waiter *w);
 void pc__waiter_settle(struct pc__waiter *w);
 /* A user's CLOCK_MONOTONIC deadline in ns; false if malformed. */
 bool pc__deadline_ns(const struct timespec *ts, uint64_t *ns);

@@ -137,7 +137,7 @@ static int give_up(struct pc__mutex *m, struct pc__waiter *w)
 	bool left;
 
 	pc__spin_lock(&m->lock);
-	left = pc__waiter_timed_out(&m->q, w);
+	left = pc__waitq_remove(&m->q, w);
 	if (left && !m->q.head)
 		atomic_store(&m->state, M_LOCKED); /* the owner's, no waiters */
 	pc__spin_unlock(&m->lock);
@@ -165,10 +165,7 @@ static int lock_until(struct pc_mutex *pm, uint64_t deadline)
 	pc__waiter_init(&w, self);
 	if (pc__mutex_take_or_queue(pm, &w, &first))
 		return 0;
-	if (deadline == UINT64_MAX) {
-		pc__waiter_block(&w, first); /* returns as the owner */
-		return 0;
-	}
+	/* Returns as the owner, or timed out. */
 	if (pc__waiter_block_until(&w, deadline, first))
 		return give_up(m, &w);
 	return 0;

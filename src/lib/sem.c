@@ -97,7 +97,7 @@ static int give_up(struct pc__sem *s, struct pc__waiter *w)
 	bool left;
 
 	pc__spin_lock(&s->lock);
-	left = pc__waiter_timed_out(&s->q, w);
+	left = pc__waitq_remove(&s->q, w);
 	if (left && !s->q.head)
 		atomic_fetch_and(&s->state, ~S_WAITERS); /* count is 0 */
 	pc__spin_unlock(&s->lock);
@@ -128,10 +128,7 @@ static int wait_until(struct pc__sem *s, uint64_t deadline)
 	pc__spin_unlock(&s->lock);
 	if (got)
 		return 0;
-	if (deadline == UINT64_MAX) {
-		pc__waiter_block(&w, first); /* returns holding its unit */
-		return 0;
-	}
+	/* Returns holding its unit, or timed out. */
 	if (pc__waiter_block_until(&w, deadline, first))
 		return give_up(s, &w);
 	return 0;

@@ -180,8 +180,11 @@ int pc__waiter_block_until(struct pc__waiter *w, uint64_t deadline,
 	struct pc_thread *t = w->t;
 	bool armed = false;
 	uintptr_t v;
-	int rc;
 
+	if (deadline == UINT64_MAX) {
+		pc__waiter_block(w, spin);
+		return 0;
+	}
 	if (spin && PC_SYNC_SPIN_NS && spin_for_grant(w))
 		return 0;
 	for (;;) {
@@ -211,14 +214,7 @@ int pc__waiter_block_until(struct pc__waiter *w, uint64_t deadline,
 	}
 	if (armed)
 		pc__timer_cancel(t);
-	rc = (atomic_load(w->granted) & PC_W_GRANTED) ? 0 : -ETIMEDOUT;
-	return rc;
-}
-
-/* pc__waiter_timed_out() - see internal.h. */
-bool pc__waiter_timed_out(struct pc__waitq *q, struct pc__waiter *w)
-{
-	return pc__waitq_remove(q, w);
+	return (atomic_load(w->granted) & PC_W_GRANTED) ? 0 : -ETIMEDOUT;
 }
 
 /*

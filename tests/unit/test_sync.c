@@ -18,17 +18,23 @@
 #include "rt.h"
 #include "test.h"
 
-/* Waiters queued on @m now, counted under its spinlock. */
-static int queued(struct pc_mutex *m)
+/* Waiters in the queue at *@head, counted under the spinlock @lock. */
+static int count_waiters(int *lock, void **head)
 {
-	struct pc__spinlock *l = (struct pc__spinlock *)&m->_lock;
+	struct pc__spinlock *l = (struct pc__spinlock *)lock;
 	int n = 0;
 
 	pc__spin_lock(l);
-	for (struct pc__waiter *w = m->_head; w; w = w->next)
+	for (struct pc__waiter *w = *head; w; w = w->next)
 		n++;
 	pc__spin_unlock(l);
 	return n;
+}
+
+/* Waiters queued on @m now. */
+static int queued(struct pc_mutex *m)
+{
+	return count_waiters(&m->_lock, &m->_head);
 }
 
 /* ---- bad input ---- */
@@ -298,17 +304,10 @@ static void *wait_signal(void *arg)
 	return NULL;
 }
 
-/* Waiters count under the condition variable's spinlock. */
+/* Waiters queued on @c now. */
 static int cond_waiters(struct pc_cond *c)
 {
-	struct pc__spinlock *l = (struct pc__spinlock *)&c->_lock;
-	int n = 0;
-
-	pc__spin_lock(l);
-	for (struct pc__waiter *w = c->_head; w; w = w->next)
-		n++;
-	pc__spin_unlock(l);
-	return n;
+	return count_waiters(&c->_lock, &c->_head);
 }
 
 /*
