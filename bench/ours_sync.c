@@ -3,7 +3,9 @@
  * uthreads on 2 vcores each take one pc_mutex, run bench_critical() and
  * let go, over and over; the figure is the time per acquisition. The
  * contenders are made once; each batch hands them their share (n / k)
- * and waits until all are done, so no creation is timed. The peers:
+ * and waits until all are done, so no creation is timed. Both waits
+ * block on semaphores, as Go's peer blocks on a WaitGroup: a thread
+ * polling with yields would share the vcores with the contenders. The peers:
  * peers/pthread_mutex.c, go/mutex.go.
  */
 #include "ours.h"
@@ -16,32 +18,26 @@ struct contention {
 	struct pc_mutex m;
 	uint64_t x; /* under m */
 	unsigned int k;
-	atomic_uint_fast64_t round; /* a batch starts when this moves */
-	uint64_t per;               /* acquisitions per contender */
-	atomic_uint done;           /* contenders through this round */
+	uint64_t per;       /* acquisitions per contender */
+	struct pc_sem go;   /* a unit per contender starts a batch */
+	struct pc_sem done; /* a unit per contender through it */
 	atomic_int stop;
 };
 
 static void *contender(void *arg)
 {
 	struct contention *c = arg;
-	uint64_t seen = 0;
 
 	for (;;) {
-		uint64_t r;
-
-		while ((r = atomic_load(&c->round)) == seen &&
-		       !atomic_load(&c->stop))
-			pc_thread_yield();
+		pc_sem_wait(&c->go);
 		if (atomic_load(&c->stop))
 			return NULL;
-		seen = r;
 		for (uint64_t i = 0; i < c->per; i++) {
 			pc_mutex_lock(&c->m);
 			bench_critical(&c->x);
 			pc_mutex_unlock(&c->m);
 		}
-		atomic_fetch_add(&c->done, 1);
+		pc_sem_post(&c->done);
 	}
 }
 
@@ -50,16 +46,18 @@ static int contention_batch(void *arg, uint64_t n)
 	struct contention *c = arg;
 
 	c->per = n / c->k ? n / c->k : 1;
-	atomic_store(&c->done, 0);
-	atomic_fetch_add(&c->round, 1);
-	while (atomic_load(&c->done) < c->k)
-		pc_thread_yield();
+	for (unsigned int i = 0; i < c->k; i++)
+		pc_sem_post(&c->go);
+	for (unsigned int i = 0; i < c->k; i++)
+		pc_sem_wait(&c->done);
 	return 0;
 }
 
 static void ours_mutex(void *arg, struct bench_value *v, unsigned int k)
 {
-	static struct contention c = { .m = PC_MUTEX_INIT };
+	static struct contention c = { .m = PC_MUTEX_INIT,
+				       .go = PC_SEM_INIT(0),
+				       .done = PC_SEM_INIT(0) };
 	struct pc_thread *t[BENCH_CONTENDERS_MAX];
 	unsigned int made = 0;
 	double ns;
@@ -81,6 +79,8 @@ static void ours_mutex(void *arg, struct bench_value *v, unsigned int k)
 			bench_value_set(v, ns);
 	}
 	atomic_store(&c.stop, 1);
+	for (unsigned int i = 0; i < made; i++)
+		pc_sem_post(&c.go);
 	for (unsigned int i = 0; i < made; i++)
 		pc_thread_join(t[i], NULL);
 }

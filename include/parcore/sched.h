@@ -77,6 +77,20 @@ struct pc_sched_ops {
 	 * per-vcore queues.
 	 */
 	void (*vcore_leaving)(int vcoreid);
+
+	/*
+	 * @t was woken owning what the calling uthread has just released (a
+	 * mutex, a semaphore unit; see parcore/sync.h). The caller often
+	 * blocks next, on the same thing, and @t then runs best on the
+	 * caller's vcore, next, without a cross-core wake-up: the default
+	 * 2LS keeps @t in a slot of the caller's vcore that idle vcores
+	 * steal only once that vcore has gone a whole look of theirs
+	 * without switching. Uthread context, on the vcore the caller
+	 * runs on; hand-offs from plain pthreads and from vcore context go
+	 * to thread_runnable(). May be NULL: thread_runnable() is then
+	 * used.
+	 */
+	void (*thread_handoff)(struct pc_thread *t);
 };
 
 /*

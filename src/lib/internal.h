@@ -336,12 +336,6 @@ struct pc__vcore {
 	pc__vcore_cb leave_cb;
 	void *leave_arg;
 	atomic_bool online;       /* granted (and not leaving) */
-	_Alignas(PC_CACHELINE) atomic_uint wake; /* futex word for parking */
-	atomic_int idle;          /* enum pc__vcore_idle */
-	/* Sleep queue (timer.c). */
-	_Alignas(PC_CACHELINE) struct pc__spinlock timer_lock;
-	struct pc_thread *timer_root;
-	atomic_uint_fast64_t next_deadline; /* UINT64_MAX: none */
 	unsigned int timer_pass; /* loop passes since the last clock read */
 	/* Stack cache (stack.c): only this vcore touches it. */
 	struct pc_thread *stack_cache;
@@ -351,6 +345,19 @@ struct pc__vcore {
 	unsigned int tsan_entries; /* into vcore context on that fiber */
 #endif
 	uint32_t rand_state;
+	/*
+	 * Lines other vcores read: nothing this vcore writes at every
+	 * switch may sit on them. With timer_pass beside next_deadline,
+	 * which idle vcores read as they spin, each loop pass here was a
+	 * cache miss, and a mutex handed between uthreads of one vcore
+	 * cost 200 ns per acquisition instead of 30 with a second vcore idle.
+	 */
+	_Alignas(PC_CACHELINE) atomic_uint wake; /* futex word for parking */
+	atomic_int idle;          /* enum pc__vcore_idle */
+	/* Sleep queue (timer.c). */
+	_Alignas(PC_CACHELINE) struct pc__spinlock timer_lock;
+	struct pc_thread *timer_root;
+	atomic_uint_fast64_t next_deadline; /* UINT64_MAX: none */
 } __attribute__((aligned(PC_CACHELINE)));
 
 struct pc__runtime {
@@ -508,6 +515,20 @@ static inline struct pc_thread *pc__thread_current(void)
 	struct pc__vcore *vc = pc__vcore_self();
 
 	return vc ? vc->current : NULL;
+}
+
+/* @h was handed what the caller released (sched.h: thread_handoff). */
+static inline void pc__sched_handoff(struct pc_thread *h)
+{
+	void (*handoff)(struct pc_thread *) = pc__rt.ops->thread_handoff;
+
+	if (!handoff || !pc__thread_current()) {
+		pc__sched_runnable(h);
+		return;
+	}
+	pc__nopreempt_enter();
+	handoff(h);
+	pc__nopreempt_exit();
 }
 
 /* ---- switching (context.c), after struct pc__vcore ---- */
@@ -780,7 +801,15 @@ bool pc__mutex_take_or_queue(struct pc_mutex *m, struct pc__waiter *w,
 struct pc__spinlock *pc__mutex_spinlock(struct pc_mutex *m);
 struct pc__waitq *pc__mutex_queue(struct pc_mutex *m);
 
-/* ---- the default 2LS's core estimate (autoscale.c) ---- */
+/* ---- the default 2LS (sched_default.c) and its estimate (autoscale.c) ---- */
+
+/*
+ * How soon parking vcore @vcoreid must look again, or 0 for no limit:
+ * the default 2LS holds a uthread handed off on a busy vcore, which an
+ * idle vcore steals only after a while. 0 under another 2LS. Called
+ * after the park's RMW (vcore.c's Dekker pair).
+ */
+uint64_t pc__sched_default_recheck_ns(int vcoreid);
 
 extern atomic_bool pc__autoscale_on;
 /*

@@ -63,10 +63,17 @@ int pc_mutex_destroy(struct pc_mutex *m)
 	return atomic_load(&M(m)->state) == M_FREE ? 0 : -EBUSY;
 }
 
+/*
+ * A load before the CAS: on a held mutex a failed CAS is a locked
+ * instruction for nothing, one of about a dozen on the path of a
+ * contended acquisition (docs/design/sync.md, "Cost").
+ */
 static bool take_free(struct pc__mutex *m, void *self)
 {
 	unsigned int expect = M_FREE;
 
+	if (atomic_load_explicit(&m->state, memory_order_relaxed) != M_FREE)
+		return false;
 	/* Acquire pairs with the release of the unlock that freed it. */
 	if (!atomic_compare_exchange_strong_explicit(&m->state, &expect,
 						     M_LOCKED,
@@ -138,8 +145,9 @@ static int give_up(struct pc__mutex *m, struct pc__waiter *w)
 
 	pc__spin_lock(&m->lock);
 	left = pc__waitq_remove(&m->q, w);
-	if (left && !m->q.head)
-		atomic_store(&m->state, M_LOCKED); /* the owner's, no waiters */
+	if (left && !m->q.head) /* the owner's, no waiters */
+		atomic_store_explicit(&m->state, M_LOCKED,
+				      memory_order_relaxed);
 	pc__spin_unlock(&m->lock);
 	if (left)
 		return -ETIMEDOUT;
@@ -217,7 +225,8 @@ static void hand_off(struct pc__mutex *m)
 	if (w) {
 		atomic_store_explicit(&m->owner, w->tag, memory_order_relaxed);
 		if (!m->q.head)
-			atomic_store(&m->state, M_LOCKED);
+			atomic_store_explicit(&m->state, M_LOCKED,
+					      memory_order_relaxed);
 	} else {
 		/* Its last waiter timed out while this unlock waited. */
 		atomic_store_explicit(&m->state, M_FREE, memory_order_release);
@@ -248,8 +257,14 @@ int pc_mutex_unlock(struct pc_mutex *pm)
 	 * false -EDEADLK to a second reader's pthreads, 6,000 in 3 million).
 	 */
 	atomic_store_explicit(&m->owner, NULL, memory_order_relaxed);
-	/* Release pairs with the acquire of the next take_free(). */
-	if (atomic_compare_exchange_strong_explicit(&m->state, &expect, M_FREE,
+	/*
+	 * Only the spinlock's holder leaves CONTENDED: seen here, it stays
+	 * until hand_off() takes the spinlock, and the CAS would fail.
+	 * Release pairs with the acquire of the next take_free().
+	 */
+	expect = atomic_load_explicit(&m->state, memory_order_relaxed);
+	if (expect == M_LOCKED &&
+	    atomic_compare_exchange_strong_explicit(&m->state, &expect, M_FREE,
 						    memory_order_release,
 						    memory_order_relaxed))
 		return 0;

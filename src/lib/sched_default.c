@@ -16,6 +16,11 @@
  * there is nothing to steal: a vcore whose uthread never yields cannot
  * run its own queue, and a yield elsewhere is its chance.
  *
+ * Hand-off. A uthread woken owning a mutex or semaphore unit that the
+ * calling uthread released goes to that vcore's `next` slot and runs as
+ * soon as the caller blocks (def_thread_handoff(), steal_next(),
+ * docs/design/sync.md).
+ *
  * Stealing takes half of the victim's queue (at most STEAL_MAX), oldest
  * first, so a burst created on one vcore spreads in a few steals. A vcore
  * steals when its queue is empty, and also every STEAL_EVERY picks: a
@@ -30,17 +35,39 @@
 
 #include <stdlib.h>
 
+#include "../common/sys.h"
+
 #define STEAL_MAX 32
 /* Picks between two steal attempts made with work in the own queue. */
 #define STEAL_EVERY 64
+/* Picks from `next` in a row before the queue's head goes first. */
+#define NEXT_RUN_MAX 32
+/* How long a `next` must wait, its vcore not picking, to be stolen. */
+#define NEXT_STEAL_NS 3000u
+/* An idle vcore's passes between two looks at the others' `next`. */
+#define NEXT_LOOK_EVERY 32
 
 struct rq {
 	struct pc__spinlock lock;
 	struct pc_thread *head, *tail; /* handles, linked via sched data */
 	atomic_int len;
+	/*
+	 * The owner writes these at every pick: on a line that stealers
+	 * read only now and then (steal_next()). Read with `len` at each of
+	 * an idle vcore's passes, they made every pick here a cache miss
+	 * (about 100 ns on this VM).
+	 */
+	_Alignas(PC_CACHELINE) _Atomic(struct pc_thread *) next;
+	atomic_uint picks;         /* written by the owner vcore only */
 	struct pc_thread *yielded; /* owner vcore only */
 	uint32_t rand;             /* owner vcore only */
-	uint32_t picks;            /* owner vcore only */
+	uint32_t next_run;         /* owner: picks from `next` in a row */
+	/* Owner: the victim's `next` at its last look, for steal_next(). */
+	struct pc_thread *seen;
+	uint64_t seen_at;
+	unsigned int seen_picks;
+	int seen_vcore;
+	unsigned int steal_next_calls;
 } __attribute__((aligned(PC_CACHELINE)));
 
 struct node {
@@ -48,6 +75,7 @@ struct node {
 };
 
 static struct rq *rqs;
+static const struct pc_sched_ops default_ops;
 static atomic_int nr_seen; /* highest vcoreid seen, plus one */
 
 static struct node *node_of(struct pc_thread *t)
@@ -137,7 +165,8 @@ static int def_init(int max_vcores)
 		return -ENOMEM;
 	for (int i = 0; i < max_vcores; i++) {
 		rqs[i] = (struct rq){ .lock = PC_SPINLOCK_INIT,
-				      .rand = (uint32_t)i * 2654435761u + 1 };
+				      .rand = (uint32_t)i * 2654435761u + 1,
+				      .seen_vcore = -1 };
 	}
 	return 0;
 }
@@ -200,6 +229,33 @@ static void def_thread_runnable(struct pc_thread *t)
 		pc_sched_wake();
 }
 
+/*
+ * The hand-off slot: @t was woken owning what the calling uthread
+ * released, and goes to that vcore's `next`. The caller usually blocks
+ * on the same mutex next, and its vcore then switches to @t at once; a
+ * push to @t's own vcore cost a cross-core wake-up per acquisition, and
+ * the lock waited through each (docs/design/sync.md). An occupant the
+ * slot already had joins the queue. The wake-up is for a caller that
+ * does not block soon: an idle vcore then steals the slot (steal_next()).
+ */
+static void def_thread_handoff(struct pc_thread *t)
+{
+	int self = self_id();
+	struct pc_thread *old;
+
+	note_vcore(self);
+	/*
+	 * Stealers only empty a full slot, so an empty one stays empty
+	 * until this store: no exchange needed then.
+	 */
+	old = atomic_load_explicit(&rqs[self].next, memory_order_relaxed);
+	if (!old)
+		atomic_store_explicit(&rqs[self].next, t, memory_order_release);
+	else if ((old = atomic_exchange(&rqs[self].next, t)))
+		push(self, old);
+	pc_sched_wake();
+}
+
 static void def_thread_paused(struct pc_thread *t)
 {
 	struct rq *rq = &rqs[pc__vcore_self()->id];
@@ -250,6 +306,103 @@ static struct pc_thread *steal_from(struct rq *victim, struct rq *mine)
 	return first;
 }
 
+/*
+ * Takes another vcore's `next`, but only once that vcore has not picked
+ * for NEXT_STEAL_NS since this one first saw the slot so: the uthread
+ * that filled it usually blocks within a critical section's time and its
+ * vcore runs the slot at once, warm and without a wake-up (Go's stealers
+ * leave runnext alone for about 3 us too). One candidate at a time.
+ * A vcore that parks meanwhile comes back within NEXT_STEAL_NS to look
+ * again (pc__sched_default_recheck_ns()).
+ */
+static struct pc_thread *steal_next(int vcoreid)
+{
+	struct rq *mine = &rqs[vcoreid];
+	int n = atomic_load_explicit(&nr_seen, memory_order_relaxed);
+
+	if (++mine->steal_next_calls % NEXT_LOOK_EVERY)
+		return NULL;
+	for (int v = 0; v < n; v++) {
+		struct rq *rq;
+		struct pc_thread *t;
+		unsigned int picks;
+
+		if (mine->seen_vcore >= 0)
+			v = mine->seen_vcore;
+		rq = &rqs[v];
+		t = atomic_load_explicit(&rq->next, memory_order_relaxed);
+		picks = atomic_load_explicit(&rq->picks, memory_order_relaxed);
+		if (v == vcoreid || !t) {
+			mine->seen_vcore = -1;
+			continue;
+		}
+		if (mine->seen_vcore != v || mine->seen != t ||
+		    mine->seen_picks != picks) {
+			mine->seen_vcore = v;
+			mine->seen = t;
+			mine->seen_picks = picks;
+			mine->seen_at = pc__now_ns();
+			return NULL;
+		}
+		if (pc__now_ns() - mine->seen_at < NEXT_STEAL_NS)
+			return NULL;
+		mine->seen_vcore = -1;
+		return atomic_compare_exchange_strong(&rq->next, &t, NULL) ?
+			       t :
+			       NULL;
+	}
+	return NULL;
+}
+
+/*
+ * pc__sched_default_recheck_ns() - see internal.h.
+ *
+ * Race: a vcore parks while a uthread that does not block soon fills a
+ * slot. The hand-off's pc_sched_wake() and the park are vcore.c's Dekker
+ * pair: either the waker sees the vcore parked and wakes it, or this
+ * read, after the park's RMW, sees the slot full, and the park ends in
+ * time to steal it. Taking the slot here instead moved the uthreads of a
+ * contended mutex to the parking vcore at every park: 30% slower.
+ */
+uint64_t pc__sched_default_recheck_ns(int vcoreid)
+{
+	int n = atomic_load_explicit(&nr_seen, memory_order_relaxed);
+
+	if (pc__rt.ops != &default_ops)
+		return 0;
+	for (int v = 0; v < n; v++)
+		if (v != vcoreid &&
+		    atomic_load_explicit(&rqs[v].next, memory_order_relaxed))
+			return NEXT_STEAL_NS;
+	return 0;
+}
+
+/*
+ * The hand-off slot's occupant, or NULL. After NEXT_RUN_MAX in a row the
+ * queue's head goes first and the occupant to the tail: two uthreads
+ * handing a mutex back and forth would otherwise keep the queue waiting
+ * for as long as they run.
+ */
+static struct pc_thread *take_next(struct rq *rq)
+{
+	struct pc_thread *t;
+
+	if (!atomic_load_explicit(&rq->next, memory_order_relaxed) ||
+	    !(t = atomic_exchange(&rq->next, NULL))) {
+		rq->next_run = 0;
+		return NULL;
+	}
+	if (++rq->next_run <= NEXT_RUN_MAX ||
+	    !atomic_load_explicit(&rq->len, memory_order_relaxed))
+		return t;
+	rq->next_run = 0;
+	pc__spin_lock(&rq->lock);
+	push_locked(rq, t);
+	t = pop_locked(rq);
+	pc__spin_unlock(&rq->lock);
+	return t;
+}
+
 static struct pc_thread *steal(int vcoreid)
 {
 	struct rq *mine = &rqs[vcoreid];
@@ -290,18 +443,24 @@ static struct pc_thread *pick(int vcoreid)
 {
 	struct rq *rq = &rqs[vcoreid];
 	struct pc_thread *y = rq->yielded, *t;
+	unsigned int picks =
+		atomic_load_explicit(&rq->picks, memory_order_relaxed) + 1;
 
 	note_vcore(vcoreid);
+	atomic_store_explicit(&rq->picks, picks, memory_order_relaxed);
 	/*
 	 * Now and then steal first, even with work here: a vcore whose
 	 * uthread never yields cannot run its own queue, and vcores that
 	 * always have work of their own would otherwise never look at it.
 	 */
-	if (PC_UNLIKELY(++rq->picks % STEAL_EVERY == 0)) {
+	if (PC_UNLIKELY(picks % STEAL_EVERY == 0)) {
 		t = steal(vcoreid);
 		if (t)
 			return requeue_yielded(rq, y, t);
 	}
+	t = take_next(rq);
+	if (t)
+		return requeue_yielded(rq, y, t);
 	if (y) {
 		rq->yielded = NULL;
 		if (!atomic_load_explicit(&rq->len, memory_order_relaxed)) {
@@ -326,7 +485,8 @@ static struct pc_thread *pick(int vcoreid)
 		if (t)
 			return t;
 	}
-	return steal(vcoreid);
+	t = steal(vcoreid);
+	return t ? t : steal_next(vcoreid);
 }
 
 static struct pc_thread *def_pick_next(int vcoreid)
@@ -367,6 +527,11 @@ static void def_vcore_leaving(int vcoreid)
 	int heir[PC_VCORE_MAX], count[PC_VCORE_MAX], nh = 0, i = 0;
 
 	list = take_all(rq);
+	t = atomic_exchange(&rq->next, NULL);
+	if (t) {
+		node_of(t)->next = list;
+		list = t;
+	}
 	if (rq->yielded) {
 		t = rq->yielded;
 		rq->yielded = NULL;
@@ -413,6 +578,7 @@ static const struct pc_sched_ops default_ops = {
 	.thread_runnable = def_thread_runnable,
 	.thread_paused = def_thread_paused,
 	.vcore_leaving = def_vcore_leaving,
+	.thread_handoff = def_thread_handoff,
 };
 
 const struct pc_sched_ops *pc_sched_default(void)

@@ -275,6 +275,12 @@ static struct pc_thread *vcore_park(struct pc__vcore *vc)
 	if (poll && !waiting && now + poll < next)
 		next = now + poll;
 	t = pick(vc);
+	if (!t) {
+		uint64_t recheck = pc__sched_default_recheck_ns(vc->id);
+
+		if (recheck && now + recheck < next)
+			next = now + recheck;
+	}
 	if (!t && !idle_ends(vc)) {
 		struct timespec ts = pc__ns_to_ts(next);
 

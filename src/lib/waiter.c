@@ -51,7 +51,12 @@ void pc__waiter_init(struct pc__waiter *w, void *self)
 		w->granted = &w->own_word;
 		w->waiting = 0;
 	}
-	atomic_store(w->granted, w->waiting);
+	/*
+	 * Relaxed: a granter reaches @w only through the queue, which the
+	 * primitive's lock publishes (one locked instruction fewer on the
+	 * contended path).
+	 */
+	atomic_store_explicit(w->granted, w->waiting, memory_order_relaxed);
 }
 
 void pc__waitq_push(struct pc__waitq *q, struct pc__waiter *w)
@@ -254,7 +259,7 @@ void pc__waiter_grant(struct pc__waiter *w)
 	if (!t)
 		pc__futex_wake((uint32_t *)word, 1);
 	else if (pc__wait_claim(t))
-		pc__sched_runnable(pc__handle(t)); /* not stopped in the 2LS */
+		pc__sched_handoff(pc__handle(t)); /* not stopped in the 2LS */
 }
 
 bool pc__deadline_ns(const struct timespec *ts, uint64_t *ns)

@@ -31,8 +31,10 @@ static void fake_runnable(struct pc_thread *t)
 
 TEST(incomplete_tables_are_refused)
 {
-	struct pc_sched_ops ops = { "x", fake_init, fake_pick, fake_runnable,
-				    NULL, NULL };
+	struct pc_sched_ops ops = { .name = "x",
+				    .init = fake_init,
+				    .pick_next = fake_pick,
+				    .thread_runnable = fake_runnable };
 
 	ASSERT_EQ(pc_sched_set(NULL), -EINVAL);
 	ops.pick_next = NULL;
@@ -54,8 +56,10 @@ static int failing_init(int n)
 
 TEST(init_failure_is_returned_and_changes_nothing)
 {
-	struct pc_sched_ops ops = { "failing", failing_init, fake_pick,
-				    fake_runnable, NULL, NULL };
+	struct pc_sched_ops ops = { .name = "failing",
+				    .init = failing_init,
+				    .pick_next = fake_pick,
+				    .thread_runnable = fake_runnable };
 
 	ASSERT_EQ(pc_sched_set(&ops), 0);
 	ASSERT_EQ(pc_vcore_request(2), -ENOSYS);
@@ -185,4 +189,120 @@ TEST(helpers_for_a_2ls)
 	ASSERT_EQ(pc_thread_join(t, NULL), 0);
 	ASSERT_TRUE(ran_on == 0 || ran_on == 1);
 	ASSERT_EQ(pc_thread_last_vcore(pc_thread_self()), pc_vcore_id());
+}
+
+/*
+ * Hand-offs (sched.h: thread_handoff). A uthread woken owning a mutex
+ * waits in its giver's vcore's slot; the tests below hang, and time out,
+ * if it can be stranded there.
+ */
+static struct pc_mutex handed = PC_MUTEX_INIT;
+static atomic_int about_to_lock, got_it;
+
+static void *lock_and_report(void *arg)
+{
+	(void)arg;
+	atomic_store(&about_to_lock, 1);
+	ASSERT_EQ(pc_mutex_lock(&handed), 0);
+	atomic_store(&got_it, 1);
+	ASSERT_EQ(pc_mutex_unlock(&handed), 0);
+	return NULL;
+}
+
+/*
+ * The giver never blocks: the new owner runs only if an idle vcore takes
+ * it from the slot. Some rounds leave the idle vcore time to park, so
+ * that the hand-off has to wake it, or races its park.
+ */
+TEST(a_uthread_handed_a_mutex_runs_while_its_giver_spins)
+{
+	struct pc_thread *t;
+
+	test_enter(2);
+	for (int round = 0; round < 300; round++) {
+		atomic_store(&about_to_lock, 0);
+		atomic_store(&got_it, 0);
+		ASSERT_EQ(pc_mutex_lock(&handed), 0);
+		ASSERT_EQ(pc_thread_create(&t, NULL, lock_and_report, NULL),
+			  0);
+		while (!atomic_load(&about_to_lock))
+			pc_thread_yield();
+		/* Queued behind main by now, or about to be: both are fine. */
+		pc_thread_sleep(round % 3 == 0 ? 200 * 1000 : 2000);
+		ASSERT_EQ(pc_mutex_unlock(&handed), 0);
+		while (!atomic_load(&got_it))
+			; /* busy: main's vcore never picks */
+		ASSERT_EQ(pc_thread_join(t, NULL), 0);
+	}
+}
+
+/*
+ * Two uthreads passing semaphore units back and forth on one vcore fill
+ * its slot at every switch; a third, queued, must still run.
+ */
+static struct pc_sem ping = PC_SEM_INIT(1), pong = PC_SEM_INIT(0);
+static atomic_int stop_pair;
+static atomic_long exchanges;
+
+static void *pass(void *arg)
+{
+	struct pc_sem *mine = arg ? &ping : &pong;
+	struct pc_sem *other = arg ? &pong : &ping;
+
+	for (;;) {
+		ASSERT_EQ(pc_sem_wait(mine), 0);
+		atomic_fetch_add(&exchanges, 1);
+		ASSERT_EQ(pc_sem_post(other), 0);
+		if (atomic_load(&stop_pair))
+			return NULL;
+	}
+}
+
+static void *stop_the_pair(void *arg)
+{
+	(void)arg;
+	atomic_store(&stop_pair, 1);
+	return NULL;
+}
+
+TEST(a_pair_passing_units_back_and_forth_lets_queued_uthreads_run)
+{
+	struct pc_thread *a, *b, *c;
+
+	test_enter(1);
+	ASSERT_EQ(pc_thread_create(&a, NULL, pass, (void *)1), 0);
+	ASSERT_EQ(pc_thread_create(&b, NULL, pass, NULL), 0);
+	ASSERT_EQ(pc_thread_create(&c, NULL, stop_the_pair, NULL), 0);
+	ASSERT_EQ(pc_thread_join(c, NULL), 0);
+	ASSERT_EQ(pc_thread_join(a, NULL), 0);
+	ASSERT_EQ(pc_thread_join(b, NULL), 0);
+	ASSERT_GT(atomic_load(&exchanges), 0);
+}
+
+/*
+ * A vcore that gives its core back with a uthread in its slot: the
+ * uthread is not lost (vcore_leaving hands it on; failing that, the
+ * other vcore would steal it from the slot).
+ */
+TEST(a_vcore_leaving_with_a_handed_uthread_hands_it_on)
+{
+	struct pc_thread *t;
+
+	test_enter(2);
+	for (int round = 0; round < 100; round++) {
+		atomic_store(&about_to_lock, 0);
+		atomic_store(&got_it, 0);
+		ASSERT_EQ(pc_vcore_request(2), 2);
+		ASSERT_EQ(pc_mutex_lock(&handed), 0);
+		ASSERT_EQ(pc_thread_create(&t, NULL, lock_and_report, NULL),
+			  0);
+		while (!atomic_load(&about_to_lock))
+			pc_thread_yield();
+		pc_thread_sleep(2000);
+		ASSERT_EQ(pc_mutex_unlock(&handed), 0);
+		/* Refused only on the last vcore or during a preemption. */
+		(void)pc_vcore_yield(0);
+		ASSERT_EQ(pc_thread_join(t, NULL), 0);
+		ASSERT_EQ(atomic_load(&got_it), 1);
+	}
 }
