@@ -2,9 +2,12 @@
  * parcore/sync.h - synchronization that blocks the uthread, never the
  * vcore, and hands ownership to the head of a FIFO queue.
  *
+ * Primitives: mutex, condition variable, counting semaphore,
+ * reader-writer lock, barrier, once, wait group.
+ *
  * Every primitive keeps its waiters in arrival order. Releasing a
- * contended mutex or posting a semaphore with waiters makes the head
- * waiter the owner before it runs: it returns from its wait already
+ * contended mutex or write lock, or posting a semaphore with waiters,
+ * makes the head waiter the owner before it runs: it returns from its wait already
  * holding what it waited for, and nobody barges past it. A condition
  * variable's signal moves the waiter onto the mutex's queue instead of
  * waking it to compete for the lock. Design: docs/design/sync.md.
@@ -15,8 +18,8 @@
  *    mode): waiting blocks that thread (a futex), and it queues in the
  *    same FIFO as the uthreads;
  *  - vcore context (an event handler): it must not block, so the calls
- *    that may wait return -EPERM there; trylock, trywait, unlock, post,
- *    signal and broadcast work.
+ *    that may wait return -EPERM there; the try calls, unlocks, post,
+ *    signal, broadcast, pc_wg_add() and pc_wg_done() work.
  *
  * Timed waits take an absolute CLOCK_MONOTONIC deadline. A waiter whose
  * deadline passes as ownership reaches it keeps what it was given and
@@ -211,6 +214,195 @@ PC_EXPORT int pc_sem_post(struct pc_sem *s);
  * -EINVAL for NULL. A snapshot.
  */
 PC_EXPORT long pc_sem_value(struct pc_sem *s);
+
+/* ---- reader-writer lock ---- */
+
+struct pc_rwlock {
+	unsigned int _state;
+	int _lock;
+	void *_owner;
+	void *_rhead, *_rtail;
+	void *_whead, *_wtail;
+};
+#define PC_RWLOCK_INIT { 0, 0, NULL, NULL, NULL, NULL, NULL }
+
+/*
+ * The reader-writer lock is phase-fair: readers and writers take turns.
+ * A reader that arrives while a writer holds the lock or waits for it
+ * queues; when a writer unlocks, every reader queued then enters at once,
+ * and the next writer waits for them to leave. Writers are served in
+ * FIFO order, and a writer is woken as the owner. So neither side
+ * starves. A reader that already holds the lock and asks again while a
+ * writer waits deadlocks (it queues behind that writer): read locks do
+ * not nest.
+ */
+
+/* pc_rwlock_init() - the same as PC_RWLOCK_INIT. Returns 0 or -EINVAL. */
+PC_EXPORT int pc_rwlock_init(struct pc_rwlock *rw);
+
+/*
+ * pc_rwlock_destroy() - check that @rw may go: unlocked, nobody waiting.
+ * Returns 0; -EBUSY (nothing changes); -EINVAL for NULL.
+ */
+PC_EXPORT int pc_rwlock_destroy(struct pc_rwlock *rw);
+
+/*
+ * pc_rwlock_rdlock() - take @rw for reading, with other readers.
+ * Returns 0; -EDEADLK if the caller holds it for writing; -EAGAIN if
+ * PC_RWLOCK_READERS_MAX readers hold it; -EPERM from vcore context;
+ * -EINVAL for NULL.
+ */
+PC_EXPORT int pc_rwlock_rdlock(struct pc_rwlock *rw);
+
+/* Most readers at once. */
+#define PC_RWLOCK_READERS_MAX 0x3fffffffu
+
+/*
+ * pc_rwlock_wrlock() - take @rw for writing, alone.
+ * Returns 0; -EDEADLK if the caller holds it for writing; -EPERM from
+ * vcore context; -EINVAL for NULL.
+ */
+PC_EXPORT int pc_rwlock_wrlock(struct pc_rwlock *rw);
+
+/*
+ * pc_rwlock_timedrdlock(), pc_rwlock_timedwrlock() - the same, giving up
+ * at @deadline (CLOCK_MONOTONIC): -ETIMEDOUT; -EINVAL for a malformed
+ * @deadline. A waiter whose deadline passes as the lock reaches it keeps
+ * the lock and returns 0.
+ */
+PC_EXPORT int pc_rwlock_timedrdlock(struct pc_rwlock *rw,
+				    const struct timespec *deadline);
+PC_EXPORT int pc_rwlock_timedwrlock(struct pc_rwlock *rw,
+				    const struct timespec *deadline);
+
+/*
+ * pc_rwlock_tryrdlock(), pc_rwlock_trywrlock() - take @rw only if that
+ * needs no wait. Return 0; -EBUSY; -EDEADLK if the caller holds it for
+ * writing; -EAGAIN (read) at PC_RWLOCK_READERS_MAX; -EINVAL for NULL.
+ * Work in vcore context.
+ */
+PC_EXPORT int pc_rwlock_tryrdlock(struct pc_rwlock *rw);
+PC_EXPORT int pc_rwlock_trywrlock(struct pc_rwlock *rw);
+
+/*
+ * pc_rwlock_unlock() - release the caller's hold: the write lock if the
+ * caller holds it, else one read lock. A writer's unlock lets in every
+ * queued reader, or else hands the lock to the first queued writer; the
+ * last reader's hands it to the first queued writer.
+ * Returns 0; -EPERM if @rw is not held, or is held for writing by
+ * another (a read hold by another cannot be told from the caller's: read
+ * locks are counted, not owned); -EINVAL for NULL.
+ */
+PC_EXPORT int pc_rwlock_unlock(struct pc_rwlock *rw);
+
+/* ---- barrier ---- */
+
+struct pc_barrier {
+	int _lock;
+	unsigned int _count;
+	unsigned int _arrived;
+	unsigned int _pad;
+	void *_head, *_tail;
+};
+/* @n: the threads that meet at it, at least 1. */
+#define PC_BARRIER_INIT(n) { 0, (n), 0, 0, NULL, NULL }
+
+/* What pc_barrier_wait() returns to one waiter of each round. */
+#define PC_BARRIER_SERIAL 1
+
+/*
+ * pc_barrier_init() - make @b a barrier for @count threads.
+ * Returns 0; -EINVAL for NULL or a @count of 0.
+ */
+PC_EXPORT int pc_barrier_init(struct pc_barrier *b, unsigned int count);
+
+/*
+ * pc_barrier_destroy() - check that nobody waits at @b.
+ * Returns 0; -EBUSY; -EINVAL for NULL.
+ */
+PC_EXPORT int pc_barrier_destroy(struct pc_barrier *b);
+
+/*
+ * pc_barrier_wait() - wait until @count threads (its initializer's)
+ * have called it; then all return, and the barrier is ready for the next
+ * round. The last to arrive returns PC_BARRIER_SERIAL at once, the
+ * others 0.
+ * Returns PC_BARRIER_SERIAL or 0; -EPERM from vcore context; -EINVAL
+ * for NULL or a barrier of count 0.
+ */
+PC_EXPORT int pc_barrier_wait(struct pc_barrier *b);
+
+/* ---- once ---- */
+
+struct pc_once {
+	unsigned int _state;
+	int _lock;
+	void *_owner;
+	void *_head, *_tail;
+};
+#define PC_ONCE_INIT { 0, 0, NULL, NULL, NULL }
+
+/*
+ * pc_once() - run @fn(@arg) the first time @o is passed; every caller
+ * returns after it has returned (later ones wait for it). @fn must
+ * return: if it exits its thread, the others wait for ever.
+ * Returns 0; -EDEADLK if @fn calls pc_once() on @o itself; -EPERM from
+ * vcore context unless @fn has already run; -EINVAL for NULL.
+ */
+PC_EXPORT int pc_once(struct pc_once *o, void (*fn)(void *arg), void *arg);
+
+/* ---- wait group ---- */
+
+struct pc_wg {
+	long _count;
+	int _lock;
+	unsigned int _pad;
+	void *_head, *_tail;
+};
+#define PC_WG_INIT { 0, 0, 0, NULL, NULL }
+
+/*
+ * A wait group counts outstanding work (Go's sync.WaitGroup): add before
+ * starting it, done when it finishes, and wait until the count is 0.
+ */
+
+/* pc_wg_init() - the same as PC_WG_INIT. Returns 0 or -EINVAL. */
+PC_EXPORT int pc_wg_init(struct pc_wg *wg);
+
+/*
+ * pc_wg_destroy() - check that nobody waits on @wg.
+ * Returns 0; -EBUSY; -EINVAL for NULL.
+ */
+PC_EXPORT int pc_wg_destroy(struct pc_wg *wg);
+
+/*
+ * pc_wg_add() - add @n (which may be negative) to the count; at 0 every
+ * waiter returns. Works in any context.
+ * Returns 0; -EINVAL for NULL or if the count would drop below 0;
+ * -EOVERFLOW if it would pass LONG_MAX (nothing changes on error).
+ */
+PC_EXPORT int pc_wg_add(struct pc_wg *wg, long n);
+
+/* pc_wg_done() - pc_wg_add(@wg, -1). */
+PC_EXPORT int pc_wg_done(struct pc_wg *wg);
+
+/*
+ * pc_wg_wait() - wait until the count is 0 (return at once if it is).
+ * Returns 0; -EPERM from vcore context while the count is not 0;
+ * -EINVAL for NULL.
+ */
+PC_EXPORT int pc_wg_wait(struct pc_wg *wg);
+
+/*
+ * pc_wg_timedwait() - pc_wg_wait() that gives up at @deadline
+ * (CLOCK_MONOTONIC). Returns 0; -ETIMEDOUT; -EINVAL for a malformed
+ * @deadline; and as pc_wg_wait().
+ */
+PC_EXPORT int pc_wg_timedwait(struct pc_wg *wg,
+			      const struct timespec *deadline);
+
+/* pc_wg_count() - the count now (a snapshot), or -EINVAL for NULL. */
+PC_EXPORT long pc_wg_count(struct pc_wg *wg);
 
 PC_END_DECLS
 

@@ -791,6 +791,33 @@ bool pc__deadline_ns(const struct timespec *ts, uint64_t *ns);
  */
 void pc__waiter_grant(struct pc__waiter *w);
 /*
+ * The same for a waiter that is one of several released at once (a
+ * barrier's, a wait group's, readers of a rwlock): no hand-off hint to
+ * the 2LS, which would gather them all on the caller's vcore.
+ */
+void pc__waiter_wake(struct pc__waiter *w);
+/* Empties @q; returns its waiters, in order, linked through next. */
+struct pc__waiter *pc__waitq_take_all(struct pc__waitq *q);
+/* pc__waiter_wake() on each of a pc__waitq_take_all() chain. */
+void pc__waiter_wake_all(struct pc__waiter *chain);
+/*
+ * Queues @w on @q, drops @lock (held by the caller, who found it must
+ * wait), and blocks until granted or CLOCK_MONOTONIC @deadline
+ * (UINT64_MAX: for ever). A waiter that times out still queued leaves
+ * @q, and @left(@prim) runs under @lock to repair the primitive's state
+ * (may be NULL); it returns a chain of waiters its leaving lets through,
+ * woken once @lock is dropped. One that a grant took first keeps what it
+ * was given. Returns 0 (granted) or -ETIMEDOUT.
+ */
+int pc__waiter_wait(struct pc__spinlock *lock, struct pc__waitq *q,
+		    struct pc__waiter *w, uint64_t deadline,
+		    struct pc__waiter *(*left)(void *prim), void *prim);
+/*
+ * The caller as an owner, vcore context included (which may hold what
+ * it took without waiting: a trylock).
+ */
+void *pc__sync_owner(void);
+/*
  * Gives mutex @m to @w if it is free, else queues @w for it (cond.c
  * moves a signaled waiter so, mutex.c). Returns true if @w got it: the
  * caller then grants @w.

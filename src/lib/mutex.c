@@ -202,9 +202,7 @@ int pc_mutex_trylock(struct pc_mutex *pm)
 
 	if (!m)
 		return -EINVAL;
-	self = pc__sync_self();
-	if (!self) /* vcore context: an owner of its own */
-		self = (void *)((uintptr_t)pc__vcore_self() | 1);
+	self = pc__sync_owner();
 	if (take_free(m, self))
 		return 0;
 	if (m->kind == PC_MUTEX_ERRORCHECK && held_by(m, self))
@@ -245,9 +243,7 @@ int pc_mutex_unlock(struct pc_mutex *pm)
 	if (!m)
 		return -EINVAL;
 	if (m->kind == PC_MUTEX_ERRORCHECK) {
-		self = pc__sync_self();
-		if (!self)
-			self = (void *)((uintptr_t)pc__vcore_self() | 1);
+		self = pc__sync_owner();
 		if (!held_by(m, self))
 			return -EPERM;
 	}

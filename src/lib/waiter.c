@@ -17,6 +17,13 @@ void *pc__sync_thread_tag(void)
 	return (void *)((uintptr_t)&thread_anchor | 1);
 }
 
+void *pc__sync_owner(void)
+{
+	void *self = pc__sync_self();
+
+	return self ? self : (void *)((uintptr_t)pc__vcore_self() | 1);
+}
+
 void *pc__sync_self(void)
 {
 	struct pc__vcore *vc = pc__vcore_self();
@@ -240,7 +247,8 @@ void pc__waiter_settle(struct pc__waiter *w)
 }
 
 /*
- * pc__waiter_grant() - see internal.h. Who waits is read before the
+ * pc__waiter_grant() and pc__waiter_wake() - see internal.h. Who waits is
+ * read before the
  * grant is published: from then on the waiter may return and its stack,
  * which holds @w, be reused. The claim touches only the TCB; a TCB that
  * moved on to another wait meanwhile takes it as a spurious wake-up,
@@ -248,7 +256,7 @@ void pc__waiter_settle(struct pc__waiter *w)
  * wakes nobody, or someone who rechecks. A waiter that timed out is not
  * woken: it is awake, and settles under the primitive's lock.
  */
-void pc__waiter_grant(struct pc__waiter *w)
+static void grant(struct pc__waiter *w, bool handoff)
 {
 	struct pc_thread *t = w->t;
 	atomic_uintptr_t *word = w->granted;
@@ -258,8 +266,67 @@ void pc__waiter_grant(struct pc__waiter *w)
 		return;
 	if (!t)
 		pc__futex_wake((uint32_t *)word, 1);
-	else if (pc__wait_claim(t))
-		pc__sched_handoff(pc__handle(t)); /* not stopped in the 2LS */
+	else if (!pc__wait_claim(t))
+		return; /* not stopped yet: it sees the word itself */
+	else if (handoff)
+		pc__sched_handoff(pc__handle(t));
+	else
+		pc__sched_runnable(pc__handle(t));
+}
+
+void pc__waiter_grant(struct pc__waiter *w)
+{
+	grant(w, true);
+}
+
+void pc__waiter_wake(struct pc__waiter *w)
+{
+	grant(w, false);
+}
+
+struct pc__waiter *pc__waitq_take_all(struct pc__waitq *q)
+{
+	struct pc__waiter *chain = q->head;
+
+	for (struct pc__waiter *w = chain; w; w = w->next)
+		atomic_store_explicit(&w->in, NULL, memory_order_relaxed);
+	q->head = q->tail = NULL;
+	return chain;
+}
+
+/* Each waiter's next is read before its grant: then it may be gone. */
+void pc__waiter_wake_all(struct pc__waiter *chain)
+{
+	while (chain) {
+		struct pc__waiter *w = chain;
+
+		chain = w->next;
+		pc__waiter_wake(w);
+	}
+}
+
+/* pc__waiter_wait() - see internal.h. */
+int pc__waiter_wait(struct pc__spinlock *lock, struct pc__waitq *q,
+		    struct pc__waiter *w, uint64_t deadline,
+		    struct pc__waiter *(*left)(void *prim), void *prim)
+{
+	struct pc__waiter *let_through = NULL;
+	bool first = !q->head, gone;
+
+	pc__waitq_push(q, w);
+	pc__spin_unlock(lock);
+	if (!pc__waiter_block_until(w, deadline, first))
+		return 0;
+	pc__spin_lock(lock);
+	gone = pc__waitq_remove(q, w);
+	if (gone && left)
+		let_through = left(prim);
+	pc__spin_unlock(lock);
+	pc__waiter_wake_all(let_through);
+	if (gone)
+		return -ETIMEDOUT;
+	pc__waiter_settle(w);
+	return 0;
 }
 
 bool pc__deadline_ns(const struct timespec *ts, uint64_t *ns)

@@ -10,6 +10,7 @@
 #include <parcore/parcore.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../../src/lib/internal.h"
 #include "../../src/lib/shared.h"
@@ -98,4 +99,28 @@ void test_errno_set(int v)
 int test_errno_get(void)
 {
 	return errno;
+}
+
+struct timespec test_deadline_in(unsigned long long ns)
+{
+	struct timespec ts;
+	uint64_t t;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	t = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + ns;
+	ts.tv_sec = (time_t)(t / 1000000000u);
+	ts.tv_nsec = (long)(t % 1000000000u);
+	return ts;
+}
+
+int test_waiters(int *lock, void **head)
+{
+	struct pc__spinlock *l = (struct pc__spinlock *)lock;
+	int n = 0;
+
+	pc__spin_lock(l);
+	for (struct pc__waiter *w = *head; w; w = w->next)
+		n++;
+	pc__spin_unlock(l);
+	return n;
 }

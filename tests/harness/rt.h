@@ -22,4 +22,14 @@ void test_dump_on_hang(void);
 void test_errno_set(int v);
 int test_errno_get(void);
 
+struct timespec;
+/* The CLOCK_MONOTONIC deadline @ns from now, for the timed waits. */
+struct timespec test_deadline_in(unsigned long long ns);
+
+/*
+ * Waiters queued on a parcore/sync.h primitive now: its _lock and the
+ * _head of the queue (counted under that spinlock).
+ */
+int test_waiters(int *lock, void **head);
+
 #endif

@@ -14,27 +14,13 @@
 #include <stdio.h>
 #include <time.h>
 
-#include "../../src/lib/internal.h"
 #include "rt.h"
 #include "test.h"
-
-/* Waiters in the queue at *@head, counted under the spinlock @lock. */
-static int count_waiters(int *lock, void **head)
-{
-	struct pc__spinlock *l = (struct pc__spinlock *)lock;
-	int n = 0;
-
-	pc__spin_lock(l);
-	for (struct pc__waiter *w = *head; w; w = w->next)
-		n++;
-	pc__spin_unlock(l);
-	return n;
-}
 
 /* Waiters queued on @m now. */
 static int queued(struct pc_mutex *m)
 {
-	return count_waiters(&m->_lock, &m->_head);
+	return test_waiters(&m->_lock, &m->_head);
 }
 
 /* ---- bad input ---- */
@@ -307,7 +293,7 @@ static void *wait_signal(void *arg)
 /* Waiters queued on @c now. */
 static int cond_waiters(struct pc_cond *c)
 {
-	return count_waiters(&c->_lock, &c->_head);
+	return test_waiters(&c->_lock, &c->_head);
 }
 
 /*
@@ -453,23 +439,11 @@ TEST(a_handler_cannot_block_on_a_mutex)
 
 /* ---- timed waits ---- */
 
-static struct timespec in_ns(uint64_t ns)
-{
-	struct timespec ts;
-	uint64_t t;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	t = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + ns;
-	ts.tv_sec = (time_t)(t / 1000000000u);
-	ts.tv_nsec = (long)(t % 1000000000u);
-	return ts;
-}
-
 static struct pc_mutex held_m = PC_MUTEX_INIT;
 
 static void *timedlock_held(void *arg)
 {
-	struct timespec d = in_ns(2 * 1000 * 1000);
+	struct timespec d = test_deadline_in(2 * 1000 * 1000);
 
 	(void)arg;
 	return (void *)(intptr_t)pc_mutex_timedlock(&held_m, &d);
@@ -480,7 +454,7 @@ TEST(timed_waits_give_up_and_leave_everything_as_it_was)
 	struct pc_mutex m = PC_MUTEX_INIT;
 	struct pc_cond c = PC_COND_INIT;
 	struct pc_sem s = PC_SEM_INIT(0);
-	struct timespec d = in_ns(1000 * 1000), bad = { 0, 1000000000L };
+	struct timespec d = test_deadline_in(1000 * 1000), bad = { 0, 1000000000L };
 	struct pc_thread *t;
 	pthread_t p;
 	void *rc;
@@ -492,7 +466,7 @@ TEST(timed_waits_give_up_and_leave_everything_as_it_was)
 	ASSERT_EQ(pc_sem_value(&s), 0);
 	ASSERT_EQ(pc_sem_destroy(&s), 0);
 	ASSERT_EQ(pc_mutex_lock(&m), 0);
-	d = in_ns(1000 * 1000);
+	d = test_deadline_in(1000 * 1000);
 	ASSERT_EQ(pc_cond_timedwait(&c, &m, &d), -ETIMEDOUT);
 	ASSERT_EQ(pc_mutex_trylock(&m), -EBUSY); /* held again, by us */
 	ASSERT_EQ(pc_cond_destroy(&c), 0);
@@ -539,7 +513,7 @@ static void hold_briefly(uint32_t r)
 
 static void race_round(uint32_t r)
 {
-	struct timespec d = in_ns(r % 50000);
+	struct timespec d = test_deadline_in(r % 50000);
 	int rc;
 
 	rc = r % 2 ? pc_mutex_timedlock(&race_m, &d)
@@ -617,7 +591,7 @@ static void *tq_consumer(void *arg)
 
 	ASSERT_EQ(pc_mutex_lock(&tq_m), 0);
 	for (long got = 0; got < want;) {
-		struct timespec d = in_ns(test_now_ns() % 30000);
+		struct timespec d = test_deadline_in(test_now_ns() % 30000);
 		int rc = 0;
 
 		while (tq_items == 0 && rc == 0)
@@ -782,7 +756,7 @@ static void *bc_waiter(void *arg)
 			return NULL;
 		}
 		while (bc_round == seen && rc == 0) {
-			struct timespec d = in_ns(test_now_ns() % 200000);
+			struct timespec d = test_deadline_in(test_now_ns() % 200000);
 
 			rc = pc_cond_timedwait(&bc_c, &bc_m, &d);
 			ASSERT_EQ(atomic_fetch_add(&bc_inside, 1), 0);
