@@ -3,7 +3,7 @@
  * vcore, and hands ownership to the head of a FIFO queue.
  *
  * Primitives: mutex, condition variable, counting semaphore,
- * reader-writer lock, barrier, once, wait group.
+ * reader-writer lock, barrier, once, wait group, channel.
  *
  * Every primitive keeps its waiters in arrival order. Releasing a
  * contended mutex or write lock, or posting a semaphore with waiters,
@@ -403,6 +403,140 @@ PC_EXPORT int pc_wg_timedwait(struct pc_wg *wg,
 
 /* pc_wg_count() - the count now (a snapshot), or -EINVAL for NULL. */
 PC_EXPORT long pc_wg_count(struct pc_wg *wg);
+
+/* ---- channel ---- */
+
+/*
+ * A channel carries pointer-sized messages (a pointer, or an integer cast
+ * through intptr_t) between threads, in FIFO order. Kinds:
+ *  - PC_CHAN_UNBUFFERED: a send waits for a receiver and hands the
+ *    message to it directly (Go's unbuffered channel);
+ *  - PC_CHAN_BOUNDED: up to cap messages wait in the caller's buffer of
+ *    cap slots; a send waits while it is full;
+ *  - PC_CHAN_UNBOUNDED: a send never waits; the buffer grows (malloc).
+ * Senders and receivers that wait queue in FIFO order, and a waiter is
+ * woken with its message already delivered or taken. pc_chan_select()
+ * waits on several channels at once.
+ *
+ * Closing: later sends fail with -EPIPE, waiting senders too (their
+ * messages are not sent); receivers take what is buffered, then get
+ * -EPIPE.
+ */
+#define PC_CHAN_UNBUFFERED 0u
+#define PC_CHAN_BOUNDED 1u
+#define PC_CHAN_UNBOUNDED 2u
+
+struct pc_chan {
+	int _lock;
+	unsigned int _kind;
+	void **_buf;
+	unsigned long _cap, _head, _len;
+	void *_shead, *_stail, *_rhead, *_rtail;
+};
+#define PC_CHAN_UNBUFFERED_INIT                                           \
+	{ 0, PC_CHAN_UNBUFFERED, NULL, 0, 0, 0, NULL, NULL, NULL, NULL }
+#define PC_CHAN_UNBOUNDED_INIT                                            \
+	{ 0, PC_CHAN_UNBOUNDED, NULL, 0, 0, 0, NULL, NULL, NULL, NULL }
+/* @buf: an array of @cap (at least 1) void * that outlives the channel. */
+#define PC_CHAN_BOUNDED_INIT(buf, cap)                                    \
+	{ 0, PC_CHAN_BOUNDED, (buf), (cap), 0, 0, NULL, NULL, NULL, NULL }
+
+/*
+ * pc_chan_init() - make @c an open, empty channel of @kind; a bounded one
+ * keeps its messages in @buf, @cap slots (the caller's memory, which must
+ * outlive the channel). The same as the static initializers.
+ * Returns 0; -EINVAL for NULL @c, an unknown @kind, a bounded channel
+ * without a buffer or with @cap 0, or a buffer or capacity given to
+ * another kind.
+ */
+PC_EXPORT int pc_chan_init(struct pc_chan *c, unsigned int kind, void **buf,
+			   unsigned long cap);
+
+/*
+ * pc_chan_destroy() - check that nobody waits on @c and free what an
+ * unbounded channel allocated; messages still buffered are dropped.
+ * Returns 0; -EBUSY with waiters (nothing changes); -EINVAL for NULL.
+ */
+PC_EXPORT int pc_chan_destroy(struct pc_chan *c);
+
+/*
+ * pc_chan_send() - send @msg: to the first waiting receiver, else into the
+ * buffer, else wait in FIFO order for room (bounded) or for a receiver
+ * (unbuffered).
+ * Returns 0; -EPIPE if @c is closed, or is closed while the caller waits
+ * (@msg was not sent); -ENOMEM if an unbounded channel cannot grow;
+ * -EPERM from vcore context if it would wait; -EINVAL for NULL or a
+ * malformed channel (a bounded one of capacity 0).
+ */
+PC_EXPORT int pc_chan_send(struct pc_chan *c, void *msg);
+
+/*
+ * pc_chan_recv() - receive the oldest message into *@msg, waiting in
+ * FIFO order while there is none.
+ * Returns 0; -EPIPE once @c is closed and empty; -EPERM from vcore
+ * context if it would wait; -EINVAL for NULL arguments or a malformed
+ * channel.
+ */
+PC_EXPORT int pc_chan_recv(struct pc_chan *c, void **msg);
+
+/*
+ * pc_chan_timedsend(), pc_chan_timedrecv() - the same, giving up at
+ * @deadline (CLOCK_MONOTONIC) with -ETIMEDOUT, having sent or received
+ * nothing; -EINVAL for a malformed @deadline.
+ */
+PC_EXPORT int pc_chan_timedsend(struct pc_chan *c, void *msg,
+				const struct timespec *deadline);
+PC_EXPORT int pc_chan_timedrecv(struct pc_chan *c, void **msg,
+				const struct timespec *deadline);
+
+/*
+ * pc_chan_trysend(), pc_chan_tryrecv() - the same, never waiting:
+ * -EAGAIN if they would. Work in vcore context.
+ */
+PC_EXPORT int pc_chan_trysend(struct pc_chan *c, void *msg);
+PC_EXPORT int pc_chan_tryrecv(struct pc_chan *c, void **msg);
+
+/*
+ * pc_chan_close() - close @c (see above); every waiter returns.
+ * Returns 0; -EPIPE if it was closed already; -EINVAL for NULL.
+ */
+PC_EXPORT int pc_chan_close(struct pc_chan *c);
+
+/* pc_chan_len() - messages buffered now (a snapshot), or -EINVAL. */
+PC_EXPORT long pc_chan_len(struct pc_chan *c);
+
+/* One case of pc_chan_select(). */
+struct pc_chan_op {
+	struct pc_chan *chan; /* NULL: a case that never happens */
+	unsigned int dir;     /* PC_CHAN_SEND or PC_CHAN_RECV */
+	int result;           /* out: 0, or -EPIPE (closed), -ENOMEM */
+	void *msg;            /* send: the message; receive: out, the message */
+};
+#define PC_CHAN_SEND 0u
+#define PC_CHAN_RECV 1u
+/* Most cases in one select. */
+#define PC_CHAN_SELECT_MAX 64
+
+/*
+ * pc_chan_select() - wait until one of the @n cases in @ops can proceed,
+ * do it, and return its index; exactly one case happens. A send or
+ * receive on a closed channel can always proceed (its result is then
+ * -EPIPE). When several can, one is picked at random, so none starves.
+ * A channel may appear in several cases.
+ * @deadline: CLOCK_MONOTONIC; NULL waits for ever.
+ * Returns the index; -ETIMEDOUT (nothing happened); -EPERM from vcore
+ * context if it would wait; -EINVAL for NULL @ops, @n outside
+ * 1..PC_CHAN_SELECT_MAX, an unknown dir, a malformed channel or
+ * @deadline, or no channel in any case and no @deadline.
+ */
+PC_EXPORT int pc_chan_select(struct pc_chan_op *ops, int n,
+			     const struct timespec *deadline);
+
+/*
+ * pc_chan_tryselect() - pc_chan_select() that never waits: -EAGAIN if no
+ * case can proceed now. Works in vcore context.
+ */
+PC_EXPORT int pc_chan_tryselect(struct pc_chan_op *ops, int n);
 
 PC_END_DECLS
 
