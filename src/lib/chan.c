@@ -1,6 +1,7 @@
 /*
  * chan.c - channels: a buffer, FIFO queues of waiting senders and
- * receivers, and select over several channels (docs/design/sync.md).
+ * receivers, and the single-case calls; select.c waits on several
+ * (docs/design/sync.md).
  *
  * One engine serves every call: a send or a receive is a select of one
  * case. A select that must wait puts a node on the queue of each of its
@@ -12,112 +13,12 @@
  * nodes off their queues. A node whose select was claimed elsewhere, or
  * gave up, is stale: the next look at its queue drops it.
  */
-#include "internal.h"
+#include "chan.h"
 
 #include <stddef.h>
 #include <stdlib.h>
-#include <string.h>
 
-#define CH_CLOSED 0x100u
-#define CH_KIND 0xffu
-
-/* The select's state while nobody has claimed it, and once it gave up. */
-#define SEL_WAITING (-1)
-#define SEL_GONE (-2)
-
-/* What try_case_locked() returns besides done (1) and not ready (0). */
-#define NEED_ROOM (-1)
-
-struct sel;
-
-/* One case of a waiting select, on its channel's queue. */
-struct node {
-	struct node *next, *prev;
-	struct sel *sel;
-	struct pc_chan_op *op;
-	int index;
-	bool queued; /* under its channel's spinlock */
-};
-
-struct nodeq {
-	struct node *head, *tail;
-};
-
-/* struct pc_chan, as the runtime sees it. */
-struct pc__chan {
-	struct pc__spinlock lock;
-	/*
-	 * PC_CHAN_* | CH_CLOSED. Atomic: calls check the kind without the
-	 * spinlock while a close sets CH_CLOSED under it (TSan).
-	 */
-	atomic_uint kind;
-	void **buf;
-	unsigned long cap, head, len;
-	struct nodeq senders, receivers;
-};
-
-_Static_assert(sizeof(struct pc__chan) == sizeof(struct pc_chan) &&
-		       offsetof(struct pc__chan, senders) ==
-			       offsetof(struct pc_chan, _shead) &&
-		       offsetof(struct pc__chan, receivers) ==
-			       offsetof(struct pc_chan, _rhead),
-	       "struct pc_chan and struct pc__chan differ");
-
-struct sel {
-	atomic_int state; /* SEL_WAITING, SEL_GONE, or the claimed case */
-	struct pc__waiter w;
-	struct sel *wake_next; /* claimed: woken once the locks are dropped */
-};
-
-/* Selects claimed under the locks, woken after them. */
-struct wake {
-	struct sel *head;
-	int n;
-	bool closing; /* by a close: woken, not handed anything */
-};
-
-static struct pc__chan *CH(struct pc_chan *c)
-{
-	return (struct pc__chan *)c;
-}
-
-static unsigned int kind_of(struct pc__chan *ch)
-{
-	return atomic_load_explicit(&ch->kind, memory_order_relaxed) & CH_KIND;
-}
-
-static bool closed_locked(struct pc__chan *ch)
-{
-	return atomic_load_explicit(&ch->kind, memory_order_relaxed) &
-	       CH_CLOSED;
-}
-
-/* ---- queues of nodes ---- */
-
-static void q_push(struct nodeq *q, struct node *n)
-{
-	n->next = NULL;
-	n->prev = q->tail;
-	if (q->tail)
-		q->tail->next = n;
-	else
-		q->head = n;
-	q->tail = n;
-	n->queued = true;
-}
-
-static void q_remove(struct nodeq *q, struct node *n)
-{
-	if (n->prev)
-		n->prev->next = n->next;
-	else
-		q->head = n->next;
-	if (n->next)
-		n->next->prev = n->prev;
-	else
-		q->tail = n->prev;
-	n->queued = false;
-}
+/* ---- claiming waiters ---- */
 
 /* Claims @n's select for @n's case; false if it is taken or gone. */
 static bool claim(struct node *n)
@@ -128,8 +29,7 @@ static bool claim(struct node *n)
 					      n->index);
 }
 
-/* Takes nodes off @q until one can be claimed; returns it, or NULL. */
-static struct node *claim_first(struct nodeq *q)
+struct node *pc__chan_claim_first(struct nodeq *q)
 {
 	struct node *n;
 
@@ -155,7 +55,7 @@ static void finish(struct node *n, int result, struct wake *wk)
  * 2LS may run it next where the caller is); several, after a close, are
  * only woken.
  */
-static void wake_all(struct wake *wk)
+void pc__chan_wake_all(struct wake *wk)
 {
 	struct sel *s = wk->head;
 
@@ -192,7 +92,7 @@ static void *buf_take(struct pc__chan *ch)
  * (malloc may make a system call) and put in under the spinlock, unless
  * someone else grew it meanwhile. Returns 0 or -ENOMEM.
  */
-static int grow(struct pc__chan *ch, unsigned long seen_cap)
+int pc__chan_grow(struct pc__chan *ch, unsigned long seen_cap)
 {
 	unsigned long cap = seen_cap ? seen_cap * 2 : 16;
 	void **fresh, **old = NULL;
@@ -226,11 +126,11 @@ static int try_recv_locked(struct pc__chan *ch, struct pc_chan_op *op,
 	if (ch->len) {
 		op->msg = buf_take(ch);
 		/* Room now: the first waiting sender's message takes it. */
-		if ((s = claim_first(&ch->senders))) {
+		if ((s = pc__chan_claim_first(&ch->senders))) {
 			buf_put(ch, s->op->msg);
 			finish(s, 0, wk);
 		}
-	} else if ((s = claim_first(&ch->senders))) {
+	} else if ((s = pc__chan_claim_first(&ch->senders))) {
 		op->msg = s->op->msg; /* unbuffered: straight across */
 		finish(s, 0, wk);
 	} else if (closed_locked(ch)) {
@@ -253,7 +153,7 @@ static int try_send_locked(struct pc__chan *ch, struct pc_chan_op *op,
 		op->result = -EPIPE;
 		return 1;
 	}
-	if ((r = claim_first(&ch->receivers))) {
+	if ((r = pc__chan_claim_first(&ch->receivers))) {
 		r->op->msg = op->msg; /* the buffer is empty: straight across */
 		finish(r, 0, wk);
 	} else if (kind_of(ch) == PC_CHAN_UNBUFFERED) {
@@ -267,7 +167,7 @@ static int try_send_locked(struct pc__chan *ch, struct pc_chan_op *op,
 	return 1;
 }
 
-static int try_case_locked(struct pc_chan_op *op, struct wake *wk)
+int pc__chan_try_case_locked(struct pc_chan_op *op, struct wake *wk)
 {
 	struct pc__chan *ch = CH(op->chan);
 
@@ -275,47 +175,7 @@ static int try_case_locked(struct pc_chan_op *op, struct wake *wk)
 					 try_recv_locked(ch, op, wk);
 }
 
-/* ---- select ---- */
-
-/* The distinct channels of a select, in address order: its lock order. */
-struct chans {
-	struct pc__chan *ch[PC_CHAN_SELECT_MAX];
-	int n;
-};
-
-static void chans_collect(struct chans *cs, struct pc_chan_op *ops, int n)
-{
-	cs->n = 0;
-	for (int i = 0; i < n; i++) {
-		struct pc__chan *ch = CH(ops[i].chan);
-		int at = cs->n;
-
-		if (!ch)
-			continue;
-		while (at > 0 && (uintptr_t)cs->ch[at - 1] > (uintptr_t)ch)
-			at--;
-		if (at > 0 && cs->ch[at - 1] == ch)
-			continue;
-		memmove(&cs->ch[at + 1], &cs->ch[at],
-			(size_t)(cs->n - at) * sizeof(cs->ch[0]));
-		cs->ch[at] = ch;
-		cs->n++;
-	}
-}
-
-static void chans_lock(struct chans *cs)
-{
-	for (int i = 0; i < cs->n; i++)
-		pc__spin_lock(&cs->ch[i]->lock);
-}
-
-static void chans_unlock(struct chans *cs)
-{
-	for (int i = cs->n - 1; i >= 0; i--)
-		pc__spin_unlock(&cs->ch[i]->lock);
-}
-
-static bool chan_ok(struct pc__chan *ch)
+bool pc__chan_ok(struct pc__chan *ch)
 {
 	switch (kind_of(ch)) {
 	case PC_CHAN_UNBUFFERED:
@@ -328,201 +188,20 @@ static bool chan_ok(struct pc__chan *ch)
 	}
 }
 
-/* 0, or -EINVAL; *@any: some case has a channel. */
-static int check_ops(struct pc_chan_op *ops, int n, bool *any)
-{
-	*any = false;
-	if (!ops || n < 1 || n > PC_CHAN_SELECT_MAX)
-		return -EINVAL;
-	for (int i = 0; i < n; i++) {
-		if (ops[i].dir != PC_CHAN_SEND && ops[i].dir != PC_CHAN_RECV)
-			return -EINVAL;
-		if (!ops[i].chan)
-			continue;
-		if (!chan_ok(CH(ops[i].chan)))
-			return -EINVAL;
-		*any = true;
-	}
-	return 0;
-}
+/* ---- sends and receives ---- */
 
-/* Where a select with several ready cases starts looking: a spread. */
-static int first_look(int n)
-{
-	static atomic_uint seq;
-
-	if (n == 1)
-		return 0;
-	return (int)((atomic_fetch_add_explicit(&seq, 1, memory_order_relaxed) *
-		      2654435761u) >>
-		     16) %
-	       n;
-}
-
-/*
- * Under every lock: does the first case that can proceed (looking from a
- * random one). Returns its index, -1 if none can, or NEED_ROOM - 1 - i
- * for an unbounded channel of case i that must grow first from the
- * capacity *@cap.
- */
-static int scan_locked(struct pc_chan_op *ops, int n, struct wake *wk,
-		       unsigned long *cap)
-{
-	int start = first_look(n);
-
-	for (int k = 0; k < n; k++) {
-		int i = (start + k) % n, r;
-
-		if (!ops[i].chan)
-			continue;
-		r = try_case_locked(&ops[i], wk);
-		if (r == 1)
-			return i;
-		if (r == NEED_ROOM) {
-			*cap = CH(ops[i].chan)->cap;
-			return NEED_ROOM - 1 - i;
-		}
-	}
-	return -1;
-}
-
-static void enqueue_locked(struct pc_chan_op *ops, int n, struct node *nodes,
-			   struct sel *s)
-{
-	for (int i = 0; i < n; i++) {
-		struct pc__chan *ch = CH(ops[i].chan);
-
-		if (!ch)
-			continue;
-		nodes[i] = (struct node){ .sel = s, .op = &ops[i], .index = i };
-		q_push(ops[i].dir == PC_CHAN_SEND ? &ch->senders :
-						    &ch->receivers,
-		       &nodes[i]);
-	}
-}
-
-/* Takes the select's nodes still queued off their queues. */
-static void dequeue(struct pc_chan_op *ops, int n, struct node *nodes,
-		    struct chans *cs)
-{
-	chans_lock(cs);
-	for (int i = 0; i < n; i++) {
-		struct pc__chan *ch = CH(ops[i].chan);
-
-		if (ch && nodes[i].queued)
-			q_remove(ops[i].dir == PC_CHAN_SEND ? &ch->senders :
-							      &ch->receivers,
-				 &nodes[i]);
-	}
-	chans_unlock(cs);
-}
-
-/* Blocks until claimed or @deadline; returns the case or -ETIMEDOUT. */
-static int wait_claimed(struct sel *s, uint64_t deadline)
-{
-	int expect = SEL_WAITING;
-
-	if (!pc__waiter_block_until(&s->w, deadline, false))
-		return atomic_load(&s->state);
-	if (atomic_compare_exchange_strong(&s->state, &expect, SEL_GONE))
-		return -ETIMEDOUT;
-	pc__waiter_settle(&s->w); /* claimed as the deadline passed */
-	return expect;
-}
-
-/*
- * The engine. @deadline: 0 never waits (-EAGAIN), UINT64_MAX waits for
- * ever. Returns the index of the case done, or -errno.
- */
-static int select_until(struct pc_chan_op *ops, int n, uint64_t deadline)
-{
-	struct node nodes[PC_CHAN_SELECT_MAX];
-	struct chans cs;
-	struct wake wk = { NULL, 0, false };
-	unsigned long cap;
-	struct sel s;
-	void *self;
-	int r;
-
-	chans_collect(&cs, ops, n);
-	for (;;) {
-		chans_lock(&cs);
-		r = scan_locked(ops, n, &wk, &cap);
-		if (r > NEED_ROOM - 1)
-			break;
-		chans_unlock(&cs); /* nothing claimed: no case was ready */
-		r = NEED_ROOM - 1 - r;
-		ops[r].result = grow(CH(ops[r].chan), cap);
-		if (ops[r].result)
-			return r; /* -ENOMEM: that case failed */
-	}
-	if (r >= 0 || !deadline) {
-		chans_unlock(&cs);
-		wake_all(&wk);
-		return r >= 0 ? r : -EAGAIN;
-	}
-	self = pc__sync_self();
-	if (!self) {
-		chans_unlock(&cs);
-		return -EPERM; /* vcore context must not wait */
-	}
-	atomic_init(&s.state, SEL_WAITING);
-	pc__waiter_init(&s.w, self);
-	enqueue_locked(ops, n, nodes, &s);
-	chans_unlock(&cs);
-	r = wait_claimed(&s, deadline);
-	/* A claimer took its node off; the others may still be queued. */
-	if (n > 1 || r < 0)
-		dequeue(ops, n, nodes, &cs);
-	return r;
-}
-
-int pc_chan_select(struct pc_chan_op *ops, int n,
-		   const struct timespec *deadline)
-{
-	uint64_t ns = UINT64_MAX;
-	bool any;
-	int err = check_ops(ops, n, &any);
-
-	if (err)
-		return err;
-	if (deadline && !pc__deadline_ns(deadline, &ns))
-		return -EINVAL;
-	if (!any && ns == UINT64_MAX)
-		return -EINVAL; /* nothing could ever happen */
-	if (!any) {
-		if (!pc__sync_self())
-			return -EPERM; /* vcore context must not wait */
-		err = pc_thread_sleep_until(deadline);
-		return err ? err : -ETIMEDOUT;
-	}
-	return select_until(ops, n, ns ? ns : 1);
-}
-
-int pc_chan_tryselect(struct pc_chan_op *ops, int n)
-{
-	bool any;
-	int err = check_ops(ops, n, &any);
-
-	if (err)
-		return err;
-	return any ? select_until(ops, n, 0) : -EAGAIN;
-}
-
-/* ---- one case ---- */
-
-/* A send or receive as a select of one case; @deadline as select_until(). */
+/* A send or receive as a select of one case; @deadline as the engine's. */
 static int one_case(struct pc_chan *c, unsigned int dir, void **msg,
 		    uint64_t deadline)
 {
 	struct pc_chan_op op = { .chan = c, .dir = dir };
 	int r;
 
-	if (!c || !msg || !chan_ok(CH(c)))
+	if (!c || !msg || !pc__chan_ok(CH(c)))
 		return -EINVAL;
 	if (dir == PC_CHAN_SEND)
 		op.msg = *msg;
-	r = select_until(&op, 1, deadline);
+	r = pc__chan_select_until(&op, 1, deadline);
 	if (r < 0)
 		return r;
 	if (dir == PC_CHAN_RECV && !op.result)
@@ -622,7 +301,7 @@ static void fail_all_locked(struct nodeq *q, struct wake *wk)
 {
 	struct node *n;
 
-	while ((n = claim_first(q))) {
+	while ((n = pc__chan_claim_first(q))) {
 		if (n->op->dir == PC_CHAN_RECV)
 			n->op->msg = NULL;
 		finish(n, -EPIPE, wk);
@@ -645,7 +324,7 @@ int pc_chan_close(struct pc_chan *c)
 	fail_all_locked(&ch->senders, &wk);
 	fail_all_locked(&ch->receivers, &wk);
 	pc__spin_unlock(&ch->lock);
-	wake_all(&wk);
+	pc__chan_wake_all(&wk);
 	return 0;
 }
 
