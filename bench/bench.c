@@ -37,6 +37,22 @@ double bench_median(double *v, unsigned int n)
 	return (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+uint64_t bench_fairness_window_ns(const struct bench_timing *bt)
+{
+	return bt->batch_ns * 10;
+}
+
+double bench_spread(const uint64_t *got, unsigned int k)
+{
+	uint64_t lo = UINT64_MAX, hi = 0;
+
+	for (unsigned int i = 0; i < k; i++) {
+		lo = got[i] < lo ? got[i] : lo;
+		hi = got[i] > hi ? got[i] : hi;
+	}
+	return (double)hi / (double)(lo ? lo : 1);
+}
+
 int bench_cpu_nth(int i)
 {
 	cpu_set_t set;

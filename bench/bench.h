@@ -162,6 +162,15 @@ static inline void bench_critical(uint64_t *x)
 	*x = v;
 }
 
+/*
+ * Fairness of a contended lock: k contenders take it in a loop for
+ * bench_fairness_window_ns() (ten batches' time), each counting its
+ * acquisitions; bench_spread() is the most any got over the fewest (the
+ * fewest counted as at least 1): 1 is perfectly even.
+ */
+uint64_t bench_fairness_window_ns(const struct bench_timing *bt);
+double bench_spread(const uint64_t *got, unsigned int k);
+
 /* Contenders of the contended-lock benchmarks (mutex_2, _8, _64). */
 #define BENCH_CONTENDERS_MAX 64
 

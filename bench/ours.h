@@ -26,6 +26,17 @@ void ours_mutex_2(void *arg, struct bench_value *v);
 void ours_mutex_8(void *arg, struct bench_value *v);
 void ours_mutex_64(void *arg, struct bench_value *v);
 
+/* bench_spread() of 8 uthreads on 2 vcores taking one pc_mutex. */
+void ours_mutex_fairness_8(void *arg, struct bench_value *v);
+
+/*
+ * Round trips between two uthreads on one vcore: a turn passed with a
+ * pc_cond (and its pc_mutex), or a message each way on two unbuffered
+ * pc_chans.
+ */
+void ours_cond_pingpong(void *arg, struct bench_value *v);
+void ours_chan_pingpong(void *arg, struct bench_value *v);
+
 /* pc_thread_switch() round trip between two parked uthreads. */
 void ours_switch(void *arg, struct bench_value *v);
 

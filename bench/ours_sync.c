@@ -99,3 +99,185 @@ void ours_mutex_64(void *arg, struct bench_value *v)
 {
 	ours_mutex(arg, v, 64);
 }
+
+/* ---- ping-pong between two uthreads on one vcore ---- */
+
+enum { PING, PONG };
+
+struct cond_pingpong {
+	struct pc_mutex m;
+	struct pc_cond c;
+	int turn; /* under m */
+	int stop; /* under m */
+};
+
+/* Passes every turn straight back until told to stop. */
+static void *cond_pong(void *arg)
+{
+	struct cond_pingpong *pp = arg;
+
+	pc_mutex_lock(&pp->m);
+	for (;;) {
+		while (pp->turn != PONG && !pp->stop)
+			pc_cond_wait(&pp->c, &pp->m);
+		if (pp->stop)
+			break;
+		pp->turn = PING;
+		pc_cond_signal(&pp->c);
+	}
+	pc_mutex_unlock(&pp->m);
+	return NULL;
+}
+
+static int cond_ping_batch(void *arg, uint64_t n)
+{
+	struct cond_pingpong *pp = arg;
+
+	pc_mutex_lock(&pp->m);
+	while (n--) {
+		pp->turn = PONG;
+		pc_cond_signal(&pp->c);
+		while (pp->turn != PING)
+			pc_cond_wait(&pp->c, &pp->m);
+	}
+	pc_mutex_unlock(&pp->m);
+	return 0;
+}
+
+void ours_cond_pingpong(void *arg, struct bench_value *v)
+{
+	static struct cond_pingpong pp = { PC_MUTEX_INIT, PC_COND_INIT, PING,
+					   0 };
+	struct pc_thread *pong;
+	double ns;
+	int err;
+
+	if (ours_enter_vcores(1, v))
+		return;
+	err = pc_thread_create(&pong, NULL, cond_pong, &pp);
+	if (err) {
+		ours_failed(v, "pc_thread_create", err);
+		return;
+	}
+	err = bench_measure(arg, cond_ping_batch, &pp, &ns);
+	pc_mutex_lock(&pp.m);
+	pp.stop = 1;
+	pc_cond_signal(&pp.c);
+	pc_mutex_unlock(&pp.m);
+	pc_thread_join(pong, NULL);
+	if (err)
+		ours_failed(v, "measuring", err);
+	else
+		bench_value_set(v, ns);
+}
+
+struct chan_pingpong {
+	struct pc_chan ping, pong; /* unbuffered */
+};
+
+/* Echoes every message until the channel closes. */
+static void *chan_pong(void *arg)
+{
+	struct chan_pingpong *pp = arg;
+	void *m;
+
+	while (!pc_chan_recv(&pp->pong, &m))
+		pc_chan_send(&pp->ping, m);
+	return NULL;
+}
+
+static int chan_ping_batch(void *arg, uint64_t n)
+{
+	struct chan_pingpong *pp = arg;
+	void *m;
+	int err;
+
+	while (n--) {
+		err = pc_chan_send(&pp->pong, (void *)(uintptr_t)n);
+		if (!err)
+			err = pc_chan_recv(&pp->ping, &m);
+		if (err)
+			return err;
+		if (m != (void *)(uintptr_t)n)
+			return -EPROTO;
+	}
+	return 0;
+}
+
+void ours_chan_pingpong(void *arg, struct bench_value *v)
+{
+	static struct chan_pingpong pp = { PC_CHAN_UNBUFFERED_INIT,
+					   PC_CHAN_UNBUFFERED_INIT };
+	struct pc_thread *pong;
+	double ns;
+	int err;
+
+	if (ours_enter_vcores(1, v))
+		return;
+	err = pc_thread_create(&pong, NULL, chan_pong, &pp);
+	if (err) {
+		ours_failed(v, "pc_thread_create", err);
+		return;
+	}
+	err = bench_measure(arg, chan_ping_batch, &pp, &ns);
+	pc_chan_close(&pp.pong);
+	pc_thread_join(pong, NULL);
+	if (err)
+		ours_failed(v, "measuring", err);
+	else
+		bench_value_set(v, ns);
+}
+
+/* ---- fairness ---- */
+
+struct fairness {
+	struct pc_mutex m;
+	uint64_t x;                          /* under m */
+	uint64_t got[BENCH_CONTENDERS_MAX];  /* each contender's own */
+	atomic_int stop;
+};
+
+struct fair_arg {
+	struct fairness *f;
+	unsigned int i;
+};
+
+static void *fair_contender(void *arg)
+{
+	struct fair_arg *a = arg;
+	struct fairness *f = a->f;
+
+	while (!atomic_load_explicit(&f->stop, memory_order_relaxed)) {
+		pc_mutex_lock(&f->m);
+		bench_critical(&f->x);
+		pc_mutex_unlock(&f->m);
+		f->got[a->i]++;
+	}
+	return NULL;
+}
+
+void ours_mutex_fairness_8(void *arg, struct bench_value *v)
+{
+	static struct fairness f = { .m = PC_MUTEX_INIT };
+	struct fair_arg a[8];
+	struct pc_thread *t[8];
+	unsigned int made = 0;
+	int err = 0;
+
+	if (ours_enter_vcores(2, v))
+		return;
+	for (; made < 8 && !err; made++) {
+		a[made] = (struct fair_arg){ &f, made };
+		err = pc_thread_create(&t[made], NULL, fair_contender,
+				       &a[made]);
+	}
+	if (!err)
+		pc_thread_sleep(bench_fairness_window_ns(arg));
+	atomic_store(&f.stop, 1);
+	for (unsigned int i = 0; i < made - (err != 0); i++)
+		pc_thread_join(t[i], NULL);
+	if (err)
+		ours_failed(v, "pc_thread_create", err);
+	else
+		bench_value_set(v, bench_spread(f.got, 8));
+}

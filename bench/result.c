@@ -65,13 +65,13 @@ int bench_ratio(const struct bench_result *r, const struct bench_peer *p,
 	return 1;
 }
 
-/* Nanoseconds get two decimals; bytes are whole. */
+/* Nanoseconds and ratios get two decimals; bytes are whole. */
 static void print_figure(FILE *f, const struct bench_result *r, double x)
 {
-	if (strcmp(r->unit, "ns") == 0)
-		fprintf(f, "%12.2f ns   ", x);
-	else
+	if (strcmp(r->unit, "bytes") == 0)
 		fprintf(f, "%12.0f %-5s", x, r->unit);
+	else
+		fprintf(f, "%12.2f %-5s", x, r->unit);
 }
 
 /* The 99th percentile, for a figure that is a median of samples. */

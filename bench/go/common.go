@@ -87,6 +87,18 @@ func rssBytes() int64 {
 	return pages * int64(os.Getpagesize())
 }
 
+// critical is bench_critical() of bench/bench.h: the contended locks'
+// critical section.
+func critical(x *uint64) {
+	v := *x
+	for i := 0; i < 8; i++ {
+		v ^= v << 13
+		v ^= v >> 7
+		v ^= v << 17
+	}
+	*x = v
+}
+
 // fail prints the line the C driver reads as the reason, and exits.
 func fail(format string, a ...interface{}) {
 	fmt.Printf("error: "+format+"\n", a...)

@@ -11,16 +11,6 @@ import (
 	"sync"
 )
 
-func critical(x *uint64) {
-	v := *x
-	for i := 0; i < 8; i++ {
-		v ^= v << 13
-		v ^= v >> 7
-		v ^= v << 17
-	}
-	*x = v
-}
-
 func main() {
 	parseFlags()
 	runtime.GOMAXPROCS(2)

@@ -35,6 +35,17 @@ void peer_futex_pingpong(const struct bench_timing *bt, struct bench_value *v);
 void peer_pthread_mutex(const struct bench_timing *bt, unsigned int k,
 			struct bench_value *v);
 
+/* bench_spread() of @k pthreads taking one pthread_mutex in a loop. */
+void peer_pthread_mutex_fairness(const struct bench_timing *bt,
+				 unsigned int k, struct bench_value *v);
+
+/*
+ * Round trip between two pthreads pinned to one CPU passing a turn with a
+ * pthread_cond_t and its mutex (peers/pthread_cond.c).
+ */
+void peer_pthread_cond_pingpong(const struct bench_timing *bt,
+				struct bench_value *v);
+
 void peer_pthread_create_join(const struct bench_timing *bt,
 			      struct bench_value *v);
 

@@ -10,6 +10,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 
 struct pcontention {
 	pthread_mutex_t m;
@@ -78,4 +79,65 @@ void peer_pthread_mutex(const struct bench_timing *bt, unsigned int k,
 	atomic_store(&c.stop, 1);
 	for (unsigned int i = 0; i < made; i++)
 		pthread_join(t[i], NULL);
+}
+
+/* ---- fairness ---- */
+
+struct pfairness {
+	pthread_mutex_t m;
+	uint64_t x; /* under m */
+	uint64_t got[BENCH_CONTENDERS_MAX];
+	atomic_int stop;
+};
+
+struct pfair_arg {
+	struct pfairness *f;
+	unsigned int i;
+};
+
+static void *pfair_contender(void *arg)
+{
+	struct pfair_arg *a = arg;
+	struct pfairness *f = a->f;
+
+	while (!atomic_load_explicit(&f->stop, memory_order_relaxed)) {
+		pthread_mutex_lock(&f->m);
+		bench_critical(&f->x);
+		pthread_mutex_unlock(&f->m);
+		f->got[a->i]++;
+	}
+	return NULL;
+}
+
+void peer_pthread_mutex_fairness(const struct bench_timing *bt,
+				 unsigned int k, struct bench_value *v)
+{
+	static struct pfairness f = { .m = PTHREAD_MUTEX_INITIALIZER };
+	struct pfair_arg a[BENCH_CONTENDERS_MAX];
+	pthread_t t[BENCH_CONTENDERS_MAX];
+	unsigned int made = 0;
+	int err = 0;
+	struct timespec ts;
+	uint64_t ns = bench_fairness_window_ns(bt);
+
+	memset(f.got, 0, sizeof(f.got));
+	atomic_store(&f.stop, 0);
+	for (; made < k; made++) {
+		a[made] = (struct pfair_arg){ &f, made };
+		err = pthread_create(&t[made], NULL, pfair_contender, &a[made]);
+		if (err)
+			break;
+	}
+	if (!err) {
+		ts.tv_sec = (time_t)(ns / 1000000000u);
+		ts.tv_nsec = (long)(ns % 1000000000u);
+		nanosleep(&ts, NULL);
+	}
+	atomic_store(&f.stop, 1);
+	for (unsigned int i = 0; i < made; i++)
+		pthread_join(t[i], NULL);
+	if (err)
+		bench_value_missing(v, "pthread_create: %s", strerror(err));
+	else
+		bench_value_set(v, bench_spread(f.got, k));
 }
