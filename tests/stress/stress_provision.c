@@ -28,21 +28,19 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../../src/lib/internal.h"
 #include "../../src/lib/shared.h"
+#include "provision.h"
 #include "rt.h"
 #include "test.h"
 
 #define VCORES 8
 #define WORKERS 2000
 
-static atomic_int stop, prov_done;
-static atomic_long changes;
+static atomic_int stop;
 static atomic_long ev_sent, ev_msgs, ev_bits;
 #define QWAITERS 4
 #define QSTOP 1
@@ -167,78 +165,6 @@ static void *worker(void *arg)
 	return res;
 }
 
-/* A random vcore, online if one is found in a few tries. */
-static int pick_vcore(uint32_t *rnd)
-{
-	int v = 0;
-
-	for (int tries = 0; tries < 8; tries++) {
-		v = (int)(test_xorshift(rnd) % VCORES);
-		if (pc_sched_vcore_online(v))
-			break;
-	}
-	return v;
-}
-
-static bool preempt_one(uint32_t *rnd)
-{
-	int err = pc_vcore_preempt(pick_vcore(rnd), test_xorshift(rnd) % 200000);
-
-	ASSERT_TRUE(err == 0 || err == -ENXIO || err == -EALREADY ||
-		    err == -EBUSY);
-	return err == 0;
-}
-
-static bool restore_one(void)
-{
-	int err = pc_vcore_restore();
-
-	ASSERT_TRUE(err >= 0 || err == -ENOENT);
-	return err >= 0;
-}
-
-/*
- * Preempts a random vcore or restores one core, the first more often the
- * more vcores there are; if that cannot be done, the other.
- */
-static void provision_once(uint32_t *rnd)
-{
-	bool ok;
-
-	if (test_xorshift(rnd) % VCORES < (uint32_t)pc_vcore_count() - 1)
-		ok = preempt_one(rnd) || restore_one();
-	else
-		ok = restore_one() || preempt_one(rnd);
-	if (ok)
-		atomic_fetch_add(&changes, 1);
-}
-
-/* The arbiter's side: a plain pthread of the process. */
-static void *provisioner(void *arg)
-{
-	uint64_t end = test_now_ns() + *(uint64_t *)arg;
-	uint32_t rnd = 12345;
-
-	/*
-	 * Eight busy vcore threads share 2 CPUs with it: a higher priority
-	 * (best effort: it needs privileges) is what lets it make changes
-	 * by the thousand per second, as a real arbiter on its own core.
-	 */
-	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), -10);
-
-	while (test_now_ns() < end) {
-		uint64_t next = test_now_ns() + 20000; /* a sleep takes 1 ms here */
-
-		provision_once(&rnd);
-		while (test_now_ns() < next)
-			;
-	}
-	while (pc_vcore_restore() != -ENOENT)
-		atomic_fetch_add(&changes, 1);
-	atomic_store(&prov_done, 1);
-	return NULL;
-}
-
 static void on_user(const struct pc_event *ev, void *arg)
 {
 	(void)arg;
@@ -258,7 +184,7 @@ static void *poster(void *arg)
 	uint32_t rnd = 777;
 
 	(void)arg;
-	while (!atomic_load(&prov_done)) {
+	while (!test_provisioner_done()) {
 		struct pc_event qev = { .type = PC_EV_APP_FIRST,
 					.arg = { test_xorshift(&rnd) } };
 
@@ -350,7 +276,8 @@ TEST(cores_taken_and_given_back_at_random_lose_nothing)
 	uint64_t ns = (env ? strtoull(env, NULL, 10) : 3) * 1000000000ull;
 	uint64_t sent = 0, done = 0;
 	struct pc_thread **t = malloc(WORKERS * sizeof(*t)), *qw[QWAITERS];
-	pthread_t prov, post;
+	pthread_t post;
+	long changes;
 
 	ASSERT_TRUE(t != NULL);
 	test_enter(VCORES);
@@ -360,11 +287,11 @@ TEST(cores_taken_and_given_back_at_random_lose_nothing)
 	ASSERT_EQ(pc_evq_create(&q, PC_EVQ_MAX_CAPACITY), 0);
 	for (int i = 0; i < QWAITERS; i++)
 		ASSERT_EQ(pc_thread_create(&qw[i], NULL, q_waiter, NULL), 0);
-	ASSERT_EQ(pthread_create(&prov, NULL, provisioner, &ns), 0);
+	test_provisioner_start(VCORES, ns);
 	ASSERT_EQ(pthread_create(&post, NULL, poster, NULL), 0);
-	while (!atomic_load(&prov_done))
+	while (!test_provisioner_done())
 		pc_thread_yield();
-	pthread_join(prov, NULL);
+	changes = test_provisioner_join();
 	pthread_join(post, NULL);
 	all_preemptions_done();
 	all_events_handled();
@@ -384,8 +311,8 @@ TEST(cores_taken_and_given_back_at_random_lose_nothing)
 	printf("%ld changes in %.1f s (%.0f/s), %" PRIu64
 	       " preemptions sent, %" PRIu64 " completed; %ld events sent, "
 	       "%ld handled, %" PRIu64 " overflowed; %ld through a queue\n",
-	       atomic_load(&changes), (double)ns / 1e9,
-	       (double)atomic_load(&changes) / ((double)ns / 1e9), sent, done,
+	       changes, (double)ns / 1e9,
+	       (double)changes / ((double)ns / 1e9), sent, done,
 	       atomic_load(&ev_sent), atomic_load(&ev_msgs), overflowed(),
 	       atomic_load(&q_got));
 	ASSERT_EQ(sent, done);
