@@ -25,6 +25,10 @@
  * deadline passes as ownership reaches it keeps what it was given and
  * succeeds: ownership is never lost and never held twice.
  *
+ * Cancellation (pc_sync_cancel()): every call here that may wait returns
+ * -ECANCELED when a uthread's wait is cancelled, having taken nothing,
+ * with the same rule: a waiter that ownership reached first keeps it.
+ *
  * The structures are public only so that they can be initialized
  * statically; their fields are private.
  */
@@ -35,6 +39,20 @@
 #include <time.h>
 
 PC_BEGIN_DECLS
+
+/*
+ * pc_sync_cancel() - cancel uthread @t's wait on a primitive of this
+ * header: the wait it is in now, or else its next one. That wait returns
+ * -ECANCELED, having taken nothing (pc_cond_wait() returns holding its
+ * mutex, as on a time-out). A waiter that ownership reached first keeps
+ * it and succeeds, and the cancellation stays pending for its next wait.
+ * One cancellation is pending at most: a second before the first is
+ * consumed changes nothing. Only waits in this header are cancelled, not
+ * pc_thread_join(), sleeps or parks; plain threads' waits cannot be.
+ * Works from any thread. Returns 0, or -EINVAL if @t is NULL or stale.
+ */
+struct pc_thread;
+PC_EXPORT int pc_sync_cancel(struct pc_thread *t);
 
 /* ---- mutex ---- */
 

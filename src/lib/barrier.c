@@ -46,6 +46,13 @@ int pc_barrier_destroy(struct pc_barrier *pb)
 	return busy ? -EBUSY : 0;
 }
 
+/* A cancelled waiter left: it no longer counts as arrived. */
+static struct pc__waiter *waiter_left(void *prim)
+{
+	((struct pc__barrier *)prim)->arrived--;
+	return NULL;
+}
+
 /*
  * The round's waiters leave the queue under the spinlock, before the next
  * round can start: an early arrival of the next round queues behind no
@@ -66,8 +73,8 @@ int pc_barrier_wait(struct pc_barrier *pb)
 	pc__waiter_init(&w, self);
 	pc__spin_lock(&b->lock);
 	if (++b->arrived < b->count)
-		return pc__waiter_wait(&b->lock, &b->q, &w, UINT64_MAX, NULL,
-				       NULL);
+		return pc__waiter_wait(&b->lock, &b->q, &w, UINT64_MAX,
+				       waiter_left, b);
 	b->arrived = 0;
 	round = pc__waitq_take_all(&b->q);
 	pc__spin_unlock(&b->lock);

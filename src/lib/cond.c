@@ -82,8 +82,10 @@ static int give_up(struct pc__cond *c, struct pc_mutex *m,
 	left = pc__waitq_remove(&c->q, w);
 	pc__spin_unlock(&c->lock);
 	if (left) {
-		pc_mutex_lock(m);
-		return -ETIMEDOUT;
+		int err = pc__wait_failed(w); /* consumed before the relock */
+
+		pc__mutex_lock_uncancellable(m);
+		return err;
 	}
 	for (;;) {
 		bool queued, granted;
@@ -91,8 +93,16 @@ static int give_up(struct pc__cond *c, struct pc_mutex *m,
 		pc__spin_lock(ml);
 		queued = atomic_load_explicit(&w->in, memory_order_relaxed) ==
 			 pc__mutex_queue(m);
-		if (queued)
+		if (queued) {
+			/*
+			 * A new number: a cancellation that read the old
+			 * one must not mark this wait, which no one could
+			 * then wake (the hand-off skips a waiter marked).
+			 */
+			if (w->t)
+				w->waiting = (uintptr_t)++w->t->wait_gen << 2;
 			atomic_store(w->granted, w->waiting);
+		}
 		granted = atomic_load(w->granted) & PC_W_GRANTED;
 		pc__spin_unlock(ml);
 		if (queued) {

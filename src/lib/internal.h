@@ -233,6 +233,10 @@ struct pc_thread {
 	bool timed;          /* a timed sync wait, not a sleep (waiter.c) */
 	uint32_t wait_gen;   /* sync waits begun: the high bits of granted */
 	uint32_t timer_gen;  /* the wait_gen its timer is for */
+	/* pc_sync_cancel() (waiter.c): a request pending, and the gen << 1
+	 * | 1 of the cancellable wait it is in, or 0. */
+	atomic_int cancel_req;
+	atomic_uint_fast64_t cancel_gen;
 	struct pc_thread *cache_next; /* free list of cached TCBs */
 #if PC_ASAN
 	void *asan_fake_stack;
@@ -738,6 +742,7 @@ struct pc__waiter {
 	atomic_uintptr_t *granted;
 	atomic_uintptr_t own_word;
 	uintptr_t waiting; /* the word's value while neither bit is set */
+	bool cancellable;  /* by pc_sync_cancel() (set by init) */
 	/*
 	 * The queue it is in, or NULL: set and cleared under that queue's
 	 * lock. Atomic because a condition variable's waiter is read under
@@ -771,17 +776,25 @@ bool pc__waitq_remove(struct pc__waitq *q, struct pc__waiter *w);
  */
 void pc__waiter_block(struct pc__waiter *w, bool spin);
 /*
- * The same until CLOCK_MONOTONIC @deadline (UINT64_MAX: for ever).
- * Returns 0 if granted, or -ETIMEDOUT once the word says it timed out.
- * The caller then settles it under the primitive's lock: if
- * pc__waitq_remove() finds @w still queued, the wait failed; if not, a
- * grant already took it from the queue and the wait succeeded, and
- * pc__waiter_settle(), after the lock is dropped, waits for the grant
- * to land.
+ * The same until CLOCK_MONOTONIC @deadline (UINT64_MAX: for ever), or a
+ * cancellation (pc_sync_cancel(), if @w is cancellable). Returns 0 if
+ * granted, or -ETIMEDOUT once the word says it timed out (or was
+ * cancelled, which marks it the same). The caller then settles it under
+ * the primitive's lock: if pc__waitq_remove() finds @w still queued, the
+ * wait failed (pc__wait_failed() says how); if not, a grant already took
+ * it from the queue and the wait succeeded, and pc__waiter_settle(),
+ * after the lock is dropped, waits for the grant to land.
  */
 int pc__waiter_block_until(struct pc__waiter *w, uint64_t deadline,
 			   bool spin);
 void pc__waiter_settle(struct pc__waiter *w);
+/*
+ * What a wait that left its queue without a grant returns: -ECANCELED if
+ * a cancellation is pending (it is consumed), else -ETIMEDOUT.
+ */
+int pc__wait_failed(struct pc__waiter *w);
+/* pc_mutex_lock() that no cancellation interrupts (cond.c's relock). */
+void pc__mutex_lock_uncancellable(struct pc_mutex *m);
 /* A user's CLOCK_MONOTONIC deadline in ns; false if malformed. */
 bool pc__deadline_ns(const struct timespec *ts, uint64_t *ns);
 /*

@@ -150,13 +150,17 @@ static int give_up(struct pc__mutex *m, struct pc__waiter *w)
 				      memory_order_relaxed);
 	pc__spin_unlock(&m->lock);
 	if (left)
-		return -ETIMEDOUT;
+		return pc__wait_failed(w);
 	pc__waiter_settle(w);
 	return 0;
 }
 
-/* Lock, waiting at most until @deadline (UINT64_MAX: for ever). */
-static int lock_until(struct pc_mutex *pm, uint64_t deadline)
+/*
+ * Lock, waiting at most until @deadline (UINT64_MAX: for ever), and
+ * unless cancelled if @cancellable.
+ */
+static int lock_until(struct pc_mutex *pm, uint64_t deadline,
+		      bool cancellable)
 {
 	struct pc__mutex *m = M(pm);
 	struct pc__waiter w;
@@ -171,6 +175,7 @@ static int lock_until(struct pc_mutex *pm, uint64_t deadline)
 	if (m->kind == PC_MUTEX_ERRORCHECK && held_by(m, self))
 		return -EDEADLK;
 	pc__waiter_init(&w, self);
+	w.cancellable = cancellable;
 	if (pc__mutex_take_or_queue(pm, &w, &first))
 		return 0;
 	/* Returns as the owner, or timed out. */
@@ -183,7 +188,14 @@ int pc_mutex_lock(struct pc_mutex *pm)
 {
 	if (!pm)
 		return -EINVAL;
-	return lock_until(pm, UINT64_MAX);
+	return lock_until(pm, UINT64_MAX, true);
+}
+
+void pc__mutex_lock_uncancellable(struct pc_mutex *pm)
+{
+	int err = lock_until(pm, UINT64_MAX, false);
+
+	PC_ASSERT(err == 0);
 }
 
 int pc_mutex_timedlock(struct pc_mutex *pm, const struct timespec *deadline)
@@ -192,7 +204,7 @@ int pc_mutex_timedlock(struct pc_mutex *pm, const struct timespec *deadline)
 
 	if (!pm || !pc__deadline_ns(deadline, &ns))
 		return -EINVAL;
-	return lock_until(pm, ns);
+	return lock_until(pm, ns, true);
 }
 
 int pc_mutex_trylock(struct pc_mutex *pm)

@@ -139,7 +139,10 @@ static void dequeue(struct pc_chan_op *ops, int n, struct node *nodes,
 	chans_unlock(cs);
 }
 
-/* Blocks until claimed or @deadline; returns the case or -ETIMEDOUT. */
+/*
+ * Blocks until claimed, @deadline or a cancellation; returns the case,
+ * -ETIMEDOUT or -ECANCELED.
+ */
 static int wait_claimed(struct sel *s, uint64_t deadline)
 {
 	int expect = SEL_WAITING;
@@ -147,7 +150,7 @@ static int wait_claimed(struct sel *s, uint64_t deadline)
 	if (!pc__waiter_block_until(&s->w, deadline, false))
 		return atomic_load(&s->state);
 	if (atomic_compare_exchange_strong(&s->state, &expect, SEL_GONE))
-		return -ETIMEDOUT;
+		return pc__wait_failed(&s->w); /* timed out or cancelled */
 	pc__waiter_settle(&s->w); /* claimed as the deadline passed */
 	return expect;
 }

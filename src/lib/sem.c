@@ -102,7 +102,7 @@ static int give_up(struct pc__sem *s, struct pc__waiter *w)
 		atomic_fetch_and(&s->state, ~S_WAITERS); /* count is 0 */
 	pc__spin_unlock(&s->lock);
 	if (left)
-		return -ETIMEDOUT;
+		return pc__wait_failed(w);
 	pc__waiter_settle(w);
 	return 0;
 }

@@ -50,6 +50,7 @@ void pc__waiter_init(struct pc__waiter *w, void *self)
 	w->next = NULL;
 	atomic_store_explicit(&w->in, NULL, memory_order_relaxed);
 	w->tag = self;
+	w->cancellable = true;
 	w->t = pc__thread_current();
 	if (w->t) {
 		w->granted = &w->t->granted;
@@ -181,29 +182,40 @@ static bool time_out(struct pc__waiter *w)
 }
 
 /*
+ * A cancellable wait publishes its number for pc_sync_cancel(), then
+ * looks for a request: Dekker with the canceller, which sets the request
+ * and then reads the number, so one of the two sees the other.
+ */
+static void cancellable_begin(struct pc__waiter *w)
+{
+	atomic_store(&w->t->cancel_gen, (uint64_t)(w->waiting >> 2) << 1 | 1);
+	if (atomic_load(&w->t->cancel_req))
+		time_out(w); /* unless granted already */
+}
+
+/*
  * pc__waiter_block_until() - see internal.h. A uthread arms a timer on
  * its vcore's sleep queue (timer.c), which marks the word timed out and
  * claims it at the deadline, a waker like any other; the timer is taken
- * out again whatever ended the wait, before the TCB can wait again.
+ * out again whatever ended the wait, before the TCB can wait again. A
+ * cancellation marks the word and claims the uthread the same way.
  */
 int pc__waiter_block_until(struct pc__waiter *w, uint64_t deadline,
 			   bool spin)
 {
 	struct pc_thread *t = w->t;
-	bool armed = false;
+	bool armed = false, cancellable = t && w->cancellable;
 	uintptr_t v;
 
-	if (deadline == UINT64_MAX) {
-		pc__waiter_block(w, spin);
-		return 0;
-	}
+	if (cancellable)
+		cancellable_begin(w);
 	if (spin && PC_SYNC_SPIN_NS && spin_for_grant(w))
-		return 0;
+		goto out;
 	for (;;) {
 		v = atomic_load(w->granted);
 		if (v & (PC_W_GRANTED | PC_W_TIMEDOUT))
 			break;
-		if (pc__now_ns() >= deadline) {
+		if (deadline != UINT64_MAX && pc__now_ns() >= deadline) {
 			if (time_out(w))
 				break;
 			continue; /* granted meanwhile */
@@ -212,10 +224,10 @@ int pc__waiter_block_until(struct pc__waiter *w, uint64_t deadline,
 			struct timespec ts = pc__ns_to_ts(deadline);
 
 			pc__futex_wait((uint32_t *)w->granted, (uint32_t)v,
-				       &ts);
+				       deadline == UINT64_MAX ? NULL : &ts);
 			continue;
 		}
-		if (!armed) {
+		if (!armed && deadline != UINT64_MAX) {
 			t->deadline = deadline;
 			t->timed = true;
 			t->timer_gen = t->wait_gen;
@@ -226,7 +238,41 @@ int pc__waiter_block_until(struct pc__waiter *w, uint64_t deadline,
 	}
 	if (armed)
 		pc__timer_cancel(t);
+out:
+	if (cancellable)
+		atomic_store(&t->cancel_gen, 0);
 	return (atomic_load(w->granted) & PC_W_GRANTED) ? 0 : -ETIMEDOUT;
+}
+
+int pc__wait_failed(struct pc__waiter *w)
+{
+	return w->t && atomic_exchange(&w->t->cancel_req, 0) ? -ECANCELED :
+							       -ETIMEDOUT;
+}
+
+/*
+ * pc_sync_cancel() - see parcore/sync.h. The request first, then the
+ * wait's number (the Dekker pair of cancellable_begin()); a wait that
+ * ended meanwhile has a new number or none, and the CAS fails.
+ */
+int pc_sync_cancel(struct pc_thread *h)
+{
+	struct pc_thread *t = pc__thread_from_handle(h);
+	uint64_t gen;
+	uintptr_t v;
+
+	if (!t)
+		return -EINVAL;
+	atomic_store(&t->cancel_req, 1);
+	gen = atomic_load(&t->cancel_gen);
+	if (!gen)
+		return 0; /* not waiting: the next wait sees the request */
+	v = (uintptr_t)(gen >> 1) << 2;
+	if (atomic_compare_exchange_strong(&t->granted, &v,
+					   v | PC_W_TIMEDOUT) &&
+	    pc__wait_claim(t))
+		pc__sched_runnable(h);
+	return 0;
 }
 
 /*
@@ -324,7 +370,7 @@ int pc__waiter_wait(struct pc__spinlock *lock, struct pc__waitq *q,
 	pc__spin_unlock(lock);
 	pc__waiter_wake_all(let_through);
 	if (gone)
-		return -ETIMEDOUT;
+		return pc__wait_failed(w);
 	pc__waiter_settle(w);
 	return 0;
 }

@@ -12,6 +12,8 @@
  *  - the reader-writer lock's readers never see a writer inside;
  *  - every message sent on a channel with time-outs is received once;
  *  - nobody passes a barrier round before everyone reached it.
+ * A canceller uthread cancels the hammering uthreads' waits at random
+ * (pc_sync_cancel()): a cancelled wait takes nothing, and retries.
  * $PC_STRESS_SECONDS sets the duration (default 3).
  */
 #define _GNU_SOURCE
@@ -41,7 +43,18 @@ static struct pc_chan token = PC_CHAN_BOUNDED_INIT(token_slot, 1);
 static struct pc_mutex mon_m = PC_MUTEX_INIT;
 static struct pc_cond mon_c = PC_COND_INIT;
 static bool mon_busy; /* under mon_m */
-static atomic_long timeouts;
+static atomic_long timeouts, cancels;
+
+/* A wait that failed: timed out or cancelled; counted, and retried. */
+static void failed(int err)
+{
+	if (err == -ECANCELED) {
+		atomic_fetch_add(&cancels, 1);
+		return;
+	}
+	ASSERT_EQ(err, -ETIMEDOUT);
+	atomic_fetch_add(&timeouts, 1);
+}
 
 /* A deadline 0-30 us away: time-outs race hand-offs. */
 static struct timespec soon(uint32_t *seed)
@@ -49,10 +62,12 @@ static struct timespec soon(uint32_t *seed)
 	return test_deadline_in(test_xorshift(seed) % 30000);
 }
 
+static void lock_retrying(struct pc_mutex *pm);
+
 static void mutex_acquire(uint32_t *seed)
 {
 	(void)seed;
-	ASSERT_EQ(pc_mutex_lock(&mtx), 0);
+	lock_retrying(&mtx);
 }
 
 static void mutex_release(void)
@@ -68,8 +83,7 @@ static void mutex_timed_acquire(uint32_t *seed)
 
 		if (!err)
 			return;
-		ASSERT_EQ(err, -ETIMEDOUT);
-		atomic_fetch_add(&timeouts, 1);
+		failed(err);
 	}
 }
 
@@ -82,8 +96,7 @@ static void sem_acquire(uint32_t *seed)
 
 		if (!err)
 			return;
-		ASSERT_EQ(err, -ETIMEDOUT);
-		atomic_fetch_add(&timeouts, 1);
+		failed(err);
 	}
 }
 
@@ -102,8 +115,7 @@ static void rw_acquire(uint32_t *seed)
 
 		if (!err)
 			return;
-		ASSERT_EQ(err, -ETIMEDOUT);
-		atomic_fetch_add(&timeouts, 1);
+		failed(err);
 	}
 }
 
@@ -125,8 +137,7 @@ static void token_acquire(uint32_t *seed)
 			ASSERT_TRUE(m == &token);
 			return;
 		}
-		ASSERT_EQ(err, -ETIMEDOUT);
-		atomic_fetch_add(&timeouts, 1);
+		failed(err);
 	}
 }
 
@@ -135,20 +146,31 @@ static void token_release(void)
 	ASSERT_EQ(pc_chan_trysend(&token, &token), 0); /* never full */
 }
 
+static void lock_retrying(struct pc_mutex *pm)
+{
+	int err;
+
+	while ((err = pc_mutex_lock(pm)))
+		failed(err);
+}
+
 /* A monitor: a flag under a mutex, waited for on a condition. */
 static void monitor_acquire(uint32_t *seed)
 {
+	int err;
+
 	(void)seed;
-	ASSERT_EQ(pc_mutex_lock(&mon_m), 0);
+	lock_retrying(&mon_m);
 	while (mon_busy)
-		ASSERT_EQ(pc_cond_wait(&mon_c, &mon_m), 0);
+		if ((err = pc_cond_wait(&mon_c, &mon_m)))
+			failed(err); /* holding mon_m all the same */
 	mon_busy = true;
 	ASSERT_EQ(pc_mutex_unlock(&mon_m), 0);
 }
 
 static void monitor_release(void)
 {
-	ASSERT_EQ(pc_mutex_lock(&mon_m), 0);
+	lock_retrying(&mon_m);
 	mon_busy = false;
 	ASSERT_EQ(pc_cond_signal(&mon_c), 0);
 	ASSERT_EQ(pc_mutex_unlock(&mon_m), 0);
@@ -203,6 +225,27 @@ static void *hammer(void *arg)
 
 	while (!test_provisioner_done())
 		hammer_once(h->a, &h->seed, h->uthread);
+	return NULL;
+}
+
+/* ---- cancelling the hammers' waits ---- */
+
+static struct pc_thread *hammers[NADAPTERS][PER_ADAPTER];
+
+/* Until the provisioner is done; joined before the hammers are. */
+static void *cancel_hammers(void *arg)
+{
+	uint32_t seed = 4242;
+
+	(void)arg;
+	while (!test_provisioner_done()) {
+		uint32_t r = test_xorshift(&seed);
+
+		ASSERT_EQ(pc_sync_cancel(hammers[r % NADAPTERS]
+						[(r >> 8) % PER_ADAPTER]),
+			  0);
+		pc_thread_sleep(20 * 1000);
+	}
 	return NULL;
 }
 
@@ -290,8 +333,7 @@ TEST(every_primitive_keeps_its_invariants_under_preemption)
 	const char *env = getenv("PC_STRESS_SECONDS");
 	uint64_t ns = (env ? strtoull(env, NULL, 10) : 3) * 1000000000ull;
 	static struct hammer_arg args[NADAPTERS][PER_ADAPTER + 1];
-	struct pc_thread *t[NADAPTERS][PER_ADAPTER], *rd[4], *fl[6],
-		*pt[PARTIES];
+	struct pc_thread *rd[4], *fl[6], *pt[PARTIES], *canceller;
 	pthread_t p[NADAPTERS];
 	long changes;
 
@@ -305,7 +347,7 @@ TEST(every_primitive_keeps_its_invariants_under_preemption)
 				i < PER_ADAPTER
 			};
 		for (int i = 0; i < PER_ADAPTER; i++)
-			ASSERT_EQ(pc_thread_create(&t[a][i], NULL, hammer,
+			ASSERT_EQ(pc_thread_create(&hammers[a][i], NULL, hammer,
 						   &args[a][i]),
 				  0);
 		ASSERT_EQ(pthread_create(&p[a], NULL, hammer,
@@ -322,13 +364,15 @@ TEST(every_primitive_keeps_its_invariants_under_preemption)
 			  0);
 	for (uintptr_t i = 0; i < PARTIES; i++)
 		ASSERT_EQ(pc_thread_create(&pt[i], NULL, party, (void *)i), 0);
+	ASSERT_EQ(pc_thread_create(&canceller, NULL, cancel_hammers, NULL), 0);
 
 	while (!test_provisioner_done())
 		pc_thread_sleep(10 * 1000 * 1000);
 	changes = test_provisioner_join();
+	ASSERT_EQ(pc_thread_join(canceller, NULL), 0);
 	for (unsigned int a = 0; a < NADAPTERS; a++) {
 		for (int i = 0; i < PER_ADAPTER; i++)
-			ASSERT_EQ(pc_thread_join(t[a][i], NULL), 0);
+			ASSERT_EQ(pc_thread_join(hammers[a][i], NULL), 0);
 		ASSERT_EQ(pthread_join(p[a], NULL), 0);
 	}
 	for (int i = 0; i < 4; i++)
@@ -338,9 +382,10 @@ TEST(every_primitive_keeps_its_invariants_under_preemption)
 	for (int i = 0; i < PARTIES; i++)
 		ASSERT_EQ(pc_thread_join(pt[i], NULL), 0);
 
-	printf("  %ld core changes; %ld time-outs, %ld reads, %ld messages, "
-	       "%ld barrier rounds\n",
-	       changes, atomic_load(&timeouts), atomic_load(&reads),
+	printf("  %ld core changes; %ld time-outs, %ld cancellations, %ld "
+	       "reads, %ld messages, %ld barrier rounds\n",
+	       changes, atomic_load(&timeouts), atomic_load(&cancels),
+	       atomic_load(&reads),
 	       atomic_load(&flow_got), atomic_load(&rounds));
 	for (unsigned int a = 0; a < NADAPTERS; a++) {
 		printf("  %-16s %ld acquisitions\n", adapters[a].name,

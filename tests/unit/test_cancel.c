@@ -1,0 +1,332 @@
+/*
+ * test_cancel.c - pc_sync_cancel(): a cancelled wait returns -ECANCELED
+ * and takes nothing, on every primitive; a request made before a wait
+ * cancels that wait; cancellations racing hand-offs, thousands of times,
+ * neither lose nor duplicate ownership.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <parcore/parcore.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "rt.h"
+#include "test.h"
+
+TEST(bad_input_is_refused)
+{
+	ASSERT_EQ(pc_sync_cancel(NULL), -EINVAL);
+}
+
+/* ---- each primitive ---- */
+
+static struct pc_mutex m = PC_MUTEX_INIT;
+static struct pc_sem s = PC_SEM_INIT(0);
+static struct pc_cond c = PC_COND_INIT;
+static struct pc_rwlock rw = PC_RWLOCK_INIT;
+static struct pc_barrier b = PC_BARRIER_INIT(2);
+static struct pc_wg wg = PC_WG_INIT;
+static struct pc_chan ch = PC_CHAN_UNBUFFERED_INIT;
+static struct pc_once once = PC_ONCE_INIT;
+static atomic_int once_may_end;
+static atomic_int waiting_in;
+
+static void slow_once(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&once_may_end))
+		pc_thread_yield();
+}
+
+static void *runs_once(void *arg)
+{
+	(void)arg;
+	return (void *)(intptr_t)pc_once(&once, slow_once, NULL);
+}
+
+/* Waits on primitive @arg, which main arranged to make it wait. */
+static void *wait_on(void *arg)
+{
+	void *msg = (void *)1;
+	int rc = -1;
+
+	atomic_store(&waiting_in, 1);
+	switch ((intptr_t)arg) {
+	case 0:
+		rc = pc_mutex_lock(&m);
+		break;
+	case 1:
+		rc = pc_sem_wait(&s);
+		break;
+	case 2:
+		ASSERT_EQ(pc_mutex_lock(&m), 0);
+		rc = pc_cond_wait(&c, &m);
+		/* Holding m again, either way. */
+		ASSERT_EQ(pc_mutex_trylock(&m), -EBUSY);
+		ASSERT_EQ(pc_mutex_unlock(&m), 0);
+		break;
+	case 3:
+		rc = pc_rwlock_rdlock(&rw);
+		break;
+	case 4:
+		rc = pc_rwlock_wrlock(&rw);
+		break;
+	case 5:
+		rc = pc_barrier_wait(&b);
+		break;
+	case 6:
+		rc = pc_wg_wait(&wg);
+		break;
+	case 7:
+		rc = pc_chan_recv(&ch, &msg);
+		ASSERT_TRUE(msg == (void *)1);
+		break;
+	case 8:
+		rc = pc_chan_send(&ch, msg);
+		break;
+	case 9:
+		rc = pc_once(&once, slow_once, NULL);
+		break;
+	}
+	return (void *)(intptr_t)rc;
+}
+
+/* Queued on it now: then the cancellation finds it blocked, or nearly. */
+static int queued_on(intptr_t which)
+{
+	switch (which) {
+	case 0:
+	case 2:
+		return test_waiters(&m._lock, &m._head) +
+		       test_waiters(&c._lock, &c._head);
+	case 1:
+		return test_waiters(&s._lock, &s._head);
+	case 3:
+		return test_waiters(&rw._lock, &rw._rhead);
+	case 4:
+		return test_waiters(&rw._lock, &rw._whead);
+	case 5:
+		return test_waiters(&b._lock, &b._head);
+	case 6:
+		return test_waiters(&wg._lock, &wg._head);
+	case 7:
+		return test_waiters(&ch._lock, &ch._rhead);
+	case 8:
+		return test_waiters(&ch._lock, &ch._shead);
+	default:
+		return test_waiters(&once._lock, &once._head);
+	}
+}
+
+/*
+ * A uthread blocked on each primitive in turn is cancelled: the wait
+ * returns -ECANCELED, and the primitive is as if it had never waited.
+ */
+TEST(a_cancelled_wait_returns_ecanceled_and_takes_nothing)
+{
+	struct pc_thread *t, *runner;
+	void *rc;
+
+	test_enter(2);
+	ASSERT_EQ(pc_mutex_lock(&m), 0); /* for 0; released for 2 below */
+	ASSERT_EQ(pc_rwlock_wrlock(&rw), 0);
+	ASSERT_EQ(pc_wg_add(&wg, 1), 0);
+	ASSERT_EQ(pc_thread_create(&runner, NULL, runs_once, NULL), 0);
+	while (!__atomic_load_n(&once._state, __ATOMIC_RELAXED))
+		pc_thread_yield(); /* the runner is inside */
+	for (intptr_t which = 0; which < 10; which++) {
+		if (which == 2)
+			ASSERT_EQ(pc_mutex_unlock(&m), 0);
+		atomic_store(&waiting_in, 0);
+		ASSERT_EQ(pc_thread_create(&t, NULL, wait_on, (void *)which),
+			  0);
+		while (queued_on(which) < 1)
+			pc_thread_yield();
+		ASSERT_EQ(pc_sync_cancel(t), 0);
+		ASSERT_EQ(pc_thread_join(t, &rc), 0);
+		ASSERT_EQ((int)(intptr_t)rc, -ECANCELED);
+		ASSERT_EQ(queued_on(which), 0);
+	}
+	/* Nothing was taken, and everything still works. */
+	ASSERT_EQ(pc_mutex_trylock(&m), 0);
+	ASSERT_EQ(pc_mutex_unlock(&m), 0);
+	ASSERT_EQ(pc_sem_value(&s), 0);
+	ASSERT_EQ(pc_rwlock_unlock(&rw), 0);
+	ASSERT_EQ(pc_rwlock_destroy(&rw), 0);
+	ASSERT_EQ(__atomic_load_n(&b._arrived, __ATOMIC_RELAXED), 0);
+	ASSERT_EQ(pc_wg_count(&wg), 1);
+	ASSERT_EQ(pc_chan_len(&ch), 0);
+	atomic_store(&once_may_end, 1);
+	ASSERT_EQ(pc_thread_join(runner, &rc), 0);
+	ASSERT_EQ((int)(intptr_t)rc, 0);
+}
+
+/* ---- before the wait ---- */
+
+static struct pc_mutex held = PC_MUTEX_INIT;
+static atomic_int cancelled_early;
+
+static void *cancel_self_then_wait(void *arg)
+{
+	int rc;
+
+	(void)arg;
+	ASSERT_EQ(pc_sync_cancel(pc_thread_self()), 0);
+	/* A lock that need not wait is no wait: it succeeds. */
+	ASSERT_EQ(pc_sem_trywait(&s), -EAGAIN);
+	rc = pc_mutex_lock(&held);
+	atomic_store(&cancelled_early, rc == -ECANCELED);
+	/* Consumed: the next wait is a wait again. */
+	ASSERT_EQ(pc_mutex_lock(&held), 0);
+	ASSERT_EQ(pc_mutex_unlock(&held), 0);
+	return NULL;
+}
+
+TEST(a_cancellation_before_the_wait_cancels_that_wait)
+{
+	struct pc_thread *t;
+
+	test_enter(2);
+	ASSERT_EQ(pc_mutex_lock(&held), 0);
+	ASSERT_EQ(pc_thread_create(&t, NULL, cancel_self_then_wait, NULL), 0);
+	while (!atomic_load(&cancelled_early) &&
+	       test_waiters(&held._lock, &held._head) < 1)
+		pc_thread_yield();
+	ASSERT_EQ(pc_mutex_unlock(&held), 0);
+	ASSERT_EQ(pc_thread_join(t, NULL), 0);
+	ASSERT_EQ(atomic_load(&cancelled_early), 1);
+}
+
+/* ---- racing hand-offs ---- */
+
+#define RACES 2000
+
+static struct pc_mutex race_m = PC_MUTEX_INIT;
+static struct pc_sem race_s = PC_SEM_INIT(0);
+static struct pc_chan race_c = PC_CHAN_UNBUFFERED_INIT;
+static atomic_int inside, broken;
+static atomic_long owned, cancelled, units, got_msgs, sent_msgs;
+
+static void *lock_race(void *arg)
+{
+	int rc;
+
+	(void)arg;
+	rc = pc_mutex_lock(&race_m);
+	if (rc == -ECANCELED) {
+		atomic_fetch_add(&cancelled, 1);
+	} else {
+		ASSERT_EQ(rc, 0);
+		if (atomic_fetch_add(&inside, 1))
+			atomic_store(&broken, 1);
+		atomic_fetch_sub(&inside, 1);
+		atomic_fetch_add(&owned, 1);
+		ASSERT_EQ(pc_mutex_unlock(&race_m), 0);
+	}
+	rc = pc_sem_wait(&race_s);
+	if (rc == 0)
+		atomic_fetch_add(&units, 1);
+	else
+		ASSERT_EQ(rc, -ECANCELED);
+	return NULL;
+}
+
+static void *send_race(void *arg)
+{
+	int rc = pc_chan_send(&race_c, arg);
+
+	if (rc == 0)
+		atomic_fetch_add(&sent_msgs, 1);
+	else
+		ASSERT_EQ(rc, -ECANCELED);
+	return NULL;
+}
+
+static void spin(int loops)
+{
+	for (int i = 0; i < loops; i++)
+		__asm__ volatile("" ::: "memory");
+}
+
+/*
+ * Main cancels @t and does @release (a hand-off to @t), in an order and
+ * with a gap that change from round to round: the waiter, on another
+ * vcore, meets the two within a microsecond of each other, either way.
+ */
+static void cancel_and(struct pc_thread *t, int i, void (*release)(void))
+{
+	int gap = (i / 2 % 16) * 32;
+
+	if (i % 2) {
+		ASSERT_EQ(pc_sync_cancel(t), 0);
+		spin(gap);
+		release();
+	} else {
+		release();
+		spin(gap);
+		ASSERT_EQ(pc_sync_cancel(t), 0);
+	}
+}
+
+static void unlock_race_m(void)
+{
+	ASSERT_EQ(pc_mutex_unlock(&race_m), 0);
+}
+
+static void nothing(void)
+{
+}
+
+/*
+ * A uthread waits for a mutex main holds and then for a semaphore unit;
+ * main hands it both and cancels it (cancel_and()). Each time, it owns
+ * the mutex (alone) or was cancelled, never both and never neither;
+ * every unit posted is taken or, if its waiter was cancelled, still
+ * there. A message sent on an unbuffered channel is received exactly
+ * when its send succeeded.
+ */
+TEST(cancellations_racing_hand_offs_lose_and_duplicate_nothing)
+{
+	long posted = 0;
+
+	test_enter(4);
+	for (int i = 0; i < RACES; i++) {
+		struct pc_thread *t, *snd;
+		void *msg;
+
+		ASSERT_EQ(pc_mutex_lock(&race_m), 0);
+		ASSERT_EQ(pc_thread_create(&t, NULL, lock_race, NULL), 0);
+		while (test_waiters(&race_m._lock, &race_m._head) < 1 &&
+		       atomic_load(&cancelled) + atomic_load(&owned) == i)
+			pc_thread_yield();
+		cancel_and(t, i, unlock_race_m);
+		ASSERT_EQ(pc_sem_post(&race_s), 0);
+		posted++;
+		ASSERT_EQ(pc_thread_join(t, NULL), 0);
+
+		ASSERT_EQ(pc_thread_create(&snd, NULL, send_race,
+					   (void *)(intptr_t)(i + 1)),
+			  0);
+		while (test_waiters(&race_c._lock, &race_c._shead) < 1 &&
+		       atomic_load(&sent_msgs) == i)
+			pc_thread_yield();
+		if (i % 2 == 0 && pc_chan_tryrecv(&race_c, &msg) == 0)
+			atomic_fetch_add(&got_msgs, 1);
+		cancel_and(snd, i, nothing);
+		if (pc_chan_tryrecv(&race_c, &msg) == 0)
+			atomic_fetch_add(&got_msgs, 1);
+		ASSERT_EQ(pc_thread_join(snd, NULL), 0);
+		if (pc_chan_tryrecv(&race_c, &msg) == 0)
+			atomic_fetch_add(&got_msgs, 1);
+	}
+	ASSERT_EQ(atomic_load(&broken), 0);
+	ASSERT_EQ(atomic_load(&owned) + atomic_load(&cancelled), RACES);
+	ASSERT_EQ(atomic_load(&units) + pc_sem_value(&race_s), posted);
+	ASSERT_EQ(pc_mutex_trylock(&race_m), 0);
+	ASSERT_EQ(atomic_load(&got_msgs), atomic_load(&sent_msgs));
+	printf("  mutex: %ld owned, %ld cancelled; units: %ld taken of %ld; "
+	       "messages: %ld of %d\n",
+	       atomic_load(&owned), atomic_load(&cancelled),
+	       atomic_load(&units), posted, atomic_load(&got_msgs), RACES);
+}
