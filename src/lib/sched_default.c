@@ -253,7 +253,13 @@ static void def_thread_handoff(struct pc_thread *t)
 		atomic_store_explicit(&rqs[self].next, t, memory_order_release);
 	else if ((old = atomic_exchange(&rqs[self].next, t)))
 		push(self, old);
-	pc_sched_wake();
+	/*
+	 * Alone, there is no idle vcore to wake (its RMW is a tenth of a
+	 * ping-pong's round trip); a vcore granted meanwhile spins first,
+	 * and steals the slot if this one does not pick it.
+	 */
+	if (atomic_load_explicit(&pc__rt.nr_vcores, memory_order_relaxed) > 1)
+		pc_sched_wake();
 }
 
 static void def_thread_paused(struct pc_thread *t)

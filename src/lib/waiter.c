@@ -239,8 +239,12 @@ int pc__waiter_block_until(struct pc__waiter *w, uint64_t deadline,
 	if (armed)
 		pc__timer_cancel(t);
 out:
+	/*
+	 * A plain store: a canceller that still reads the number finds the
+	 * word moved on (granted or marked), and its CAS fails.
+	 */
 	if (cancellable)
-		atomic_store(&t->cancel_gen, 0);
+		atomic_store_explicit(&t->cancel_gen, 0, memory_order_release);
 	return (atomic_load(w->granted) & PC_W_GRANTED) ? 0 : -ETIMEDOUT;
 }
 
