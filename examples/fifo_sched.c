@@ -65,12 +65,24 @@ static struct pc_thread *fifo_pick_next(int vcoreid)
 	return t;
 }
 
+/* Shared by every vcore: each busy one is ticked while any uthread waits. */
+static unsigned int fifo_queued(int vcoreid)
+{
+	(void)vcoreid;
+	return (unsigned int)atomic_load_explicit(&q.len,
+						  memory_order_relaxed);
+}
+
 static const struct pc_sched_ops fifo_ops = {
 	.name = "fifo",
 	.init = fifo_init,
 	.pick_next = fifo_pick_next,
 	.thread_runnable = fifo_runnable,
-	/* thread_paused and vcore_leaving: not needed with one queue. */
+	.queued = fifo_queued,
+	/*
+	 * thread_paused and vcore_leaving: not needed with one queue;
+	 * thread_handoff: a hand-off is an ordinary wake-up here.
+	 */
 };
 
 const struct pc_sched_ops *fifo_sched_ops(void)

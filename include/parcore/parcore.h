@@ -4,7 +4,9 @@
  *   vcore.h   ask for cores; see what you were granted
  *   thread.h  uthreads: create, join, yield, sleep, park, local keys
  *   sched.h   replace the second-level scheduler
- *   sync.h    mutexes, condition variables, semaphores: FIFO hand-off
+ *   preempt.h PAUSE points, ticks, preemption of uthreads that do not pause
+ *   sync.h    locks, condition variables, semaphores, channels...: FIFO
+ *             hand-off
  *   event.h   events, handlers, alarms; evq.h, application event queues
  */
 #ifndef PARCORE_PARCORE_H
@@ -13,6 +15,7 @@
 #include <parcore/common.h>
 #include <parcore/event.h>
 #include <parcore/evq.h>
+#include <parcore/preempt.h>
 #include <parcore/sched.h>
 #include <parcore/sync.h>
 #include <parcore/thread.h>

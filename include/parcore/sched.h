@@ -91,6 +91,15 @@ struct pc_sched_ops {
 	 * used.
 	 */
 	void (*thread_handoff)(struct pc_thread *t);
+
+	/*
+	 * How many runnable uthreads wait for vcore @vcoreid now (for a 2LS
+	 * with one shared queue, how many wait for any vcore): a busy vcore
+	 * gets ticks only while this is not 0 (parcore/preempt.h). Called
+	 * from the ticker thread, concurrently with everything else: a racy
+	 * snapshot is fine. May be NULL: no vcore is ever ticked.
+	 */
+	unsigned int (*queued)(int vcoreid);
 };
 
 /*

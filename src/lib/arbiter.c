@@ -237,6 +237,8 @@ static int enter_multicore(void)
 	if (err == 0)
 		err = pc__rt.ops->init(PC_VCORE_MAX);
 	if (err == 0)
+		err = pc__ticker_start();
+	if (err == 0)
 		err = pc__vcore_start_first(); /* returns as a uthread, in M */
 	if (err)
 		atomic_store(&pc__rt.mode, PC_MODE_S);

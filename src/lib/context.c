@@ -199,6 +199,26 @@ void pc__thread_run(struct pc_thread *t)
 {
 	struct pc__vcore *vc = pc__vcore_self();
 
+	/*
+	 * Another uthread starts a fresh quantum (ticks.md). Resuming the
+	 * same one (after a notification, or a yield with nothing queued)
+	 * does not: its quantum goes on. Direct switches do not count, so a
+	 * group of coroutines shares one quantum.
+	 */
+	if (vc->last_run != t) {
+		vc->last_run = t;
+		atomic_store_explicit(&vc->nr_runs,
+				      atomic_load_explicit(&vc->nr_runs,
+							   memory_order_relaxed) +
+					      1,
+				      memory_order_relaxed);
+		if (pc_pause_pending)
+			pc_pause_pending = 0;
+		if (atomic_load_explicit(&vc->tick_due, memory_order_relaxed))
+			atomic_store_explicit(&vc->tick_due, 0,
+					      memory_order_relaxed);
+		pc__ticker_kick();
+	}
 	vc->current = t;
 	atomic_store_explicit(&t->last_vcore, vc->id, memory_order_relaxed);
 	*vc->errno_loc = t->err;

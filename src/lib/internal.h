@@ -233,6 +233,7 @@ struct pc_thread {
 	bool timed;          /* a timed sync wait, not a sleep (waiter.c) */
 	uint32_t wait_gen;   /* sync waits begun: the high bits of granted */
 	uint32_t timer_gen;  /* the wait_gen its timer is for */
+	unsigned int preempt_off; /* pc_preempt_disable() sections open */
 	/* pc_sync_cancel() (waiter.c): a request pending, and the gen << 1
 	 * | 1 of the cancellable wait it is in, or 0. */
 	atomic_int cancel_req;
@@ -341,6 +342,18 @@ struct pc__vcore {
 	void *leave_arg;
 	atomic_bool online;       /* granted (and not leaving) */
 	unsigned int timer_pass; /* loop passes since the last clock read */
+	/* Ticks (tick.c): runs of a uthread other than the last one run. */
+	atomic_uint nr_runs;
+	struct pc_thread *last_run;
+	/*
+	 * This thread's pc_pause_pending: set by the thread itself, after
+	 * the vcore is published (NULL until then).
+	 */
+	_Atomic(int *) pause_flag;
+	atomic_int tick_due;      /* the ticker wants the uthread out */
+	struct {
+		atomic_uint_fast64_t ticks, signals, preemptions, deferred;
+	} tstat;
 	/* Stack cache (stack.c): only this vcore touches it. */
 	struct pc_thread *stack_cache;
 	int stack_cache_len;
@@ -840,6 +853,19 @@ bool pc__mutex_take_or_queue(struct pc_mutex *m, struct pc__waiter *w,
 /* @m's spinlock and waiter queue (cond.c settles a timed-out waiter). */
 struct pc__spinlock *pc__mutex_spinlock(struct pc_mutex *m);
 struct pc__waitq *pc__mutex_queue(struct pc_mutex *m);
+
+/* ---- ticks (tick.c; docs/design/ticks.md) ---- */
+
+/* Starts the ticker thread (multi-core mode's entry). 0 or -errno. */
+int pc__ticker_start(void);
+/* A vcore left idleness with work: the ticker must be awake. */
+void pc__ticker_kick(void);
+/*
+ * Vcore context: the ticker wants @t, just interrupted on @vc, out.
+ * Returns @t to resume it (not at a safe point, or in a
+ * pc_preempt_disable() section), or NULL once it is handed to the 2LS.
+ */
+struct pc_thread *pc__tick_preempt(struct pc__vcore *vc, struct pc_thread *t);
 
 /* ---- the default 2LS (sched_default.c) and its estimate (autoscale.c) ---- */
 

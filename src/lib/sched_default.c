@@ -75,7 +75,6 @@ struct node {
 };
 
 static struct rq *rqs;
-static const struct pc_sched_ops default_ops;
 static atomic_int nr_seen; /* highest vcoreid seen, plus one */
 
 static struct node *node_of(struct pc_thread *t)
@@ -336,7 +335,8 @@ static struct pc_thread *steal_next(int vcoreid)
 		if (mine->seen_vcore >= 0)
 			v = mine->seen_vcore;
 		rq = &rqs[v];
-		t = atomic_load_explicit(&rq->next, memory_order_relaxed);
+		/* Acquire: @picks is no older than @t (weak memory). */
+		t = atomic_load_explicit(&rq->next, memory_order_acquire);
 		picks = atomic_load_explicit(&rq->picks, memory_order_relaxed);
 		if (v == vcoreid || !t) {
 			mine->seen_vcore = -1;
@@ -374,7 +374,11 @@ uint64_t pc__sched_default_recheck_ns(int vcoreid)
 {
 	int n = atomic_load_explicit(&nr_seen, memory_order_relaxed);
 
-	if (pc__rt.ops != &default_ops)
+	/*
+	 * Its hand-off, not its table: a program may install a copy of the
+	 * table (a second reader stranded a uthread so, 278 rounds in 2000).
+	 */
+	if (!rqs || pc__rt.ops->thread_handoff != def_thread_handoff)
 		return 0;
 	for (int v = 0; v < n; v++)
 		if (v != vcoreid &&
@@ -577,6 +581,16 @@ static void def_vcore_leaving(int vcoreid)
 			push_chain(heir[h], head[h], tail[h], count[h]);
 }
 
+/* For the ticks: what waits in @vcoreid's queue and slot. */
+static unsigned int def_queued(int vcoreid)
+{
+	struct rq *rq = &rqs[vcoreid];
+
+	return (unsigned int)atomic_load_explicit(&rq->len,
+						  memory_order_relaxed) +
+	       (atomic_load_explicit(&rq->next, memory_order_relaxed) != NULL);
+}
+
 static const struct pc_sched_ops default_ops = {
 	.name = "default",
 	.init = def_init,
@@ -585,6 +599,7 @@ static const struct pc_sched_ops default_ops = {
 	.thread_paused = def_thread_paused,
 	.vcore_leaving = def_vcore_leaving,
 	.thread_handoff = def_thread_handoff,
+	.queued = def_queued,
 };
 
 const struct pc_sched_ops *pc_sched_default(void)

@@ -490,6 +490,9 @@ void pc__vcore_loop(struct pc__vcore *vc)
 			pc__events_handle(vc);
 			t = pc__preempt_strand(vc, t);
 		}
+		if (t && PC_UNLIKELY(atomic_load_explicit(
+				 &vc->tick_due, memory_order_relaxed)))
+			t = pc__tick_preempt(vc, t);
 		if (t)
 			pc__thread_run(t);
 		if (PC_UNLIKELY(may_leave(vc)) && pc__arbiter_should_leave(vc))
@@ -558,6 +561,7 @@ static void vcore_bind_self(struct pc__vcore *vc)
 {
 	pc__tls_vcore = vc;
 	vc->errno_loc = &errno;
+	atomic_store(&vc->pause_flag, &pc_pause_pending);
 	pc__altstack_init();
 	pc__notify_thread_init(vc);
 	pin_self(vc->cpu);

@@ -218,6 +218,8 @@ TEST(a_uthread_handed_a_mutex_runs_while_its_giver_spins)
 {
 	struct pc_thread *t;
 
+	/* No ticks: they would preempt the giver and rescue the owner. */
+	ASSERT_EQ(pc_preempt_quantum_set(0), 0);
 	test_enter(2);
 	for (int round = 0; round < 300; round++) {
 		atomic_store(&about_to_lock, 0);
@@ -304,5 +306,45 @@ TEST(a_vcore_leaving_with_a_handed_uthread_hands_it_on)
 		(void)pc_vcore_yield(0);
 		ASSERT_EQ(pc_thread_join(t, NULL), 0);
 		ASSERT_EQ(atomic_load(&got_it), 1);
+	}
+}
+
+/*
+ * The same promise with a copy of the default table (a second reader
+ * stranded the new owner so): the giver unlocks at a random moment 5-45
+ * us after the taker blocked, around the end of the other vcore's spin,
+ * and never picks. A stranded owner hangs the case.
+ */
+static struct pc_sched_ops copied;
+
+TEST(a_copy_of_the_default_table_keeps_the_promise)
+{
+	struct pc_thread *t;
+	uint32_t rnd = 12345;
+
+	copied = *pc_sched_default();
+	copied.name = "copied default";
+	ASSERT_EQ(pc_sched_set(&copied), 0);
+	/* No ticks: they would preempt the giver, and rescue the owner. */
+	ASSERT_EQ(pc_preempt_quantum_set(0), 0);
+	ASSERT_EQ(pc_vcore_limit_set(2), 0);
+	ASSERT_EQ(pc_vcore_request(2), 2);
+	for (int round = 0; round < 300; round++) {
+		uint64_t until;
+
+		atomic_store(&about_to_lock, 0);
+		atomic_store(&got_it, 0);
+		ASSERT_EQ(pc_mutex_lock(&handed), 0);
+		ASSERT_EQ(pc_thread_create(&t, NULL, lock_and_report, NULL),
+			  0);
+		while (!atomic_load(&about_to_lock))
+			pc_thread_yield();
+		until = test_now_ns() + 5000 + test_xorshift(&rnd) % 40000;
+		while (test_now_ns() < until)
+			;
+		ASSERT_EQ(pc_mutex_unlock(&handed), 0);
+		while (!atomic_load(&got_it))
+			; /* busy: main's vcore never picks */
+		ASSERT_EQ(pc_thread_join(t, NULL), 0);
 	}
 }

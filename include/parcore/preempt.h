@@ -1,0 +1,117 @@
+/*
+ * parcore/preempt.h - PAUSE points, ticks, and preemption of uthreads
+ * that do not pause (docs/design/ticks.md).
+ *
+ * Uthreads are cooperative: one runs until it yields, blocks or exits.
+ * So that one that computes for long does not starve the others queued
+ * for its vcore, each vcore with uthreads waiting gets a tick every
+ * quantum. A tick first sets the vcore's pause flag, which pc_pause()
+ * checks for nearly nothing; a uthread that has not paused by the next
+ * tick is interrupted by a notification and switched out, if it stands at
+ * a safe point (outside libc, the dynamic loader and parcore) and holds
+ * no pc_preempt_disable(); otherwise the next tick tries again. A vcore
+ * with a single runnable uthread, or none, gets no ticks.
+ */
+#ifndef PARCORE_PREEMPT_H
+#define PARCORE_PREEMPT_H
+
+#include <parcore/common.h>
+#include <stdint.h>
+
+PC_BEGIN_DECLS
+
+/*
+ * The calling vcore's pause flag; private to pc_pause(), which reads it.
+ * Per Linux thread: a uthread reads its current vcore's.
+ */
+PC_EXPORT extern __thread int pc_pause_pending;
+
+/* pc_pause() slow path: clear the flag and yield. */
+PC_EXPORT void pc_pause_slow(void);
+
+/*
+ * pc_pause() - a PAUSE point: yield if the vcore's tick says it is time
+ * to switch, else nothing: one load and a predictable branch. Called
+ * every iteration it stops a compiler from vectorizing the loop (see
+ * PC_PAUSE_FOR()). Any context; outside a uthread the flag is never set.
+ */
+static inline void pc_pause(void)
+{
+	if (__builtin_expect(__atomic_load_n(&pc_pause_pending,
+					     __ATOMIC_RELAXED),
+			     0))
+		pc_pause_slow();
+}
+
+/*
+ * PC_PAUSE_FOR(i, start, end, chunk) - for (size_t i = start; i < end;
+ * i++) with a PAUSE point every @chunk iterations (a constant such as
+ * 4096): the body runs in a plain counted inner loop, which the compiler
+ * vectorizes as it would without PAUSE points, and the check costs one
+ * load per chunk. @start and @end are evaluated once. `break` leaves
+ * only the current chunk: leave with return or goto.
+ *
+ *   PC_PAUSE_FOR(i, 0, n, 4096)
+ *           sum += a[i];
+ */
+#define PC_PAUSE_FOR(i, start, end, chunk)                                \
+	for (size_t pc__c = (start), pc__e = (end), pc__n = pc__c;        \
+	     pc__c < pc__e; pc__c = pc__n, pc_pause())                    \
+		for (size_t i = pc__c,                                    \
+			    pc__lim = (pc__n = pc__e - pc__c < (chunk) ?  \
+						       pc__e :             \
+						       pc__c + (chunk));   \
+		     i < pc__lim; i++)
+
+/*
+ * pc_preempt_disable(), pc_preempt_enable() - a section in which the
+ * calling uthread is not preempted by a tick (it may still yield, block
+ * or be moved at its calls into parcore). Sections nest; each costs a
+ * few nanoseconds. Ending the outermost one with a preemption pending
+ * yields at once. Outside a uthread they do nothing.
+ * pc_preempt_enable() returns 0, or -EINVAL without a section open.
+ */
+PC_EXPORT void pc_preempt_disable(void);
+PC_EXPORT int pc_preempt_enable(void);
+
+/* The default quantum. */
+#define PC_QUANTUM_DEFAULT_NS (10u * 1000u * 1000u)
+
+/*
+ * pc_preempt_quantum_set() - the process's quantum: how long a uthread
+ * runs before its vcore's pause flag is set, when others wait for the
+ * vcore; a uthread that has not paused a quantum later is preempted.
+ * 0 turns ticks off: uthreads are purely cooperative. A 2LS that wants
+ * its own quantum sets it from its init. Any thread, any time.
+ * Returns 0, or -EINVAL below 100 us (ticks would cost more than the
+ * work) other than 0.
+ */
+PC_EXPORT int pc_preempt_quantum_set(uint64_t ns);
+
+/* pc_preempt_quantum() - the quantum now (0: ticks off). */
+PC_EXPORT uint64_t pc_preempt_quantum(void);
+
+/*
+ * pc_preempt_supported() - 1 if a uthread that never pauses is preempted
+ * in this build, 0 if only PAUSE points switch (ASan and TSan builds, and
+ * aarch64 for now: docs/design/ticks.md).
+ */
+PC_EXPORT int pc_preempt_supported(void);
+
+/* A vcore's tick counters (pc_preempt_stats()). */
+struct pc_preempt_stats {
+	uint64_t ticks;       /* pause flags set */
+	uint64_t signals;     /* ticks that had to interrupt */
+	uint64_t preemptions; /* uthreads switched out by a tick */
+	uint64_t deferred;    /* interrupts that found no safe point */
+};
+
+/*
+ * pc_preempt_stats() - vcore @vcoreid's counters into @out (a snapshot).
+ * Returns 0, or -EINVAL for a bad @vcoreid or NULL @out.
+ */
+PC_EXPORT int pc_preempt_stats(int vcoreid, struct pc_preempt_stats *out);
+
+PC_END_DECLS
+
+#endif /* PARCORE_PREEMPT_H */

@@ -1,0 +1,242 @@
+/*
+ * tick.c - ticks: the ticker thread, PAUSE points, and the preemption of
+ * a uthread that does not pause (docs/design/ticks.md).
+ */
+#include "internal.h"
+
+#include <parcore/preempt.h>
+
+#include "../common/sys.h"
+
+__thread int pc_pause_pending __attribute__((tls_model("initial-exec")));
+
+static atomic_uint_fast64_t quantum = PC_QUANTUM_DEFAULT_NS;
+/* Bumped by every kick: the ticker sleeps on it. */
+static atomic_uint tick_word;
+/* The ticker sleeps until kicked: no vcore was busy. */
+static atomic_int ticker_idle;
+/* Per vcore: nr_runs when its flag was set, or NO_TICK. Ticker only. */
+static unsigned int tick_seen[PC_VCORE_MAX];
+#define NO_TICK (~0u)
+
+#define STAT_INC(vc, field)                                              \
+	atomic_fetch_add_explicit(&(vc)->tstat.field, 1, memory_order_relaxed)
+
+/* ---- PAUSE points ---- */
+
+void pc_pause_slow(void)
+{
+	struct pc_thread *t = pc__thread_current();
+
+	if (!t)
+		return;
+	if (t->preempt_off)
+		return; /* the flag stays: the section's end yields */
+	__atomic_store_n(&pc_pause_pending, 0, __ATOMIC_RELAXED);
+	pc_thread_yield();
+}
+
+void pc_preempt_disable(void)
+{
+	struct pc_thread *t = pc__thread_current();
+
+	if (t)
+		t->preempt_off++;
+}
+
+int pc_preempt_enable(void)
+{
+	struct pc_thread *t = pc__thread_current();
+
+	if (!t)
+		return 0;
+	if (!t->preempt_off)
+		return -EINVAL;
+	if (--t->preempt_off == 0)
+		pc_pause();
+	return 0;
+}
+
+/* ---- the preemption, in vcore context ---- */
+
+/* pc__tick_preempt() - see internal.h. */
+struct pc_thread *pc__tick_preempt(struct pc__vcore *vc, struct pc_thread *t)
+{
+	struct pc_thread *h = pc__handle(t);
+
+	atomic_store_explicit(&vc->tick_due, 0, memory_order_relaxed);
+	if (!vc->resume_movable || t->preempt_off) {
+		/* Push-forward: the flag stays set, the next tick retries. */
+		STAT_INC(vc, deferred);
+		return t;
+	}
+	STAT_INC(vc, preemptions);
+	if (pc__rt.ops->thread_paused)
+		pc__rt.ops->thread_paused(h);
+	else
+		pc__rt.ops->thread_runnable(h);
+	return NULL;
+}
+
+/* ---- the ticker ---- */
+
+/*
+ * One tick of vcore @i, busy: the first sets its pause flag; the next,
+ * if nothing ran there since, interrupts it.
+ */
+static void tick_vcore(int i, struct pc__vcore *vc)
+{
+	int *flag = atomic_load(&vc->pause_flag);
+	unsigned int runs;
+
+	/* Race: a vcore published before its thread ran (no flag yet). */
+	if (!flag || !pc__rt.ops->queued || !pc__rt.ops->queued(i)) {
+		tick_seen[i] = NO_TICK;
+		return;
+	}
+	runs = atomic_load_explicit(&vc->nr_runs, memory_order_relaxed);
+	if (tick_seen[i] == runs) {
+		atomic_store_explicit(&vc->tick_due, 1, memory_order_relaxed);
+		STAT_INC(vc, signals);
+		pc__notify(i, true);
+		return;
+	}
+	__atomic_store_n(flag, 1, __ATOMIC_RELAXED);
+	STAT_INC(vc, ticks);
+	tick_seen[i] = runs;
+}
+
+/* Ticks every busy vcore; returns whether any was busy. */
+static bool tick_all(void)
+{
+	int max = atomic_load_explicit(&pc__rt.max_vcoreid,
+				       memory_order_acquire);
+	bool busy = false;
+
+	for (int i = 0; i < max; i++) {
+		struct pc__vcore *vc = pc__vcore_get(i);
+
+		if (!vc || !atomic_load(&vc->online) ||
+		    atomic_load(&vc->idle) != PC_VC_BUSY) {
+			tick_seen[i] = NO_TICK;
+			continue;
+		}
+		busy = true;
+		tick_vcore(i, vc);
+	}
+	return busy;
+}
+
+/*
+ * Whether any vcore is busy, after announcing the ticker idle: Dekker
+ * with pc__ticker_kick(), whose vcore stored idle := BUSY before it reads
+ * ticker_idle.
+ */
+static bool still_busy(void)
+{
+	int max = atomic_load_explicit(&pc__rt.max_vcoreid,
+				       memory_order_acquire);
+
+	atomic_exchange(&ticker_idle, 1);
+	for (int i = 0; i < max; i++) {
+		struct pc__vcore *vc = pc__vcore_get(i);
+
+		if (vc && atomic_load(&vc->idle) == PC_VC_BUSY) {
+			atomic_store(&ticker_idle, 0);
+			return true;
+		}
+	}
+	return false;
+}
+
+static void *ticker(void *unused)
+{
+	(void)unused;
+	for (;;) {
+		unsigned int word = atomic_load(&tick_word);
+		uint64_t q = atomic_load(&quantum);
+		bool busy = q && tick_all();
+
+		if (!busy && !still_busy()) {
+			pc__futex_wait((uint32_t *)&tick_word, word, NULL);
+			continue;
+		}
+		if (q) {
+			struct timespec ts = pc__ns_to_ts(pc__now_ns() + q);
+
+			pc__futex_wait((uint32_t *)&tick_word, word, &ts);
+		}
+	}
+	return NULL;
+}
+
+static void kick(void)
+{
+	atomic_fetch_add(&tick_word, 1);
+	pc__futex_wake((uint32_t *)&tick_word, 1);
+}
+
+/* pc__ticker_kick() - see internal.h. One load while it is awake. */
+void pc__ticker_kick(void)
+{
+	if (atomic_load(&ticker_idle) && atomic_exchange(&ticker_idle, 0))
+		kick();
+}
+
+/* pc__ticker_start() - see internal.h. */
+int pc__ticker_start(void)
+{
+	pthread_t th;
+	int err;
+
+	for (int i = 0; i < PC_VCORE_MAX; i++)
+		tick_seen[i] = NO_TICK;
+	err = pthread_create(&th, NULL, ticker, NULL);
+	if (err)
+		return -err;
+	pthread_detach(th);
+	return 0;
+}
+
+/* ---- settings and counters ---- */
+
+int pc_preempt_quantum_set(uint64_t ns)
+{
+	if (ns && ns < 100u * 1000u)
+		return -EINVAL;
+	atomic_store(&quantum, ns);
+	kick();
+	return 0;
+}
+
+uint64_t pc_preempt_quantum(void)
+{
+	return atomic_load(&quantum);
+}
+
+int pc_preempt_supported(void)
+{
+#if defined(__x86_64__) && !PC_ASAN && !PC_TSAN
+	return 1;
+#else
+	return 0;
+#endif
+}
+
+int pc_preempt_stats(int vcoreid, struct pc_preempt_stats *out)
+{
+	struct pc__vcore *vc;
+
+	if (vcoreid < 0 || vcoreid >= PC_VCORE_MAX || !out)
+		return -EINVAL;
+	vc = pc__vcore_get(vcoreid);
+	if (!vc) {
+		*out = (struct pc_preempt_stats){ 0 };
+		return 0;
+	}
+	out->ticks = atomic_load(&vc->tstat.ticks);
+	out->signals = atomic_load(&vc->tstat.signals);
+	out->preemptions = atomic_load(&vc->tstat.preemptions);
+	out->deferred = atomic_load(&vc->tstat.deferred);
+	return 0;
+}

@@ -1,0 +1,238 @@
+/*
+ * test_tick.c - ticks, PAUSE points and preemption (parcore/preempt.h):
+ * a uthread that never pauses does not starve the others; a pausing loop
+ * yields at its tick; a disabled section is not preempted; a vcore with
+ * nothing queued gets no ticks; libc under short ticks stays whole.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <parcore/parcore.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rt.h"
+#include "test.h"
+
+#define QUANTUM (1000u * 1000u) /* 1 ms: quick tests */
+
+static atomic_int done, b_ran;
+
+TEST(bad_input_is_refused)
+{
+	ASSERT_EQ(pc_preempt_quantum_set(1000), -EINVAL);
+	ASSERT_EQ(pc_preempt_quantum(), PC_QUANTUM_DEFAULT_NS);
+	ASSERT_EQ(pc_preempt_quantum_set(0), 0); /* off */
+	ASSERT_EQ(pc_preempt_quantum_set(QUANTUM), 0);
+	ASSERT_EQ(pc_preempt_quantum(), QUANTUM);
+	ASSERT_EQ(pc_preempt_stats(-1, NULL), -EINVAL);
+	ASSERT_EQ(pc_preempt_enable(), 0); /* outside a uthread: nothing */
+	pc_pause();                        /* nothing either */
+}
+
+/* A call-free loop: only a preemption can take its vcore from it. */
+static void *spin_until_done(void *arg)
+{
+	(void)arg;
+	while (!atomic_load_explicit(&done, memory_order_relaxed))
+		;
+	return NULL;
+}
+
+static void *set_done(void *arg)
+{
+	(void)arg;
+	atomic_store(&done, 1);
+	return NULL;
+}
+
+/*
+ * One vcore: a uthread spins without a PAUSE point until the second sets
+ * its flag. Without preemption the second never runs, and the case hangs.
+ */
+TEST(a_uthread_that_never_pauses_does_not_starve_the_others)
+{
+	struct pc_thread *a, *b;
+	struct pc_preempt_stats st;
+
+	if (!pc_preempt_supported())
+		SKIP("this build does not preempt (docs/design/ticks.md)");
+	ASSERT_EQ(pc_preempt_quantum_set(QUANTUM), 0);
+	test_enter(1);
+	ASSERT_EQ(pc_thread_create(&a, NULL, spin_until_done, NULL), 0);
+	ASSERT_EQ(pc_thread_create(&b, NULL, set_done, NULL), 0);
+	ASSERT_EQ(pc_thread_join(b, NULL), 0);
+	ASSERT_EQ(pc_thread_join(a, NULL), 0);
+	ASSERT_EQ(pc_preempt_stats(0, &st), 0);
+	ASSERT_GE(st.preemptions, 1);
+	ASSERT_GE(st.signals, 1);
+}
+
+/* A PAUSE point in the loop: it yields at the tick, in every build. */
+static void *pause_until_done(void *arg)
+{
+	(void)arg;
+	while (!atomic_load_explicit(&done, memory_order_relaxed))
+		pc_pause();
+	return NULL;
+}
+
+TEST(a_pausing_loop_yields_when_its_tick_comes)
+{
+	struct pc_thread *a, *b;
+	struct pc_preempt_stats st;
+
+	ASSERT_EQ(pc_preempt_quantum_set(QUANTUM), 0);
+	test_enter(1);
+	ASSERT_EQ(pc_thread_create(&a, NULL, pause_until_done, NULL), 0);
+	ASSERT_EQ(pc_thread_create(&b, NULL, set_done, NULL), 0);
+	ASSERT_EQ(pc_thread_join(b, NULL), 0);
+	ASSERT_EQ(pc_thread_join(a, NULL), 0);
+	ASSERT_EQ(pc_preempt_stats(0, &st), 0);
+	ASSERT_GE(st.ticks, 1);
+}
+
+/* The loop helper visits every index once, chunk by chunk. */
+TEST(the_pausing_loop_helper_visits_every_index_once)
+{
+	static unsigned char seen[10007];
+	size_t total = 0;
+
+	PC_PAUSE_FOR(i, 3, sizeof(seen), 64)
+		seen[i]++;
+	for (size_t i = 0; i < sizeof(seen); i++) {
+		ASSERT_EQ(seen[i], i >= 3);
+		total += seen[i];
+	}
+	ASSERT_EQ(total, sizeof(seen) - 3);
+	PC_PAUSE_FOR(i, 5, 5, 64)
+		ASSERT_TRUE(!"an empty range runs nothing");
+}
+
+static void *count_run(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&b_ran, 1);
+	return NULL;
+}
+
+/*
+ * A disabled section on one vcore: the ticker tries, is refused twice
+ * (counted), and the waiting uthread does not run until the section ends,
+ * which yields to it at once.
+ */
+TEST(a_disabled_section_is_not_preempted_and_yields_at_its_end)
+{
+	struct pc_thread *b;
+	struct pc_preempt_stats st;
+
+	if (!pc_preempt_supported())
+		SKIP("this build does not preempt (docs/design/ticks.md)");
+	ASSERT_EQ(pc_preempt_quantum_set(QUANTUM), 0);
+	test_enter(1);
+	ASSERT_EQ(pc_thread_create(&b, NULL, count_run, NULL), 0);
+	pc_preempt_disable();
+	pc_preempt_disable(); /* nested */
+	do
+		ASSERT_EQ(pc_preempt_stats(0, &st), 0);
+	while (st.deferred < 2);
+	ASSERT_EQ(atomic_load(&b_ran), 0);
+	ASSERT_EQ(pc_preempt_enable(), 0);
+	ASSERT_EQ(atomic_load(&b_ran), 0); /* still inside the outer one */
+	ASSERT_EQ(pc_preempt_enable(), 0);
+	ASSERT_EQ(atomic_load(&b_ran), 1); /* the end yielded to it */
+	ASSERT_EQ(pc_preempt_enable(), -EINVAL);
+	ASSERT_EQ(pc_thread_join(b, NULL), 0);
+}
+
+/*
+ * A vcore whose only uthread runs gets no tick, however long it runs;
+ * once another waits for it, it does.
+ */
+TEST(a_vcore_with_nothing_queued_gets_no_ticks)
+{
+	struct pc_thread *b;
+	struct pc_preempt_stats st;
+	uint64_t end;
+
+	ASSERT_EQ(pc_preempt_quantum_set(QUANTUM), 0);
+	test_enter(1);
+	end = test_now_ns() + 20 * QUANTUM;
+	while (test_now_ns() < end)
+		pc_pause();
+	ASSERT_EQ(pc_preempt_stats(0, &st), 0);
+	ASSERT_EQ(st.ticks, 0);
+	ASSERT_EQ(st.signals, 0);
+	ASSERT_EQ(pc_thread_create(&b, NULL, count_run, NULL), 0);
+	while (!atomic_load(&b_ran))
+		pc_pause();
+	ASSERT_EQ(pc_preempt_stats(0, &st), 0);
+	ASSERT_GE(st.ticks, 1);
+	ASSERT_EQ(pc_thread_join(b, NULL), 0);
+}
+
+/* ---- libc under short ticks ---- */
+
+#define LIBC_THREADS 8
+#define LIBC_ROUNDS 3000
+
+static FILE *devnull;
+static atomic_int corrupt;
+
+/*
+ * malloc, fill, format, check, free, print: preempted often, moved between
+ * vcores, never inside libc (safepoint.c), so no lock of libc's is held
+ * across a switch and nothing is torn.
+ */
+static void *use_libc(void *arg)
+{
+	uint32_t seed = (uint32_t)(uintptr_t)arg * 2654435761u + 1;
+
+	for (int r = 0; r < LIBC_ROUNDS; r++) {
+		size_t n = test_xorshift(&seed) % 2000 + 1;
+		unsigned char *p = malloc(n), c = (unsigned char)r;
+		char line[64];
+
+		ASSERT_TRUE(p != NULL);
+		memset(p, c, n);
+		snprintf(line, sizeof(line), "%d %zu", r, n);
+		for (volatile int spin = 0; spin < 200; spin++)
+			;
+		for (size_t i = 0; i < n; i++)
+			if (p[i] != c)
+				atomic_store(&corrupt, 1);
+		if (strtol(line, NULL, 10) != r)
+			atomic_store(&corrupt, 1);
+		free(p);
+		if (r % 64 == 0)
+			fprintf(devnull, "%s\n", line);
+	}
+	return NULL;
+}
+
+TEST(malloc_free_and_printf_under_short_ticks_stay_whole)
+{
+	struct pc_thread *t[LIBC_THREADS];
+	struct pc_preempt_stats st;
+	uint64_t preempted = 0;
+
+	devnull = fopen("/dev/null", "w");
+	ASSERT_TRUE(devnull != NULL);
+	ASSERT_EQ(pc_preempt_quantum_set(100 * 1000), 0);
+	test_enter(2);
+	for (uintptr_t i = 0; i < LIBC_THREADS; i++)
+		ASSERT_EQ(pc_thread_create(&t[i], NULL, use_libc,
+					   (void *)(i + 1)),
+			  0);
+	for (int i = 0; i < LIBC_THREADS; i++)
+		ASSERT_EQ(pc_thread_join(t[i], NULL), 0);
+	ASSERT_EQ(atomic_load(&corrupt), 0);
+	for (int v = 0; v < 2; v++) {
+		ASSERT_EQ(pc_preempt_stats(v, &st), 0);
+		preempted += st.preemptions;
+	}
+	printf("  %llu preemptions\n", (unsigned long long)preempted);
+	fclose(devnull);
+}
