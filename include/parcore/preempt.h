@@ -93,8 +93,9 @@ PC_EXPORT uint64_t pc_preempt_quantum(void);
 
 /*
  * pc_preempt_supported() - 1 if a uthread that never pauses is preempted
- * in this build, 0 if only PAUSE points switch (ASan and TSan builds, and
- * aarch64 for now: docs/design/ticks.md).
+ * in this build and run, 0 if only PAUSE points switch (ASan and TSan
+ * builds, runs under Valgrind, and aarch64 for now: docs/design/ticks.md).
+ * Meaningful once in multi-core mode.
  */
 PC_EXPORT int pc_preempt_supported(void);
 

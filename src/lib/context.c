@@ -212,8 +212,9 @@ void pc__thread_run(struct pc_thread *t)
 							   memory_order_relaxed) +
 					      1,
 				      memory_order_relaxed);
-		if (pc_pause_pending)
-			pc_pause_pending = 0;
+		if (__atomic_load_n(&pc_pause_pending, __ATOMIC_RELAXED))
+			__atomic_store_n(&pc_pause_pending, 0,
+					 __ATOMIC_RELAXED);
 		if (atomic_load_explicit(&vc->tick_due, memory_order_relaxed))
 			atomic_store_explicit(&vc->tick_due, 0,
 					      memory_order_relaxed);

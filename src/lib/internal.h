@@ -856,6 +856,11 @@ struct pc__waitq *pc__mutex_queue(struct pc_mutex *m);
 
 /* ---- ticks (tick.c; docs/design/ticks.md) ---- */
 
+/*
+ * Whether a notification may interrupt a uthread where it stands (not in
+ * aarch64, TSan or Valgrind runs: notify.c). Valid once set up.
+ */
+bool pc__notify_interrupts(void);
 /* Starts the ticker thread (multi-core mode's entry). 0 or -errno. */
 int pc__ticker_start(void);
 /* A vcore left idleness with work: the ticker must be awake. */

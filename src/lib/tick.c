@@ -216,10 +216,11 @@ uint64_t pc_preempt_quantum(void)
 
 int pc_preempt_supported(void)
 {
-#if defined(__x86_64__) && !PC_ASAN && !PC_TSAN
-	return 1;
-#else
+	/* The notification's interrupt, and a safe point where it lands. */
+#if PC_ASAN
 	return 0;
+#else
+	return pc__notify_interrupts();
 #endif
 }
 

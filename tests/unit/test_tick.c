@@ -57,10 +57,10 @@ TEST(a_uthread_that_never_pauses_does_not_starve_the_others)
 	struct pc_thread *a, *b;
 	struct pc_preempt_stats st;
 
-	if (!pc_preempt_supported())
-		SKIP("this build does not preempt (docs/design/ticks.md)");
 	ASSERT_EQ(pc_preempt_quantum_set(QUANTUM), 0);
 	test_enter(1);
+	if (!pc_preempt_supported())
+		SKIP("this build does not preempt (docs/design/ticks.md)");
 	ASSERT_EQ(pc_thread_create(&a, NULL, spin_until_done, NULL), 0);
 	ASSERT_EQ(pc_thread_create(&b, NULL, set_done, NULL), 0);
 	ASSERT_EQ(pc_thread_join(b, NULL), 0);
@@ -128,10 +128,10 @@ TEST(a_disabled_section_is_not_preempted_and_yields_at_its_end)
 	struct pc_thread *b;
 	struct pc_preempt_stats st;
 
-	if (!pc_preempt_supported())
-		SKIP("this build does not preempt (docs/design/ticks.md)");
 	ASSERT_EQ(pc_preempt_quantum_set(QUANTUM), 0);
 	test_enter(1);
+	if (!pc_preempt_supported())
+		SKIP("this build does not preempt (docs/design/ticks.md)");
 	ASSERT_EQ(pc_thread_create(&b, NULL, count_run, NULL), 0);
 	pc_preempt_disable();
 	pc_preempt_disable(); /* nested */
