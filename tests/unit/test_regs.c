@@ -1,0 +1,215 @@
+/*
+ * test_regs.c - registers survive preemption (the model is Akaros's xmm
+ * test): uthreads fill the general registers, the carry flag and the
+ * vector registers (SSE; AVX, AVX-512 and its mask registers where the
+ * CPU has them) with patterns of their own, spin in a call-free loop
+ * long enough to be preempted by a tick and moved between vcores, and
+ * check every register afterwards. x86-64 only.
+ */
+#define _GNU_SOURCE
+#include <cpuid.h>
+#include <parcore/parcore.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "rt.h"
+#include "test.h"
+
+#if defined(__x86_64__)
+
+/*
+ * gp_spin(pattern, spins): r8-r15, rbx, rbp and r12-style callee-saved
+ * registers get pattern + i, the carry flag pattern's bit 0; the loop
+ * spins; returns how many of them changed. Saves what the ABI wants.
+ */
+__asm__(".text\n"
+	".globl gp_spin\n"
+	".type gp_spin, @function\n"
+	"gp_spin:\n"
+	"	push %rbx\n push %rbp\n push %r12\n push %r13\n"
+	"	push %r14\n push %r15\n"
+	"	lea 1(%rdi), %rbx\n lea 2(%rdi), %rbp\n lea 3(%rdi), %r8\n"
+	"	lea 4(%rdi), %r9\n lea 5(%rdi), %r10\n lea 6(%rdi), %r11\n"
+	"	lea 7(%rdi), %r12\n lea 8(%rdi), %r13\n lea 9(%rdi), %r14\n"
+	"	lea 10(%rdi), %r15\n"
+	"	bt $0, %rdi\n" /* CF := bit 0 of the pattern */
+	"1:	dec %rsi\n jnz 1b\n" /* dec leaves CF alone */
+	"	setc %al\n movzbl %al, %eax\n xor %rdi, %rax\n and $1, %eax\n"
+	"	lea 1(%rdi), %rcx\n cmp %rcx, %rbx\n setne %cl\n movzbl %cl, %ecx\n add %ecx, %eax\n"
+	"	lea 2(%rdi), %rcx\n cmp %rcx, %rbp\n setne %cl\n movzbl %cl, %ecx\n add %ecx, %eax\n"
+	"	lea 3(%rdi), %rcx\n cmp %rcx, %r8\n setne %cl\n movzbl %cl, %ecx\n add %ecx, %eax\n"
+	"	lea 4(%rdi), %rcx\n cmp %rcx, %r9\n setne %cl\n movzbl %cl, %ecx\n add %ecx, %eax\n"
+	"	lea 5(%rdi), %rcx\n cmp %rcx, %r10\n setne %cl\n movzbl %cl, %ecx\n add %ecx, %eax\n"
+	"	lea 6(%rdi), %rcx\n cmp %rcx, %r11\n setne %cl\n movzbl %cl, %ecx\n add %ecx, %eax\n"
+	"	lea 7(%rdi), %rcx\n cmp %rcx, %r12\n setne %cl\n movzbl %cl, %ecx\n add %ecx, %eax\n"
+	"	lea 8(%rdi), %rcx\n cmp %rcx, %r13\n setne %cl\n movzbl %cl, %ecx\n add %ecx, %eax\n"
+	"	lea 9(%rdi), %rcx\n cmp %rcx, %r14\n setne %cl\n movzbl %cl, %ecx\n add %ecx, %eax\n"
+	"	lea 10(%rdi), %rcx\n cmp %rcx, %r15\n setne %cl\n movzbl %cl, %ecx\n add %ecx, %eax\n"
+	"	pop %r15\n pop %r14\n pop %r13\n pop %r12\n pop %rbp\n pop %rbx\n"
+	"	ret\n"
+	".size gp_spin, .-gp_spin\n");
+int gp_spin(uint64_t pattern, uint64_t spins);
+
+/*
+ * xmm_spin(pattern, spins): both halves of xmm0-15 get pattern + i;
+ * returns how many halves changed.
+ */
+__asm__(".text\n"
+	".globl xmm_spin\n"
+	".type xmm_spin, @function\n"
+	"xmm_spin:\n"
+	".irp i,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\n"
+	"	lea \\i(%rdi), %rax\n movq %rax, %xmm\\i\n"
+	"	punpcklqdq %xmm\\i, %xmm\\i\n"
+	".endr\n"
+	"1:	dec %rsi\n jnz 1b\n"
+	"	xor %edx, %edx\n"
+	".irp i,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\n"
+	"	lea \\i(%rdi), %rcx\n"
+	"	movq %xmm\\i, %rax\n cmp %rcx, %rax\n setne %al\n"
+	"	movzbl %al, %eax\n add %eax, %edx\n"
+	"	pextrq $1, %xmm\\i, %rax\n cmp %rcx, %rax\n setne %al\n"
+	"	movzbl %al, %eax\n add %eax, %edx\n"
+	".endr\n"
+	"	mov %edx, %eax\n ret\n"
+	".size xmm_spin, .-xmm_spin\n");
+int xmm_spin(uint64_t pattern, uint64_t spins);
+
+/*
+ * ymm_spin: the upper halves of ymm0-15 (AVX2 broadcast); zmm_spin: the
+ * upper 256 bits of zmm0-15, all of zmm16-31 and k1-k7 (AVX-512F).
+ * Each returns how many registers changed.
+ */
+__asm__(".text\n"
+	".globl ymm_spin\n"
+	".type ymm_spin, @function\n"
+	"ymm_spin:\n"
+	".irp i,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\n"
+	"	lea \\i(%rdi), %rax\n vmovq %rax, %xmm\\i\n"
+	"	vpbroadcastq %xmm\\i, %ymm\\i\n"
+	".endr\n"
+	"1:	dec %rsi\n jnz 1b\n"
+	"	xor %edx, %edx\n"
+	".irp i,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\n"
+	"	lea \\i(%rdi), %rcx\n"
+	"	vextracti128 $1, %ymm\\i, %xmm\\i\n"
+	"	vpextrq $1, %xmm\\i, %rax\n cmp %rcx, %rax\n setne %al\n"
+	"	movzbl %al, %eax\n add %eax, %edx\n"
+	".endr\n"
+	"	vzeroupper\n mov %edx, %eax\n ret\n"
+	".size ymm_spin, .-ymm_spin\n"
+	".globl zmm_spin\n"
+	".type zmm_spin, @function\n"
+	"zmm_spin:\n"
+	".irp i,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31\n"
+	"	lea \\i(%rdi), %rax\n vpbroadcastq %rax, %zmm\\i\n"
+	".endr\n"
+	".irp i,1,2,3,4,5,6,7\n"
+	"	lea \\i(%rdi), %rax\n kmovw %eax, %k\\i\n"
+	".endr\n"
+	"1:	dec %rsi\n jnz 1b\n"
+	"	xor %edx, %edx\n"
+	".irp i,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31\n"
+	"	lea \\i(%rdi), %rcx\n"
+	"	vextracti64x4 $1, %zmm\\i, %ymm0\n vextracti128 $1, %ymm0, %xmm0\n"
+	"	vpextrq $1, %xmm0, %rax\n cmp %rcx, %rax\n setne %al\n"
+	"	movzbl %al, %eax\n add %eax, %edx\n"
+	".endr\n"
+	".irp i,1,2,3,4,5,6,7\n"
+	"	lea \\i(%rdi), %rcx\n kmovw %k\\i, %eax\n cmp %cx, %ax\n setne %al\n"
+	"	movzbl %al, %eax\n add %eax, %edx\n"
+	".endr\n"
+	"	vzeroupper\n mov %edx, %eax\n ret\n"
+	".size zmm_spin, .-zmm_spin\n");
+int ymm_spin(uint64_t pattern, uint64_t spins);
+int zmm_spin(uint64_t pattern, uint64_t spins);
+
+static bool has_avx2, has_avx512;
+
+static void probe(void)
+{
+	unsigned int a, b, c, d, lo, hi;
+
+	/* The OS must save the state too (XCR0), which XGETBV tells. */
+	if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_OSXSAVE))
+		return;
+	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+	(void)hi;
+	if (!__get_cpuid_count(7, 0, &a, &b, &c, &d))
+		return;
+	has_avx2 = (lo & 0x6) == 0x6 && (b & bit_AVX2);
+	has_avx512 = (lo & 0xe6) == 0xe6 && (b & bit_AVX512F);
+}
+
+#define SPINS 3000000ull /* a few ms: longer than the 1 ms quantum */
+#define ROUNDS 12
+#define THREADS 6
+
+static atomic_long bad, runs;
+static atomic_int moved;
+
+static void *fill_spin_check(void *arg)
+{
+	uint64_t pat = (uint64_t)(uintptr_t)arg << 32 | 0x5a5a0000u;
+
+	for (int r = 0; r < ROUNDS; r++) {
+		int before = pc_vcore_id();
+
+		atomic_fetch_add(&bad, gp_spin(pat + (uint64_t)r, SPINS));
+		atomic_fetch_add(&bad, xmm_spin(pat + (uint64_t)r * 64, SPINS));
+		if (has_avx2)
+			atomic_fetch_add(&bad, ymm_spin(pat ^ (uint64_t)r, SPINS));
+		if (has_avx512)
+			atomic_fetch_add(&bad, zmm_spin(pat + 7u * (uint64_t)r,
+							SPINS));
+		if (pc_vcore_id() != before)
+			atomic_store(&moved, 1);
+		atomic_fetch_add(&runs, 1);
+	}
+	return NULL;
+}
+
+/*
+ * Six uthreads on two vcores under a 1 ms quantum: each round's spins
+ * outlast the quantum, so they are preempted in the middle of them and
+ * resumed, often on the other vcore; no register may change meanwhile.
+ */
+TEST(registers_survive_preemption_and_moves)
+{
+	struct pc_thread *t[THREADS];
+	struct pc_preempt_stats st;
+	uint64_t preempted = 0;
+
+	probe();
+	ASSERT_EQ(pc_preempt_quantum_set(1000 * 1000), 0);
+	test_enter(2);
+	if (!pc_preempt_supported())
+		SKIP("this build does not preempt (docs/design/ticks.md)");
+	for (uintptr_t i = 0; i < THREADS; i++)
+		ASSERT_EQ(pc_thread_create(&t[i], NULL, fill_spin_check,
+					   (void *)(i + 1)),
+			  0);
+	for (int i = 0; i < THREADS; i++)
+		ASSERT_EQ(pc_thread_join(t[i], NULL), 0);
+	for (int v = 0; v < 2; v++) {
+		ASSERT_EQ(pc_preempt_stats(v, &st), 0);
+		preempted += st.preemptions;
+	}
+	printf("  %llu preemptions, avx2 %d, avx-512 %d%s\n",
+	       (unsigned long long)preempted, has_avx2, has_avx512,
+	       atomic_load(&moved) ? ", moved between vcores" : "");
+	ASSERT_EQ(atomic_load(&bad), 0);
+	ASSERT_EQ(atomic_load(&runs), THREADS * ROUNDS);
+	ASSERT_GT(preempted, 0);
+}
+
+#else
+
+TEST(registers_survive_preemption_and_moves)
+{
+	SKIP("x86-64 only");
+}
+
+#endif
