@@ -289,6 +289,35 @@ static void bench_chan_pingpong(struct bench_ctx *c, struct bench_result *r)
 }
 
 /*
+ * PAUSE points against the same loop without checks (issue 4: the loop
+ * helper at most 1% on both loops, pc_pause() every iteration at most 4%
+ * on the scalar one).
+ */
+static void bench_pause_sum(struct bench_ctx *c, struct bench_result *r)
+{
+	r->what = "sum over 16384 uint32 with PC_PAUSE_FOR (chunks of 4096), "
+		  "one pass";
+	run_ours(c, ours_pause_sum_helper, r);
+	peer_plain_sum(&c->bt, &bench_add_peer(r, "no_checks", 1.01)->v);
+}
+
+static void bench_pause_chain(struct bench_ctx *c, struct bench_result *r)
+{
+	r->what = "16384-step multiply-add chain with PC_PAUSE_FOR (chunks "
+		  "of 4096), one pass";
+	run_ours(c, ours_pause_chain_helper, r);
+	peer_plain_chain(&c->bt, &bench_add_peer(r, "no_checks", 1.01)->v);
+}
+
+static void bench_pause_every(struct bench_ctx *c, struct bench_result *r)
+{
+	r->what = "16384-step multiply-add chain with pc_pause() every "
+		  "step, one pass";
+	run_ours(c, ours_pause_chain_every, r);
+	peer_plain_chain(&c->bt, &bench_add_peer(r, "no_checks", 1.04)->v);
+}
+
+/*
  * parcore only: no peer has the arbiter's warning and deadline, so these
  * are printed with their p99 and written with no peers and no ratios.
  */
@@ -327,6 +356,9 @@ static const struct bench_def benches[] = {
 	{ "mutex_fairness_8", "ratio", bench_mutex_fairness_8 },
 	{ "cond_pingpong", "ns", bench_cond_pingpong },
 	{ "chan_pingpong", "ns", bench_chan_pingpong },
+	{ "pause_sum", "ns", bench_pause_sum },
+	{ "pause_chain", "ns", bench_pause_chain },
+	{ "pause_every", "ns", bench_pause_every },
 };
 #define NBENCHES (sizeof(benches) / sizeof(benches[0]))
 

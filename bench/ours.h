@@ -37,6 +37,15 @@ void ours_mutex_fairness_8(void *arg, struct bench_value *v);
 void ours_cond_pingpong(void *arg, struct bench_value *v);
 void ours_chan_pingpong(void *arg, struct bench_value *v);
 
+/*
+ * One pass of the PAUSE benchmarks' checked loops (pause_loops.h) in a
+ * uthread: the sum with PC_PAUSE_FOR(), the chain with PC_PAUSE_FOR()
+ * and with pc_pause() every iteration.
+ */
+void ours_pause_sum_helper(void *arg, struct bench_value *v);
+void ours_pause_chain_helper(void *arg, struct bench_value *v);
+void ours_pause_chain_every(void *arg, struct bench_value *v);
+
 /* pc_thread_switch() round trip between two parked uthreads. */
 void ours_switch(void *arg, struct bench_value *v);
 

@@ -75,3 +75,39 @@ void ours_mutex_64(void *arg, struct bench_value *v)
 	(void)arg;
 	compiled_out(v);
 }
+
+void ours_mutex_fairness_8(void *arg, struct bench_value *v)
+{
+	(void)arg;
+	compiled_out(v);
+}
+
+void ours_cond_pingpong(void *arg, struct bench_value *v)
+{
+	(void)arg;
+	compiled_out(v);
+}
+
+void ours_chan_pingpong(void *arg, struct bench_value *v)
+{
+	(void)arg;
+	compiled_out(v);
+}
+
+void ours_pause_sum_helper(void *arg, struct bench_value *v)
+{
+	(void)arg;
+	compiled_out(v);
+}
+
+void ours_pause_chain_helper(void *arg, struct bench_value *v)
+{
+	(void)arg;
+	compiled_out(v);
+}
+
+void ours_pause_chain_every(void *arg, struct bench_value *v)
+{
+	(void)arg;
+	compiled_out(v);
+}
