@@ -7,7 +7,6 @@
  * check every register afterwards. x86-64 only.
  */
 #define _GNU_SOURCE
-#include <cpuid.h>
 #include <parcore/parcore.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -18,6 +17,8 @@
 #include "test.h"
 
 #if defined(__x86_64__)
+
+#include <cpuid.h>
 
 /*
  * gp_spin(pattern, spins): r8-r15, rbx, rbp and r12-style callee-saved
