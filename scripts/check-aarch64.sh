@@ -8,9 +8,9 @@
 #
 # Extra compiler flags may be given in $CFLAGS (for example
 # CFLAGS=-mbranch-protection=standard). The binary is linked statically so
-# qemu needs no aarch64 sysroot at run time. Prints the harness's summary
-# line; exits with the harness's status (0 pass, 1 fail, 77 all skipped),
-# or 1 when a tool is missing or the build fails.
+# qemu needs no aarch64 sysroot at run time. Prints each test's summary
+# line; exits 0 when every test passed or skipped all its cases, 1 when
+# one failed, a tool is missing or the build fails.
 
 set -eu
 
