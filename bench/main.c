@@ -14,6 +14,7 @@
 #include "bench.h"
 #include "go_peer.h"
 #include "ours.h"
+#include "xsave.h"
 #include "peers/peers.h"
 
 #include <alloca.h>
@@ -318,6 +319,32 @@ static void bench_pause_every(struct bench_ctx *c, struct bench_result *r)
 }
 
 /*
+ * The vector state a preemption saves (issue 4): parcore's lazy XSAVEC
+ * against a full XSAVE, with SSE only and with AVX-512 in use. Measured
+ * in this process: the instructions, not a preemption.
+ */
+static void bench_xsave(struct bench_result *r, struct bench_ctx *c,
+			bool avx512)
+{
+	xsave_lazy(&c->bt, avx512, &r->ours);
+	xsave_full(&c->bt, avx512, &bench_add_peer(r, "full_xsave", 0)->v);
+}
+
+static void bench_xsave_sse(struct bench_ctx *c, struct bench_result *r)
+{
+	r->what = "one save of the vector state with only SSE in use: "
+		  "XSAVEC of what XGETBV(1) reports, against XSAVE of all";
+	bench_xsave(r, c, false);
+}
+
+static void bench_xsave_avx512(struct bench_ctx *c, struct bench_result *r)
+{
+	r->what = "one save of the vector state with AVX-512 in use: "
+		  "XSAVEC of what XGETBV(1) reports, against XSAVE of all";
+	bench_xsave(r, c, true);
+}
+
+/*
  * parcore only: no peer has the arbiter's warning and deadline, so these
  * are printed with their p99 and written with no peers and no ratios.
  */
@@ -359,6 +386,8 @@ static const struct bench_def benches[] = {
 	{ "pause_sum", "ns", bench_pause_sum },
 	{ "pause_chain", "ns", bench_pause_chain },
 	{ "pause_every", "ns", bench_pause_every },
+	{ "xsave_sse", "ns", bench_xsave_sse },
+	{ "xsave_avx512", "ns", bench_xsave_avx512 },
 };
 #define NBENCHES (sizeof(benches) / sizeof(benches[0]))
 

@@ -66,7 +66,11 @@ bool pc__notify_interrupts(void)
 	return PC_NOTIFY_INTERRUPTS && !interrupts_off;
 }
 
-/* Read by pc__notify_entry (switch.S): the save area and how to fill it. */
+/*
+ * Read by pc__notify_entry (switch.S): the save area's size, and how to
+ * fill it: 0 FXSAVE, 1 XSAVE of everything XCR0 enables, 2 XSAVEC of the
+ * components in use.
+ */
 uint64_t pc__xsave_size = 512; /* FXSAVE's */
 int pc__xsave_ok;
 /*
@@ -280,6 +284,10 @@ static void probe_xsave(void)
 		__cpuid_count(0xd, 0, a, b, c, d);
 		pc__xsave_size = b;
 		pc__xsave_ok = 1;
+		/* EAX of leaf 0xD.1: XSAVEC (bit 1) and XGETBV(1) (bit 2). */
+		__cpuid_count(0xd, 1, a, b, c, d);
+		if ((a & 0x6) == 0x6)
+			pc__xsave_ok = 2;
 	}
 #endif
 }
