@@ -71,6 +71,9 @@ struct pc_thread *pc__tick_preempt(struct pc__vcore *vc, struct pc_thread *t)
 		return t;
 	}
 	STAT_INC(vc, preemptions);
+	/* A due sleeper may be why: it goes first (the loop runs sleepers
+	 * only every so many passes). */
+	pc__timer_run(vc, pc__now_ns());
 	if (pc__rt.ops->thread_paused)
 		pc__rt.ops->thread_paused(h);
 	else
@@ -81,16 +84,28 @@ struct pc_thread *pc__tick_preempt(struct pc__vcore *vc, struct pc_thread *t)
 /* ---- the ticker ---- */
 
 /*
+ * Something waits for busy vcore @i: uthreads its 2LS queued for it, or
+ * a sleeper of its own that is due (only its own loop runs its sleep
+ * queue while it is busy, so a spinner would hold a due sleeper for ever).
+ */
+static bool waited_for(int i, struct pc__vcore *vc, uint64_t now)
+{
+	return (pc__rt.ops->queued && pc__rt.ops->queued(i)) ||
+	       atomic_load_explicit(&vc->next_deadline,
+				    memory_order_relaxed) <= now;
+}
+
+/*
  * One tick of vcore @i, busy: the first sets its pause flag; the next,
  * if nothing ran there since, interrupts it.
  */
-static void tick_vcore(int i, struct pc__vcore *vc)
+static void tick_vcore(int i, struct pc__vcore *vc, uint64_t now)
 {
 	int *flag = atomic_load(&vc->pause_flag);
 	unsigned int runs;
 
 	/* Race: a vcore published before its thread ran (no flag yet). */
-	if (!flag || !pc__rt.ops->queued || !pc__rt.ops->queued(i)) {
+	if (!flag || !waited_for(i, vc, now)) {
 		tick_seen[i] = NO_TICK;
 		return;
 	}
@@ -111,6 +126,7 @@ static bool tick_all(void)
 {
 	int max = atomic_load_explicit(&pc__rt.max_vcoreid,
 				       memory_order_acquire);
+	uint64_t now = pc__now_ns();
 	bool busy = false;
 
 	for (int i = 0; i < max; i++) {
@@ -122,7 +138,7 @@ static bool tick_all(void)
 			continue;
 		}
 		busy = true;
-		tick_vcore(i, vc);
+		tick_vcore(i, vc, now);
 	}
 	return busy;
 }

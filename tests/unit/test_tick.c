@@ -70,6 +70,34 @@ TEST(a_uthread_that_never_pauses_does_not_starve_the_others)
 	ASSERT_GE(st.signals, 1);
 }
 
+static void *sleep_then_set_done(void *arg)
+{
+	(void)arg;
+	pc_thread_sleep(2 * 1000 * 1000);
+	atomic_store(&done, 1);
+	return NULL;
+}
+
+/*
+ * One vcore: a sleeper comes due while a uthread spins without PAUSE
+ * points. Only that vcore's loop runs its sleepers: without a tick for a
+ * due sleeper, the spinner would hold it for ever.
+ */
+TEST(a_due_sleeper_is_not_held_by_a_spinner)
+{
+	struct pc_thread *a, *b;
+
+	ASSERT_EQ(pc_preempt_quantum_set(QUANTUM), 0);
+	test_enter(1);
+	if (!pc_preempt_supported())
+		SKIP("this build does not preempt (docs/design/ticks.md)");
+	ASSERT_EQ(pc_thread_create(&b, NULL, sleep_then_set_done, NULL), 0);
+	pc_thread_yield(); /* b sleeps */
+	ASSERT_EQ(pc_thread_create(&a, NULL, spin_until_done, NULL), 0);
+	ASSERT_EQ(pc_thread_join(a, NULL), 0);
+	ASSERT_EQ(pc_thread_join(b, NULL), 0);
+}
+
 /* A PAUSE point in the loop: it yields at the tick, in every build. */
 static void *pause_until_done(void *arg)
 {
