@@ -46,6 +46,12 @@ void ours_pause_sum_helper(void *arg, struct bench_value *v);
 void ours_pause_chain_helper(void *arg, struct bench_value *v);
 void ours_pause_chain_every(void *arg, struct bench_value *v);
 
+/*
+ * Time from a sleeper's deadline to its running, one vcore held by a
+ * uthread spinning without PAUSE points (ours_tick.c); samples.
+ */
+void ours_tick_latency(void *arg, struct bench_value *v);
+
 /* pc_thread_switch() round trip between two parked uthreads. */
 void ours_switch(void *arg, struct bench_value *v);
 
