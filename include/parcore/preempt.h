@@ -105,6 +105,7 @@ struct pc_preempt_stats {
 	uint64_t signals;     /* ticks that had to interrupt */
 	uint64_t preemptions; /* uthreads switched out by a tick */
 	uint64_t deferred;    /* interrupts that found no safe point */
+	uint64_t restarts;    /* interrupts that rolled a region back */
 };
 
 /*
@@ -112,6 +113,44 @@ struct pc_preempt_stats {
  * Returns 0, or -EINVAL for a bad @vcoreid or NULL @out.
  */
 PC_EXPORT int pc_preempt_stats(int vcoreid, struct pc_preempt_stats *out);
+
+/*
+ * Restartable regions (seed 000's roll-back recovery): a short sequence
+ * on per-vcore data that an interrupt restarts from its beginning rather
+ * than saving it mid-way, so it needs no lock and no atomic instruction:
+ * it reads pc_rr_vcore, works on that vcore's data in registers, and
+ * ends with one store (the commit). Interrupted before the commit has
+ * retired, it starts again (possibly on another vcore, reading the new
+ * pc_rr_vcore); after, it is done.
+ *
+ * A region is machine code between two labels, [start, end), with end
+ * just past the commit; restart is usually start. Inside it:
+ *  - inputs are registers the region only reads (restarting sees them
+ *    as they were), and memory it only reads before the commit;
+ *  - exactly one store, the commit, as the last instruction;
+ *  - no calls, system calls, or other stores; no loop that waits for
+ *    another thread.
+ * Only code that a tick may interrupt (the program's own text, not libc's
+ * or parcore's) needs a region; elsewhere nothing is ever interrupted.
+ * Where preemption is off (pc_preempt_supported() 0), a region is never
+ * interrupted either, and runs as written.
+ */
+
+/*
+ * The calling thread's vcore id, for restartable regions: read it in the
+ * region; -1 on a thread that is no vcore.
+ */
+PC_EXPORT extern __thread int pc_rr_vcore;
+
+/*
+ * pc_rr_register() - make [@start, @end) a restartable region that
+ * restarts at @restart. Registering the same region again does nothing.
+ * Any thread, any time; notifications see it at once.
+ * Returns 0; -EINVAL unless @start < @end and @restart is inside;
+ * -EEXIST if it overlaps another region; -ENOSPC past 256 regions.
+ */
+PC_EXPORT int pc_rr_register(const void *start, const void *end,
+			     const void *restart);
 
 PC_END_DECLS
 

@@ -352,7 +352,8 @@ struct pc__vcore {
 	_Atomic(int *) pause_flag;
 	atomic_int tick_due;      /* the ticker wants the uthread out */
 	struct {
-		atomic_uint_fast64_t ticks, signals, preemptions, deferred;
+		atomic_uint_fast64_t ticks, signals, preemptions, deferred,
+			restarts;
 	} tstat;
 	/* Stack cache (stack.c): only this vcore touches it. */
 	struct pc_thread *stack_cache;
@@ -861,6 +862,11 @@ struct pc__waitq *pc__mutex_queue(struct pc_mutex *m);
  * aarch64, TSan or Valgrind runs: notify.c). Valid once set up.
  */
 bool pc__notify_interrupts(void);
+/*
+ * Where the restartable region holding @pc restarts, or 0 if @pc is in
+ * none (rr.c). Async-signal-safe.
+ */
+uintptr_t pc__rr_restart_at(uintptr_t pc);
 /* Starts the ticker thread (multi-core mode's entry). 0 or -errno. */
 int pc__ticker_start(void);
 /* A vcore left idleness with work: the ticker must be awake. */

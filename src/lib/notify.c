@@ -106,6 +106,25 @@ static void redirect(ucontext_t *uc)
 }
 #endif
 
+#if PC_NOTIFY_INTERRUPTS
+/*
+ * A uthread interrupted inside a restartable region resumes at the
+ * region's start (rr.c): whatever it did there is redone, on whatever
+ * vcore it then runs.
+ */
+static void rollback(ucontext_t *uc, struct pc__vcore *vc)
+{
+	greg_t *g = uc->uc_mcontext.gregs;
+	uintptr_t restart = pc__rr_restart_at((uintptr_t)g[REG_RIP]);
+
+	if (restart) {
+		g[REG_RIP] = (greg_t)restart;
+		atomic_fetch_add_explicit(&vc->tstat.restarts, 1,
+					  memory_order_relaxed);
+	}
+}
+#endif
+
 static void notify_handler(int sig, siginfo_t *si, void *ucv)
 {
 	struct pc__vcore *vc = pc__vcore_self();
@@ -131,6 +150,7 @@ static void notify_handler(int sig, siginfo_t *si, void *ucv)
 	/* The interrupt gate: no nesting from here until the next pop. */
 	atomic_store_explicit(&v->notif_disabled, 1, memory_order_relaxed);
 	STAT_INC(v, notifs_taken);
+	rollback((ucontext_t *)ucv, vc);
 	vc->intr_movable = pc__safepoint_at(
 		(uintptr_t)((ucontext_t *)ucv)->uc_mcontext.gregs[REG_RIP]);
 	redirect(ucv);

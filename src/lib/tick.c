@@ -255,5 +255,6 @@ int pc_preempt_stats(int vcoreid, struct pc_preempt_stats *out)
 	out->signals = atomic_load(&vc->tstat.signals);
 	out->preemptions = atomic_load(&vc->tstat.preemptions);
 	out->deferred = atomic_load(&vc->tstat.deferred);
+	out->restarts = atomic_load(&vc->tstat.restarts);
 	return 0;
 }

@@ -562,6 +562,7 @@ static void vcore_bind_self(struct pc__vcore *vc)
 	pc__tls_vcore = vc;
 	vc->errno_loc = &errno;
 	atomic_store(&vc->pause_flag, &pc_pause_pending);
+	pc_rr_vcore = vc->id;
 	pc__altstack_init();
 	pc__notify_thread_init(vc);
 	pin_self(vc->cpu);
