@@ -25,37 +25,39 @@ static pthread_mutex_t register_lock = PTHREAD_MUTEX_INITIALIZER;
 
 __thread int pc_rr_vcore __attribute__((tls_model("initial-exec"))) = -1;
 
+/* 0 if [@s, @e) is new, 1 if registered as is, -EEXIST if it overlaps. */
+static int known_locked(uintptr_t s, uintptr_t e, uintptr_t r, int n)
+{
+	for (int i = 0; i < n; i++) {
+		struct region *g = &regions[i];
+
+		if (g->start == s && g->end == e && g->restart == r)
+			return 1;
+		if (s < g->end && g->start < e)
+			return -EEXIST;
+	}
+	return 0;
+}
+
 int pc_rr_register(const void *start, const void *end, const void *restart)
 {
 	uintptr_t s = (uintptr_t)start, e = (uintptr_t)end;
 	uintptr_t r = (uintptr_t)restart;
-	int n, err = 0;
+	int n, known;
 
 	if (!start || !end || !restart || s >= e || r < s || r >= e)
 		return -EINVAL;
 	pthread_mutex_lock(&register_lock);
 	n = atomic_load_explicit(&nr_regions, memory_order_relaxed);
-	for (int i = 0; i < n; i++)
-		if (s < regions[i].end && regions[i].start < e)
-			err = regions[i].start == s && regions[i].end == e &&
-					      regions[i].restart == r ?
-				      0 :
-				      -EEXIST;
-	if (!err && n == PC_RR_MAX)
-		err = -ENOSPC;
-	if (!err) {
-		bool known = false;
-
-		for (int i = 0; i < n; i++)
-			known |= regions[i].start == s;
-		if (!known) {
-			regions[n] = (struct region){ s, e, r };
-			atomic_store_explicit(&nr_regions, n + 1,
-					      memory_order_release);
-		}
+	known = known_locked(s, e, r, n);
+	if (!known && n < PC_RR_MAX) {
+		regions[n] = (struct region){ s, e, r };
+		atomic_store_explicit(&nr_regions, n + 1, memory_order_release);
 	}
 	pthread_mutex_unlock(&register_lock);
-	return err;
+	if (known < 0)
+		return known;
+	return known || n < PC_RR_MAX ? 0 : -ENOSPC;
 }
 
 /* pc__rr_restart_at() - see internal.h. Signal handler. */
