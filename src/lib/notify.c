@@ -72,6 +72,8 @@ bool pc__notify_interrupts(void)
  * components in use.
  */
 uint64_t pc__xsave_size = 512; /* FXSAVE's */
+/* XSAVEC's of every component but AMX's (2 only). */
+uint64_t pc__xsave_small = 512;
 int pc__xsave_ok;
 /*
  * Read by pc__ctx_pop (x86-64): 1 if the pop must fence between its
@@ -294,6 +296,34 @@ void pc__notify(int id, bool interrupt)
 
 /* ---- set-up ---- */
 
+#if defined(__x86_64__)
+/* XCR0 without AMX (tile configuration and data, bits 17 and 18). */
+static uint64_t enabled_features(void)
+{
+	unsigned int lo, hi;
+
+	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+	return ((uint64_t)hi << 32 | lo) & ~(uint64_t)0x60000;
+}
+
+/* Bytes XSAVEC writes for the components in @mask (CPUID leaf 0xD). */
+static uint64_t compacted_size(uint64_t mask)
+{
+	uint64_t size = 576; /* legacy area and header */
+	unsigned int a, b, c, d;
+
+	for (unsigned int i = 2; i < 63; i++) {
+		if (!(mask >> i & 1))
+			continue;
+		__cpuid_count(0xd, i, a, b, c, d);
+		if (c & 2) /* 64-byte aligned when compacted */
+			size = (size + 63) & ~(uint64_t)63;
+		size += a;
+	}
+	return size;
+}
+#endif
+
 static void probe_xsave(void)
 {
 #if defined(__x86_64__)
@@ -306,8 +336,10 @@ static void probe_xsave(void)
 		pc__xsave_ok = 1;
 		/* EAX of leaf 0xD.1: XSAVEC (bit 1) and XGETBV(1) (bit 2). */
 		__cpuid_count(0xd, 1, a, b, c, d);
-		if ((a & 0x6) == 0x6)
+		if ((a & 0x6) == 0x6) {
+			pc__xsave_small = compacted_size(enabled_features());
 			pc__xsave_ok = 2;
+		}
 	}
 #endif
 }

@@ -40,6 +40,7 @@ void pc__notify_deferred(void)
 
 #if defined(__x86_64__)
 uint64_t pc__xsave_size = 512;
+uint64_t pc__xsave_small = 512;
 int pc__xsave_ok;
 int pc__pop_fence = 1; /* read by pc__ctx_pop */
 #endif

@@ -83,8 +83,12 @@ void pc__notify_deferred(void)
 }
 
 #if defined(__x86_64__)
-/* Read by pc__notify_entry: save with FXSAVE here, or XSAVE when probed. */
+/*
+ * Read by pc__notify_entry: save with FXSAVE here, or XSAVE (1) or
+ * XSAVEC (2) when probed; the XSAVEC reservation is the full size here.
+ */
 uint64_t pc__xsave_size = 512;
+uint64_t pc__xsave_small = 512;
 int pc__xsave_ok;
 int pc__pop_fence = 1; /* read by pc__ctx_pop */
 #endif
@@ -362,8 +366,8 @@ static void run_victim(int xsave, int avx)
 
 		__asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d)
 			: "a"(0xd), "c"(0));
-		pc__xsave_size = b;
-		pc__xsave_ok = 1;
+		pc__xsave_size = pc__xsave_small = b;
+		pc__xsave_ok = xsave;
 	}
 	ASSERT_EQ(sigaltstack(&ss, NULL), 0);
 	memset(&sa, 0, sizeof(sa));
@@ -394,6 +398,20 @@ TEST(notify_entry_keeps_every_register_xsave)
 	if (!(c & (1u << 27)))
 		SKIP("no OSXSAVE");
 	run_victim(1, __builtin_cpu_supports("avx"));
+	ASSERT_GE(reenter_calls, 1);
+}
+
+TEST(notify_entry_keeps_every_register_xsavec)
+{
+	unsigned int a, b, c, d;
+
+	__asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
+	if (!(c & (1u << 27)))
+		SKIP("no OSXSAVE");
+	__asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0xd), "c"(1));
+	if ((a & 0x6) != 0x6)
+		SKIP("no XSAVEC or XGETBV(1)");
+	run_victim(2, __builtin_cpu_supports("avx"));
 	ASSERT_GE(reenter_calls, 1);
 }
 #endif

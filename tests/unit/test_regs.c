@@ -206,6 +206,65 @@ TEST(registers_survive_preemption_and_moves)
 	ASSERT_GT(preempted, 0);
 }
 
+/* ---- the save's room on the stack ---- */
+
+static atomic_int small_done;
+
+/* About 11 KiB of frames, then a spin long enough for several ticks. */
+static long descend(int depth)
+{
+	volatile char frame[1024];
+
+	frame[0] = (char)depth;
+	if (depth > 0)
+		return descend(depth - 1) + frame[0];
+	for (volatile uint64_t i = 0; i < 20000000; i++)
+		;
+	return frame[0];
+}
+
+static void *deep_spinner(void *arg)
+{
+	(void)arg;
+	descend(10);
+	atomic_store(&small_done, 1);
+	return NULL;
+}
+
+static void *keep_queued(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&small_done))
+		pc_thread_yield();
+	return NULL;
+}
+
+/*
+ * A uthread on the smallest stack (16 KiB), 11 KiB deep, is preempted
+ * there again and again: the save must fit in what is left (a full XSAVE
+ * area is 11008 bytes here; the save reserves only what XSAVEC writes
+ * for the components that can be in use).
+ */
+TEST(a_uthread_on_the_smallest_stack_is_preempted_deep_in_it)
+{
+	struct pc_thread_attr attr = PC_THREAD_ATTR_INIT;
+	struct pc_thread *t, *q;
+	struct pc_preempt_stats st;
+
+	ASSERT_EQ(pc_preempt_quantum_set(1000 * 1000), 0);
+	test_enter(1);
+	if (!pc_preempt_supported())
+		SKIP("this build does not preempt (docs/design/ticks.md)");
+	attr.stack_size = PC_THREAD_STACK_MIN;
+	attr.name = "deep";
+	ASSERT_EQ(pc_thread_create(&t, &attr, deep_spinner, NULL), 0);
+	ASSERT_EQ(pc_thread_create(&q, NULL, keep_queued, NULL), 0);
+	ASSERT_EQ(pc_thread_join(t, NULL), 0);
+	ASSERT_EQ(pc_thread_join(q, NULL), 0);
+	ASSERT_EQ(pc_preempt_stats(0, &st), 0);
+	ASSERT_GT(st.preemptions, 1);
+}
+
 #else
 
 TEST(registers_survive_preemption_and_moves)

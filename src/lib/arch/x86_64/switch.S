@@ -255,6 +255,8 @@ FUNC(pc__notify_entry)
 	pushq	%r14
 	pushq	%r15
 	movq	%rsp, %rbx
+	cmpl	$2, pc__xsave_ok(%rip)
+	je	6f
 	subq	pc__xsave_size(%rip), %rsp
 	andq	$-64, %rsp
 	cmpl	$0, pc__xsave_ok(%rip)
@@ -269,16 +271,39 @@ FUNC(pc__notify_entry)
 	movq	%rax, 552(%rsp)
 	movq	%rax, 560(%rsp)
 	movq	%rax, 568(%rsp)
-	cmpl	$2, pc__xsave_ok(%rip)
-	jne	5f
-	movl	$1, %ecx
-	xgetbv				/* edx:eax := XINUSE */
-	orl	$3, %eax		/* x87 and SSE: FCW and MXCSR always */
-	xsavec64 (%rsp)
-	jmp	2f
-5:	movl	$-1, %eax
+	movl	$-1, %eax
 	movl	$-1, %edx
 	xsave64	(%rsp)
+	jmp	2f
+	/*
+	 * XSAVEC: the components in use, in as much stack as they take.
+	 * Without AMX tiles in use that is pc__xsave_small, a few KiB; a
+	 * full reservation (11008 bytes here) would overflow the smallest
+	 * stacks (16 KiB) of a uthread interrupted deep in its calls.
+	 */
+6:	movl	$1, %ecx
+	xgetbv				/* edx:eax := XINUSE */
+	orl	$3, %eax		/* x87 and SSE: FCW and MXCSR always */
+	movl	%eax, %r12d		/* saved above: free until the pops */
+	movl	%edx, %r13d
+	movq	pc__xsave_small(%rip), %rcx
+	testl	$0x60000, %eax		/* AMX tile config or data */
+	jz	7f
+	movq	pc__xsave_size(%rip), %rcx
+7:	subq	%rcx, %rsp
+	andq	$-64, %rsp
+	xorl	%eax, %eax
+	movq	%rax, 512(%rsp)
+	movq	%rax, 520(%rsp)
+	movq	%rax, 528(%rsp)
+	movq	%rax, 536(%rsp)
+	movq	%rax, 544(%rsp)
+	movq	%rax, 552(%rsp)
+	movq	%rax, 560(%rsp)
+	movq	%rax, 568(%rsp)
+	movl	%r12d, %eax
+	movl	%r13d, %edx
+	xsavec64 (%rsp)
 	jmp	2f
 1:	fxsave64 (%rsp)
 2:	/* Vcore context starts from the ABI's FP state. */
