@@ -236,6 +236,17 @@ END(pc__ctx_start)
  * resumed, on whatever vcore, restores all of it and returns with
  * ret $128, which leaves rsp exactly as it was interrupted.
  */
+/*
+ * Zeroes the XSAVE header at 512(%rsp), clobbering eax: XRSTOR faults on
+ * a header that is not zero where XSAVE and XSAVEC leave it.
+ */
+.macro ZERO_XSAVE_HEADER
+	xorl	%eax, %eax
+	.irp off, 512, 520, 528, 536, 544, 552, 560, 568
+	movq	%rax, \off(%rsp)
+	.endr
+.endm
+
 FUNC(pc__notify_entry)
 	pushfq
 	cld
@@ -261,16 +272,7 @@ FUNC(pc__notify_entry)
 	andq	$-64, %rsp
 	cmpl	$0, pc__xsave_ok(%rip)
 	je	1f
-	/* XRSTOR faults on a header that is not zero where XSAVE leaves it. */
-	xorl	%eax, %eax
-	movq	%rax, 512(%rsp)
-	movq	%rax, 520(%rsp)
-	movq	%rax, 528(%rsp)
-	movq	%rax, 536(%rsp)
-	movq	%rax, 544(%rsp)
-	movq	%rax, 552(%rsp)
-	movq	%rax, 560(%rsp)
-	movq	%rax, 568(%rsp)
+	ZERO_XSAVE_HEADER
 	movl	$-1, %eax
 	movl	$-1, %edx
 	xsave64	(%rsp)
@@ -292,15 +294,7 @@ FUNC(pc__notify_entry)
 	movq	pc__xsave_size(%rip), %rcx
 7:	subq	%rcx, %rsp
 	andq	$-64, %rsp
-	xorl	%eax, %eax
-	movq	%rax, 512(%rsp)
-	movq	%rax, 520(%rsp)
-	movq	%rax, 528(%rsp)
-	movq	%rax, 536(%rsp)
-	movq	%rax, 544(%rsp)
-	movq	%rax, 552(%rsp)
-	movq	%rax, 560(%rsp)
-	movq	%rax, 568(%rsp)
+	ZERO_XSAVE_HEADER
 	movl	%r12d, %eax
 	movl	%r13d, %edx
 	xsavec64 (%rsp)
