@@ -362,6 +362,22 @@ static void bench_tick_latency(struct bench_ctx *c, struct bench_result *r)
 }
 
 /*
+ * What ticks cost a vcore with work to switch between (issue 4: at most
+ * 0.5%): the same work with ticks off is the peer, in a child of its own.
+ */
+static void bench_tick_cost(struct bench_ctx *c, struct bench_result *r)
+{
+	struct bench_peer *p = bench_add_peer(r, "ticks_off", 1.005);
+
+	r->what = "a million loop iterations, two uthreads on one vcore "
+		  "switched by 10 ms ticks";
+	run_ours(c, ours_tick_cost, r);
+	if (bench_run_forked(ours_tick_cost_off, &c->bt, c->timeout_s,
+			     "parcore's tick_cost with ticks off", &p->v))
+		c->ours_failed = 1;
+}
+
+/*
  * parcore only: no peer has the arbiter's warning and deadline, so these
  * are printed with their p99 and written with no peers and no ratios.
  */
@@ -406,6 +422,7 @@ static const struct bench_def benches[] = {
 	{ "xsave_sse", "ns", bench_xsave_sse },
 	{ "xsave_avx512", "ns", bench_xsave_avx512 },
 	{ "tick_latency", "ns", bench_tick_latency },
+	{ "tick_cost", "ns", bench_tick_cost },
 };
 #define NBENCHES (sizeof(benches) / sizeof(benches[0]))
 

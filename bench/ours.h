@@ -52,6 +52,14 @@ void ours_pause_chain_every(void *arg, struct bench_value *v);
  */
 void ours_tick_latency(void *arg, struct bench_value *v);
 
+/*
+ * A million iterations of a call-free loop, two uthreads sharing one
+ * vcore, with the default quantum (switched by ticks) and with ticks off
+ * (one after the other): what the ticks cost the work.
+ */
+void ours_tick_cost(void *arg, struct bench_value *v);
+void ours_tick_cost_off(void *arg, struct bench_value *v);
+
 /* pc_thread_switch() round trip between two parked uthreads. */
 void ours_switch(void *arg, struct bench_value *v);
 

@@ -1,5 +1,7 @@
 /*
- * ours_tick.c - how long a uthread waits for the CPU behind one that
+ * ours_tick.c - what ticks cost and what they buy.
+ *
+ * tick_latency: how long a uthread waits for the CPU behind one that
  * spins without PAUSE points: one vcore, the default quantum; a sleeper
  * whose deadline passes while a spinner holds the vcore. Each sample is
  * the time from the deadline to the sleeper running again. The peer is
@@ -10,6 +12,7 @@
 
 #include <parcore/parcore.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 /* Each sample costs one to two quanta: a few dozen are enough. */
@@ -62,4 +65,65 @@ void ours_tick_latency(void *arg, struct bench_value *v)
 	atomic_store(&stop, 1);
 	pc_thread_join(s, NULL);
 	bench_value_set_samples(v, ns, n);
+}
+
+/* ---- what ticks cost a vcore with work to switch between ---- */
+
+#define WORK_UNIT 1000000u /* iterations of the call-free loop per op */
+
+static void *work(void *arg)
+{
+	uint64_t n = (uint64_t)(uintptr_t)arg;
+
+	for (volatile uint64_t i = 0; i < n; i++)
+		;
+	return NULL;
+}
+
+/* @n units of work split between two uthreads on one vcore. */
+static int two_workers_batch(void *arg, uint64_t n)
+{
+	struct pc_thread *t[2];
+	int err = 0, made = 0;
+
+	(void)arg;
+	for (; made < 2 && !err; made++)
+		err = pc_thread_create(&t[made], NULL, work,
+				       (void *)(uintptr_t)(n * WORK_UNIT / 2));
+	for (int i = 0; i < made - (err != 0); i++)
+		pc_thread_join(t[i], NULL);
+	return err;
+}
+
+static void tick_cost(void *arg, struct bench_value *v, uint64_t quantum)
+{
+	double ns;
+	int err;
+
+	err = pc_preempt_quantum_set(quantum);
+	if (err) {
+		ours_failed(v, "pc_preempt_quantum_set", err);
+		return;
+	}
+	if (ours_enter_vcores(1, v))
+		return;
+	if (quantum && !pc_preempt_supported()) {
+		bench_value_missing(v, "this build does not preempt");
+		return;
+	}
+	err = bench_measure(arg, two_workers_batch, NULL, &ns);
+	if (err)
+		ours_failed(v, "measuring", err);
+	else
+		bench_value_set(v, ns);
+}
+
+void ours_tick_cost(void *arg, struct bench_value *v)
+{
+	tick_cost(arg, v, PC_QUANTUM_DEFAULT_NS);
+}
+
+void ours_tick_cost_off(void *arg, struct bench_value *v)
+{
+	tick_cost(arg, v, 0);
 }

@@ -127,7 +127,7 @@ unsigned int bench_print(FILE *f, const struct bench_result *r)
 		else
 			fprintf(f, "  ratio %8s", "-");
 		if (p->target > 0) {
-			fprintf(f, "  target <= %-6.2f", p->target);
+			fprintf(f, "  target <= %-6.4g", p->target);
 			if (have)
 				missed += print_verdict(f, ratio <= p->target);
 			else
