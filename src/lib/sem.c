@@ -91,20 +91,14 @@ int pc_sem_trywait(struct pc_sem *s)
 	return take_unit(S(s)) ? 0 : -EAGAIN;
 }
 
-/* A timed-out waiter leaves, unless a post already gave it a unit. */
-static int give_up(struct pc__sem *s, struct pc__waiter *w)
+/* A waiter that timed out or was cancelled left: the last clears WAITERS. */
+static struct pc__waiter *waiter_left(void *prim)
 {
-	bool left;
+	struct pc__sem *s = prim;
 
-	pc__spin_lock(&s->lock);
-	left = pc__waitq_remove(&s->q, w);
-	if (left && !s->q.head)
+	if (!s->q.head)
 		atomic_fetch_and(&s->state, ~S_WAITERS); /* count is 0 */
-	pc__spin_unlock(&s->lock);
-	if (left)
-		return pc__wait_failed(w);
-	pc__waiter_settle(w);
-	return 0;
+	return NULL;
 }
 
 /* Wait at most until @deadline (UINT64_MAX: for ever). */
@@ -112,7 +106,6 @@ static int wait_until(struct pc__sem *s, uint64_t deadline)
 {
 	struct pc__waiter w;
 	void *self;
-	bool got, first;
 
 	self = pc__sync_self();
 	if (!self)
@@ -121,17 +114,12 @@ static int wait_until(struct pc__sem *s, uint64_t deadline)
 		return 0;
 	pc__waiter_init(&w, self);
 	pc__spin_lock(&s->lock);
-	got = take_or_flag(s);
-	first = !got && !s->q.head;
-	if (!got)
-		pc__waitq_push(&s->q, &w);
-	pc__spin_unlock(&s->lock);
-	if (got)
+	if (take_or_flag(s)) {
+		pc__spin_unlock(&s->lock);
 		return 0;
-	/* Returns holding its unit, or timed out. */
-	if (pc__waiter_block_until(&w, deadline, first))
-		return give_up(s, &w);
-	return 0;
+	}
+	/* Returns holding its unit, or timed out or cancelled. */
+	return pc__waiter_wait(&s->lock, &s->q, &w, deadline, waiter_left, s);
 }
 
 int pc_sem_wait(struct pc_sem *s)

@@ -209,6 +209,29 @@ static void *lock_and_report(void *arg)
 	return NULL;
 }
 
+/* Main holds the mutex; a new uthread is about to queue for it. */
+static struct pc_thread *start_taker(void)
+{
+	struct pc_thread *t;
+
+	atomic_store(&about_to_lock, 0);
+	atomic_store(&got_it, 0);
+	ASSERT_EQ(pc_mutex_lock(&handed), 0);
+	ASSERT_EQ(pc_thread_create(&t, NULL, lock_and_report, NULL), 0);
+	while (!atomic_load(&about_to_lock))
+		pc_thread_yield();
+	return t;
+}
+
+/* Hands the mutex to @t and busy-waits, never picking, until it ran. */
+static void hand_over_spinning(struct pc_thread *t)
+{
+	ASSERT_EQ(pc_mutex_unlock(&handed), 0);
+	while (!atomic_load(&got_it))
+		; /* busy: main's vcore never picks */
+	ASSERT_EQ(pc_thread_join(t, NULL), 0);
+}
+
 /*
  * The giver never blocks: the new owner runs only if an idle vcore takes
  * it from the slot. Some rounds leave the idle vcore time to park, so
@@ -222,19 +245,10 @@ TEST(a_uthread_handed_a_mutex_runs_while_its_giver_spins)
 	ASSERT_EQ(pc_preempt_quantum_set(0), 0);
 	test_enter(2);
 	for (int round = 0; round < 300; round++) {
-		atomic_store(&about_to_lock, 0);
-		atomic_store(&got_it, 0);
-		ASSERT_EQ(pc_mutex_lock(&handed), 0);
-		ASSERT_EQ(pc_thread_create(&t, NULL, lock_and_report, NULL),
-			  0);
-		while (!atomic_load(&about_to_lock))
-			pc_thread_yield();
+		t = start_taker();
 		/* Queued behind main by now, or about to be: both are fine. */
 		pc_thread_sleep(round % 3 == 0 ? 200 * 1000 : 2000);
-		ASSERT_EQ(pc_mutex_unlock(&handed), 0);
-		while (!atomic_load(&got_it))
-			; /* busy: main's vcore never picks */
-		ASSERT_EQ(pc_thread_join(t, NULL), 0);
+		hand_over_spinning(t);
 	}
 }
 
@@ -292,14 +306,8 @@ TEST(a_vcore_leaving_with_a_handed_uthread_hands_it_on)
 
 	test_enter(2);
 	for (int round = 0; round < 100; round++) {
-		atomic_store(&about_to_lock, 0);
-		atomic_store(&got_it, 0);
 		ASSERT_EQ(pc_vcore_request(2), 2);
-		ASSERT_EQ(pc_mutex_lock(&handed), 0);
-		ASSERT_EQ(pc_thread_create(&t, NULL, lock_and_report, NULL),
-			  0);
-		while (!atomic_load(&about_to_lock))
-			pc_thread_yield();
+		t = start_taker();
 		pc_thread_sleep(2000);
 		ASSERT_EQ(pc_mutex_unlock(&handed), 0);
 		/* Refused only on the last vcore or during a preemption. */
@@ -332,19 +340,10 @@ TEST(a_copy_of_the_default_table_keeps_the_promise)
 	for (int round = 0; round < 300; round++) {
 		uint64_t until;
 
-		atomic_store(&about_to_lock, 0);
-		atomic_store(&got_it, 0);
-		ASSERT_EQ(pc_mutex_lock(&handed), 0);
-		ASSERT_EQ(pc_thread_create(&t, NULL, lock_and_report, NULL),
-			  0);
-		while (!atomic_load(&about_to_lock))
-			pc_thread_yield();
+		t = start_taker();
 		until = test_now_ns() + 5000 + test_xorshift(&rnd) % 40000;
 		while (test_now_ns() < until)
 			;
-		ASSERT_EQ(pc_mutex_unlock(&handed), 0);
-		while (!atomic_load(&got_it))
-			; /* busy: main's vcore never picks */
-		ASSERT_EQ(pc_thread_join(t, NULL), 0);
+		hand_over_spinning(t);
 	}
 }
