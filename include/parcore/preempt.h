@@ -106,6 +106,7 @@ struct pc_preempt_stats {
 	uint64_t preemptions; /* uthreads switched out by a tick */
 	uint64_t deferred;    /* interrupts that found no safe point */
 	uint64_t restarts;    /* interrupts that rolled a region back */
+	uint64_t areas;       /* vector save areas given to uthreads */
 };
 
 /*

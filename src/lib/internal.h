@@ -196,6 +196,8 @@ struct pc_thread {
 	 * and never cleared by a reset (everything from `err` on is).
 	 */
 	_Atomic uint16_t gen;
+	/* Where interrupts save its vector state (xarea.c); kept cached. */
+	struct pc__xarea *xarea;
 #if PC_TSAN
 	/* Kept with the cached TCB: creating TSan fibers is slow. */
 	void *tsan_fiber;
@@ -353,8 +355,10 @@ struct pc__vcore {
 	atomic_int tick_due;      /* the ticker wants the uthread out */
 	struct {
 		atomic_uint_fast64_t ticks, signals, preemptions, deferred,
-			restarts;
+			restarts, areas;
 	} tstat;
+	/* The next uthread without a save area gets this one (xarea.c). */
+	struct pc__xarea *xarea_spare;
 	/* Stack cache (stack.c): only this vcore touches it. */
 	struct pc_thread *stack_cache;
 	int stack_cache_len;
@@ -486,6 +490,10 @@ pc_event_handler pc__handler_get(struct pc__handler *h, void **arg);
 void pc__event_announce(unsigned int type, int vcoreid);
 /* Runs the handler of the event queue @ev names (evq.c). Vcore context. */
 void pc__evq_ready(const struct pc_event *ev);
+
+/* Save areas (xarea.c): a vcore's spare; an interrupt's area or NULL. */
+void pc__xarea_refill(struct pc__vcore *vc);
+struct pc__xarea *pc__xarea_take(struct pc__vcore *vc, struct pc_thread *t);
 
 /* Installs the signal handler and probes XSAVE. Once; 0 or -errno. */
 int pc__notify_init(void);

@@ -66,13 +66,8 @@ bool pc__notify_interrupts(void)
 	return PC_NOTIFY_INTERRUPTS && !interrupts_off;
 }
 
-/*
- * Read by pc__notify_entry (switch.S): the save area's size, and how to
- * fill it: 0 FXSAVE, 1 XSAVE of everything XCR0 enables, 2 XSAVEC of the
- * components in use.
- */
+/* arch.h: read by pc__notify_entry (switch.S) and xarea.c. */
 uint64_t pc__xsave_size = 512; /* FXSAVE's */
-/* XSAVEC's of every component but AMX's (2 only). */
 uint64_t pc__xsave_small = 512;
 int pc__xsave_ok;
 /*
@@ -93,16 +88,18 @@ static int notify_err;
 
 #if PC_NOTIFY_INTERRUPTS
 /*
- * Make the frame return to pc__notify_entry with the interrupted rip
- * stored just below the uthread's red zone (LESSONS 3.14: the red zone
- * may hold live data of a leaf function).
+ * Make the frame return to pc__notify_entry with the interrupted rip and
+ * the save area @a (NULL: save on the stack) stored just below the
+ * uthread's red zone (LESSONS 3.14: the red zone may hold live data of a
+ * leaf function).
  */
-static void redirect(ucontext_t *uc)
+static void redirect(ucontext_t *uc, struct pc__xarea *a)
 {
 	greg_t *g = uc->uc_mcontext.gregs;
-	uint64_t *sp = (uint64_t *)(g[REG_RSP] - 128 - 8);
+	uint64_t *sp = (uint64_t *)(g[REG_RSP] - 128 - 16);
 
-	*sp = (uint64_t)g[REG_RIP];
+	sp[0] = (uint64_t)g[REG_RIP];
+	sp[1] = (uint64_t)(uintptr_t)a;
 	g[REG_RSP] = (greg_t)sp;
 	g[REG_RIP] = (greg_t)pc__notify_entry;
 }
@@ -155,7 +152,7 @@ static void notify_handler(int sig, siginfo_t *si, void *ucv)
 	rollback((ucontext_t *)ucv, vc);
 	vc->intr_movable = pc__safepoint_at(
 		(uintptr_t)((ucontext_t *)ucv)->uc_mcontext.gregs[REG_RIP]);
-	redirect(ucv);
+	redirect(ucv, pc__xarea_take(vc, vc->current));
 #endif
 }
 
@@ -167,6 +164,7 @@ static void reenter_cb(struct pc_thread *t, void *movable)
 
 	vc->resume = t;
 	vc->resume_movable = movable != NULL;
+	pc__xarea_refill(vc); /* the interrupt may have taken the spare */
 	pc__vcore_loop(vc);
 }
 

@@ -256,5 +256,6 @@ int pc_preempt_stats(int vcoreid, struct pc_preempt_stats *out)
 	out->preemptions = atomic_load(&vc->tstat.preemptions);
 	out->deferred = atomic_load(&vc->tstat.deferred);
 	out->restarts = atomic_load(&vc->tstat.restarts);
+	out->areas = atomic_load(&vc->tstat.areas);
 	return 0;
 }

@@ -565,6 +565,7 @@ static void vcore_bind_self(struct pc__vcore *vc)
 	pc_rr_vcore = vc->id;
 	pc__altstack_init();
 	pc__notify_thread_init(vc);
+	pc__xarea_refill(vc);
 	pin_self(vc->cpu);
 }
 

@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -312,6 +313,7 @@ __asm__(".text\n"
 	".size test_victim, . - test_victim\n");
 
 unsigned char test_pat[512], test_out[512]; /* read by test_victim */
+static struct pc__xarea *test_area; /* the handler's area; NULL: stack */
 
 static void redirect_handler(int sig, siginfo_t *si, void *ucv)
 {
@@ -324,9 +326,12 @@ static void redirect_handler(int sig, siginfo_t *si, void *ucv)
 						  (uintptr_t)test_spin ||
 	    (uintptr_t)g[REG_RIP] >= (uintptr_t)test_spin_end)
 		return; /* not in the loop yet: the sender tries again */
-	/* As notify.c does: the rip below the red zone, then go there. */
-	sp = (uint64_t *)(g[REG_RSP] - 128 - 8);
-	*sp = (uint64_t)g[REG_RIP];
+	/* As notify.c does: the rip and the area below the red zone. */
+	sp = (uint64_t *)(g[REG_RSP] - 128 - 16);
+	sp[0] = (uint64_t)g[REG_RIP];
+	sp[1] = (uint64_t)(uintptr_t)test_area;
+	if (test_area)
+		test_area->busy = 1;
 	g[REG_RSP] = (greg_t)sp;
 	g[REG_RIP] = (greg_t)pc__notify_entry;
 }
@@ -343,13 +348,17 @@ static void *sender(void *arg)
 	return NULL;
 }
 
-/* Interrupts test_victim() through pc__notify_entry, saving by @xsave. */
-static void run_victim(int xsave, int avx)
+/*
+ * Interrupts test_victim() through pc__notify_entry, saving by @xsave,
+ * into a save area if @area, else on the stack.
+ */
+static void run_victim(int xsave, int avx, bool area)
 {
 #if defined(__SANITIZE_THREAD__)
 	/* TSan runs handlers later, not on the interrupted frame. */
 	(void)xsave;
 	(void)avx;
+	(void)area;
 	SKIP("TSan does not deliver signals on the interrupted frame");
 #endif
 	static char alt[64 * 1024];
@@ -369,6 +378,14 @@ static void run_victim(int xsave, int avx)
 		pc__xsave_size = pc__xsave_small = b;
 		pc__xsave_ok = xsave;
 	}
+	if (area) {
+		size_t n = sizeof(*test_area) + ((pc__xsave_size + 63) & ~63ul);
+
+		test_area = aligned_alloc(64, n);
+		ASSERT_NE(test_area, NULL);
+		memset(test_area, 0xcc, n);
+		test_area->busy = 0;
+	}
 	ASSERT_EQ(sigaltstack(&ss, NULL), 0);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = redirect_handler;
@@ -382,11 +399,21 @@ static void run_victim(int xsave, int avx)
 		ASSERT_EQ(memcmp(test_out + 32 * i, test_pat + 32 * i,
 				 avx ? 32 : 16),
 			  0);
+	if (area) {
+		/* The image went there (xmm0 at 160 of the legacy area), and
+		 * the entry cleared the busy mark after restoring from it. */
+		ASSERT_NE(memcmp(test_area->image + 160,
+				 "\xcc\xcc\xcc\xcc\xcc\xcc\xcc\xcc", 8),
+			  0);
+		ASSERT_EQ(test_area->busy, 0);
+		free(test_area);
+		test_area = NULL;
+	}
 }
 
 TEST(notify_entry_keeps_every_register_fxsave)
 {
-	run_victim(0, 0);
+	run_victim(0, 0, false);
 	ASSERT_GE(reenter_calls, 1);
 }
 
@@ -397,7 +424,7 @@ TEST(notify_entry_keeps_every_register_xsave)
 	__asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
 	if (!(c & (1u << 27)))
 		SKIP("no OSXSAVE");
-	run_victim(1, __builtin_cpu_supports("avx"));
+	run_victim(1, __builtin_cpu_supports("avx"), false);
 	ASSERT_GE(reenter_calls, 1);
 }
 
@@ -411,7 +438,26 @@ TEST(notify_entry_keeps_every_register_xsavec)
 	__asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0xd), "c"(1));
 	if ((a & 0x6) != 0x6)
 		SKIP("no XSAVEC or XGETBV(1)");
-	run_victim(2, __builtin_cpu_supports("avx"));
+	run_victim(2, __builtin_cpu_supports("avx"), false);
 	ASSERT_GE(reenter_calls, 1);
+}
+
+/* The same saves into a uthread's save area instead of its stack. */
+TEST(notify_entry_keeps_every_register_fxsave_area)
+{
+	run_victim(0, 0, true);
+}
+
+TEST(notify_entry_keeps_every_register_xsavec_area)
+{
+	unsigned int a, b, c, d;
+
+	__asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
+	if (!(c & (1u << 27)))
+		SKIP("no OSXSAVE");
+	__asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0xd), "c"(1));
+	if ((a & 0x6) != 0x6)
+		SKIP("no XSAVEC or XGETBV(1)");
+	run_victim(2, __builtin_cpu_supports("avx"), true);
 }
 #endif

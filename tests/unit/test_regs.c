@@ -144,48 +144,49 @@ static void probe(void)
 	has_avx512 = (lo & 0xe6) == 0xe6 && (b & bit_AVX512F);
 }
 
-#define SPINS 3000000ull /* a few ms: longer than the 1 ms quantum */
-#define ROUNDS 12
-#define THREADS 6
+/*
+ * Each phase spins about 0.2-0.5 ms here: several 100 us quanta, so a
+ * uthread is interrupted in the middle of most of its phases.
+ */
+#define SPINS 600000ull
+#define THREADS 2000
+#define VCORES 4 /* on 2 CPUs: Linux time-slices them too */
 
-static atomic_long bad, runs;
-static atomic_int moved;
+static atomic_long bad, runs, moved;
 
 static void *fill_spin_check(void *arg)
 {
 	uint64_t pat = (uint64_t)(uintptr_t)arg << 32 | 0x5a5a0000u;
+	int before = pc_vcore_id();
 
-	for (int r = 0; r < ROUNDS; r++) {
-		int before = pc_vcore_id();
-
-		atomic_fetch_add(&bad, gp_spin(pat + (uint64_t)r, SPINS));
-		atomic_fetch_add(&bad, xmm_spin(pat + (uint64_t)r * 64, SPINS));
-		if (has_avx2)
-			atomic_fetch_add(&bad, ymm_spin(pat ^ (uint64_t)r, SPINS));
-		if (has_avx512)
-			atomic_fetch_add(&bad, zmm_spin(pat + 7u * (uint64_t)r,
-							SPINS));
-		if (pc_vcore_id() != before)
-			atomic_store(&moved, 1);
-		atomic_fetch_add(&runs, 1);
-	}
+	atomic_fetch_add(&bad, gp_spin(pat, SPINS));
+	atomic_fetch_add(&bad, xmm_spin(pat + 64, SPINS));
+	if (has_avx2)
+		atomic_fetch_add(&bad, ymm_spin(pat ^ 0x77, SPINS));
+	if (has_avx512)
+		atomic_fetch_add(&bad, zmm_spin(pat + 7, SPINS));
+	if (pc_vcore_id() != before)
+		atomic_fetch_add(&moved, 1);
+	atomic_fetch_add(&runs, 1);
 	return NULL;
 }
 
 /*
- * Six uthreads on two vcores under a 1 ms quantum: each round's spins
- * outlast the quantum, so they are preempted in the middle of them and
- * resumed, often on the other vcore; no register may change meanwhile.
+ * Two thousand uthreads on four vcores (two CPUs) under a 100 us
+ * quantum, each with patterns of its own: their spins outlast the
+ * quantum, so they are preempted in the middle of them, their vector
+ * state saved in save areas of their own, and resumed, often on another
+ * vcore; no register may change meanwhile.
  */
 TEST(registers_survive_preemption_and_moves)
 {
-	struct pc_thread *t[THREADS];
+	static struct pc_thread *t[THREADS];
 	struct pc_preempt_stats st;
-	uint64_t preempted = 0;
+	uint64_t preempted = 0, areas = 0;
 
 	probe();
-	ASSERT_EQ(pc_preempt_quantum_set(1000 * 1000), 0);
-	test_enter(2);
+	ASSERT_EQ(pc_preempt_quantum_set(100 * 1000), 0);
+	test_enter(VCORES);
 	if (!pc_preempt_supported())
 		SKIP("this build does not preempt (docs/design/ticks.md)");
 	for (uintptr_t i = 0; i < THREADS; i++)
@@ -194,16 +195,20 @@ TEST(registers_survive_preemption_and_moves)
 			  0);
 	for (int i = 0; i < THREADS; i++)
 		ASSERT_EQ(pc_thread_join(t[i], NULL), 0);
-	for (int v = 0; v < 2; v++) {
+	for (int v = 0; v < VCORES; v++) {
 		ASSERT_EQ(pc_preempt_stats(v, &st), 0);
 		preempted += st.preemptions;
+		areas += st.areas;
 	}
-	printf("  %llu preemptions, avx2 %d, avx-512 %d%s\n",
-	       (unsigned long long)preempted, has_avx2, has_avx512,
-	       atomic_load(&moved) ? ", moved between vcores" : "");
+	printf("  %llu preemptions, %llu save areas, %ld uthreads moved, "
+	       "avx2 %d, avx-512 %d\n",
+	       (unsigned long long)preempted, (unsigned long long)areas,
+	       atomic_load(&moved), has_avx2, has_avx512);
 	ASSERT_EQ(atomic_load(&bad), 0);
-	ASSERT_EQ(atomic_load(&runs), THREADS * ROUNDS);
+	ASSERT_EQ(atomic_load(&runs), THREADS);
 	ASSERT_GT(preempted, 0);
+	ASSERT_GT(areas, 0);
+	ASSERT_GT(atomic_load(&moved), 0);
 }
 
 /* ---- the save's room on the stack ---- */

@@ -88,6 +88,24 @@ __attribute__((noreturn)) void pc__ctx_pop(const struct pc__ctx *to,
 void pc__notify_entry(void);
 
 /*
+ * A uthread's vector save area (xarea.c), which pc__notify_entry saves
+ * into and restores from: `busy` at offset 0, the image at 64.
+ */
+struct pc__xarea {
+	uint32_t busy; /* its image awaits the restore */
+	_Alignas(64) unsigned char image[];
+};
+
+/*
+ * How pc__notify_entry saves the vector state (probed in notify.c):
+ * pc__xsave_ok 0 FXSAVE, 1 XSAVE of everything XCR0 enables (in
+ * pc__xsave_size bytes), 2 XSAVEC of the components in use, which take
+ * at most pc__xsave_small bytes without AMX's.
+ */
+extern uint64_t pc__xsave_size, pc__xsave_small;
+extern int pc__xsave_ok;
+
+/*
  * pc__ctx_jump() - resume @to, passing @pass, without saving anything:
  * the caller's stack is abandoned.
  */

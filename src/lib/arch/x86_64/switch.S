@@ -223,29 +223,46 @@ END(pc__ctx_start)
  * zone, at the interrupted rip:
  *
  *     rsp+0     interrupted rip
- *     rsp+8     the 128-byte red zone, untouched
- *     rsp+136   the interrupted rsp
+ *     rsp+8     the uthread's save area (struct pc__xarea), or 0
+ *     rsp+16    the 128-byte red zone, untouched
+ *     rsp+144   the interrupted rsp
  *
- * Saves flags, every general register and the vector state on this
- * stack: with XSAVEC (pc__xsave_ok 2) only the components in use, which
- * XGETBV(1) reports, plus x87 and SSE (for the control words), compacted;
- * else the whole XSAVE state (1), or FXSAVE (0). Here XCR0 enables AMX,
- * and the whole state is 11008 bytes against about 1-3 KiB in use. Then
- * it enters vcore context through
+ * Saves flags and every general register on this stack, and the vector
+ * state in the save area's image if there is one, else on this stack:
+ * with XSAVEC (pc__xsave_ok 2) only the components in use, which
+ * XGETBV(1) reports, plus x87 and SSE (for the control words),
+ * compacted; else the whole XSAVE state (1), or FXSAVE (0). Here XCR0
+ * enables AMX, and the whole state is 11008 bytes against about 1-3 KiB
+ * in use; the area holds all but AMX's, so a uthread with AMX tiles in
+ * use saves on its stack. Then it enters vcore context through
  * pc__notify_interrupted() (a cooperative leave) and, when the uthread is
- * resumed, on whatever vcore, restores all of it and returns with
- * ret $128, which leaves rsp exactly as it was interrupted.
+ * resumed, on whatever vcore, restores all of it, clears the area's busy
+ * mark (xarea.c) and returns with ret $136, which leaves rsp exactly as
+ * it was interrupted.
+ *
+ * Registers past the pushes: rbx the pushed frame, r12 the image.
  */
 /*
- * Zeroes the XSAVE header at 512(%rsp), clobbering eax: XRSTOR faults on
- * a header that is not zero where XSAVE and XSAVEC leave it.
+ * Zeroes the XSAVE header at 512(\base), clobbering eax: XRSTOR faults
+ * on a header that is not zero where XSAVE and XSAVEC leave it.
  */
-.macro ZERO_XSAVE_HEADER
+.macro ZERO_XSAVE_HEADER base
 	xorl	%eax, %eax
 	.irp off, 512, 520, 528, 536, 544, 552, 560, 568
-	movq	%rax, \off(%rsp)
+	movq	%rax, \off(\base)
 	.endr
 .endm
+
+/* r12 := room on the stack for %rcx bytes of image, 64-byte aligned. */
+.macro STACK_IMAGE
+	subq	%rcx, %rsp
+	andq	$-64, %rsp
+	movq	%rsp, %r12
+.endm
+
+#define XAREA_BUSY 0
+#define XAREA_IMAGE 64
+#define FRAME_AREA 136 /* 16 pushes, then the rip */
 
 FUNC(pc__notify_entry)
 	pushfq
@@ -266,53 +283,69 @@ FUNC(pc__notify_entry)
 	pushq	%r14
 	pushq	%r15
 	movq	%rsp, %rbx
+	movq	FRAME_AREA(%rbx), %r12
 	cmpl	$2, pc__xsave_ok(%rip)
 	je	6f
-	subq	pc__xsave_size(%rip), %rsp
-	andq	$-64, %rsp
-	cmpl	$0, pc__xsave_ok(%rip)
-	je	1f
-	ZERO_XSAVE_HEADER
+	/* FXSAVE or XSAVE of everything: the area is sized for it. */
+	testq	%r12, %r12
+	jz	1f
+	addq	$XAREA_IMAGE, %r12
+	jmp	2f
+1:	movq	pc__xsave_size(%rip), %rcx
+	STACK_IMAGE
+2:	cmpl	$0, pc__xsave_ok(%rip)
+	je	3f
+	ZERO_XSAVE_HEADER %r12
 	movl	$-1, %eax
 	movl	$-1, %edx
-	xsave64	(%rsp)
-	jmp	2f
+	xsave64	(%r12)
+	jmp	9f
+3:	fxsave64 (%r12)
+	jmp	9f
 	/*
-	 * XSAVEC: the components in use, in as much stack as they take.
-	 * Without AMX tiles in use that is pc__xsave_small, a few KiB; a
-	 * full reservation (11008 bytes here) would overflow the smallest
-	 * stacks (16 KiB) of a uthread interrupted deep in its calls.
+	 * XSAVEC: the components in use. On the stack, in as much room as
+	 * they take: without AMX tiles in use that is pc__xsave_small, a
+	 * few KiB; a full reservation (11008 bytes here) would overflow the
+	 * smallest stacks (16 KiB) of a uthread interrupted deep in its calls.
 	 */
 6:	movl	$1, %ecx
 	xgetbv				/* edx:eax := XINUSE */
 	orl	$3, %eax		/* x87 and SSE: FCW and MXCSR always */
-	movl	%eax, %r12d		/* saved above: free until the pops */
-	movl	%edx, %r13d
-	movq	pc__xsave_small(%rip), %rcx
+	movl	%eax, %r13d		/* saved above: free until the pops */
+	movl	%edx, %r14d
 	testl	$0x60000, %eax		/* AMX tile config or data */
-	jz	7f
-	movq	pc__xsave_size(%rip), %rcx
-7:	subq	%rcx, %rsp
-	andq	$-64, %rsp
-	ZERO_XSAVE_HEADER
-	movl	%r12d, %eax
-	movl	%r13d, %edx
-	xsavec64 (%rsp)
-	jmp	2f
-1:	fxsave64 (%rsp)
-2:	/* Vcore context starts from the ABI's FP state. */
+	jnz	7f
+	testq	%r12, %r12
+	jz	8f
+	addq	$XAREA_IMAGE, %r12
+	jmp	5f
+7:	movq	pc__xsave_size(%rip), %rcx
+	STACK_IMAGE
+	jmp	5f
+8:	movq	pc__xsave_small(%rip), %rcx
+	STACK_IMAGE
+5:	ZERO_XSAVE_HEADER %r12
+	movl	%r13d, %eax
+	movl	%r14d, %edx
+	xsavec64 (%r12)
+9:	/* Vcore context starts from the ABI's FP state. */
+	andq	$-16, %rsp		/* the image may be elsewhere */
 	fninit
-	movl	$0x1f80, -8(%rsp)	/* below the image: free */
+	movl	$0x1f80, -8(%rsp)	/* below everything saved: free */
 	ldmxcsr	-8(%rsp)
 	call	pc__notify_interrupted
 	cmpl	$0, pc__xsave_ok(%rip)
 	je	3f
 	movl	$-1, %eax
 	movl	$-1, %edx
-	xrstor64 (%rsp)
+	xrstor64 (%r12)
 	jmp	4f
-3:	fxrstor64 (%rsp)
-4:	movq	%rbx, %rsp
+3:	fxrstor64 (%r12)
+4:	movq	FRAME_AREA(%rbx), %rax
+	testq	%rax, %rax
+	jz	5f
+	movl	$0, XAREA_BUSY(%rax)	/* the image is spent */
+5:	movq	%rbx, %rsp
 	popq	%r15
 	popq	%r14
 	popq	%r13
@@ -329,7 +362,7 @@ FUNC(pc__notify_entry)
 	popq	%rcx
 	popq	%rax
 	popfq
-	ret	$128
+	ret	$136
 END(pc__notify_entry)
 
 /* void pc__ctx_make(struct pc__ctx *ctx, void *stack_hi, entry, void *arg) */
