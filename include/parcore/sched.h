@@ -166,6 +166,18 @@ PC_EXPORT int pc_sched_wake_vcore(int vcoreid);
  */
 PC_EXPORT int pc_sched_vcore_online(int vcoreid);
 
+/*
+ * pc_sched_pause() - ask the uthread running on vcore @vcoreid to yield
+ * at its next PAUSE point (pc_pause(), PC_PAUSE_FOR(); parcore/preempt.h),
+ * as its tick would: for a 2LS that made runnable a uthread that should
+ * run before the current one, a higher priority for example. One store;
+ * the request lapses when the vcore switches to another uthread. A
+ * uthread that never pauses is interrupted at the ticks that follow, if
+ * queued() says the vcore has work. Any context.
+ * Returns 0, -EINVAL for a bad @vcoreid, -ENXIO if it is not online.
+ */
+PC_EXPORT int pc_sched_pause(int vcoreid);
+
 PC_END_DECLS
 
 #endif /* PARCORE_SCHED_H */

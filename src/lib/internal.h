@@ -880,6 +880,11 @@ int pc__ticker_start(void);
 /* A vcore left idleness with work: the ticker must be awake. */
 void pc__ticker_kick(void);
 /*
+ * Sets @vc's pause flag: its uthread yields at its next PAUSE point.
+ * Returns false if its thread has not started. Any thread.
+ */
+bool pc__vcore_pause(struct pc__vcore *vc);
+/*
  * Vcore context: the ticker wants @t, just interrupted on @vc, out.
  * Returns @t to resume it (not at a safe point, or in a
  * pc_preempt_disable() section), or NULL once it is handed to the 2LS.

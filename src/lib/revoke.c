@@ -149,6 +149,13 @@ int pc_vcore_preempt(int vcoreid, uint64_t warning_ns)
 	atomic_fetch_add(&arb_of(vcoreid)->nr_preempts_sent, 1);
 	atomic_store(&arb_of(vcoreid)->preempt_pending, deadline);
 	/*
+	 * Its uthread yields at its next PAUSE point, well before the
+	 * deadline if it pauses at all. The flag lapses if the vcore
+	 * switches first; then its loop sets it again for the uthread it
+	 * resumes (vcore.c).
+	 */
+	pc__vcore_pause(pc__vcore_get(vcoreid));
+	/*
 	 * A vcore that handled the warning before the word was set and went
 	 * idle looks again (a busy one looks at its next loop pass anyway).
 	 */

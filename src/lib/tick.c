@@ -57,6 +57,31 @@ int pc_preempt_enable(void)
 	return 0;
 }
 
+/* pc__vcore_pause() - see internal.h. */
+bool pc__vcore_pause(struct pc__vcore *vc)
+{
+	/* Race: a vcore published before its thread ran (no flag yet). */
+	int *flag = atomic_load(&vc->pause_flag);
+
+	if (!flag)
+		return false;
+	__atomic_store_n(flag, 1, __ATOMIC_RELAXED);
+	return true;
+}
+
+int pc_sched_pause(int vcoreid)
+{
+	struct pc__vcore *vc;
+
+	if (vcoreid < 0 || vcoreid >= PC_VCORE_MAX)
+		return -EINVAL;
+	vc = pc__vcore_get(vcoreid);
+	if (!vc || !pc_sched_vcore_online(vcoreid))
+		return -ENXIO;
+	pc__vcore_pause(vc);
+	return 0;
+}
+
 /* ---- the preemption, in vcore context ---- */
 
 /* pc__tick_preempt() - see internal.h. */
@@ -101,11 +126,9 @@ static bool waited_for(int i, struct pc__vcore *vc, uint64_t now)
  */
 static void tick_vcore(int i, struct pc__vcore *vc, uint64_t now)
 {
-	int *flag = atomic_load(&vc->pause_flag);
 	unsigned int runs;
 
-	/* Race: a vcore published before its thread ran (no flag yet). */
-	if (!flag || !waited_for(i, vc, now)) {
+	if (!waited_for(i, vc, now)) {
 		tick_seen[i] = NO_TICK;
 		return;
 	}
@@ -116,7 +139,8 @@ static void tick_vcore(int i, struct pc__vcore *vc, uint64_t now)
 		pc__notify(i, true);
 		return;
 	}
-	__atomic_store_n(flag, 1, __ATOMIC_RELAXED);
+	if (!pc__vcore_pause(vc))
+		return;
 	STAT_INC(vc, ticks);
 	tick_seen[i] = runs;
 }

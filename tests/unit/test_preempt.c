@@ -218,6 +218,38 @@ TEST(a_warned_vcore_leaves_when_its_uthread_yields)
 	ASSERT_EQ(pc_vcore_restore(), 3);
 }
 
+static void *pause_until_stopped(void *arg)
+{
+	(void)arg;
+	atomic_store(&where, pc_vcore_id());
+	while (!atomic_load(&stop))
+		pc_pause();
+	return NULL;
+}
+
+/*
+ * A warned vcore's uthread yields at its next PAUSE point, long before
+ * the deadline: with ticks off and nothing else queued there, the
+ * warning's pause flag is all that can end the loop; without it the
+ * case hangs for 100 s.
+ */
+TEST(a_warning_makes_a_pausing_uthread_yield)
+{
+	struct pc_thread *t;
+	int victim;
+
+	ASSERT_EQ(pc_preempt_quantum_set(0), 0);
+	test_enter(3);
+	victim = start_victim(&t, pause_until_stopped, true);
+	ASSERT_EQ(pc_vcore_preempt(victim, 100 * SEC), 0);
+	while (done(victim) != 1)
+		pc_thread_yield();
+	ASSERT_EQ(pc_sched_vcore_online(victim), 0);
+	atomic_store(&stop, 1);
+	ASSERT_EQ(pc_thread_join(t, NULL), 0);
+	ASSERT_EQ(pc_vcore_restore(), 3);
+}
+
 static void *spin_then_yield(void *arg)
 {
 	volatile uint64_t x = 0;

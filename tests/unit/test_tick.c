@@ -7,11 +7,13 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <parcore/parcore.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "rt.h"
 #include "test.h"
@@ -120,6 +122,46 @@ TEST(a_pausing_loop_yields_when_its_tick_comes)
 	ASSERT_EQ(pc_thread_join(a, NULL), 0);
 	ASSERT_EQ(pc_preempt_stats(0, &st), 0);
 	ASSERT_GE(st.ticks, 1);
+}
+
+static atomic_int pauser_started;
+
+static void *note_start_then_pause(void *arg)
+{
+	atomic_store(&pauser_started, 1);
+	return pause_until_done(arg);
+}
+
+/* A plain pthread, as a 2LS's own thread might be: asks vcore 0. */
+static void *request_pause(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&pauser_started))
+		usleep(100);
+	ASSERT_EQ(pc_sched_pause(0), 0);
+	return NULL;
+}
+
+/*
+ * With ticks off, only the 2LS's request can make the pausing loop
+ * yield to the uthread behind it: without it the case hangs.
+ */
+TEST(a_2ls_request_makes_a_pausing_loop_yield)
+{
+	struct pc_thread *a, *b;
+	pthread_t p;
+
+	ASSERT_EQ(pc_preempt_quantum_set(0), 0);
+	test_enter(1);
+	ASSERT_EQ(pc_sched_pause(-1), -EINVAL);
+	ASSERT_EQ(pc_sched_pause(PC_VCORE_MAX), -EINVAL);
+	ASSERT_EQ(pc_sched_pause(1), -ENXIO);
+	ASSERT_EQ(pthread_create(&p, NULL, request_pause, NULL), 0);
+	ASSERT_EQ(pc_thread_create(&a, NULL, note_start_then_pause, NULL), 0);
+	ASSERT_EQ(pc_thread_create(&b, NULL, set_done, NULL), 0);
+	ASSERT_EQ(pc_thread_join(b, NULL), 0);
+	ASSERT_EQ(pc_thread_join(a, NULL), 0);
+	ASSERT_EQ(pthread_join(p, NULL), 0);
 }
 
 /* The loop helper visits every index once, chunk by chunk. */
