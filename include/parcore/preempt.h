@@ -104,7 +104,8 @@ struct pc_preempt_stats {
 	uint64_t ticks;       /* pause flags set */
 	uint64_t signals;     /* ticks that had to interrupt */
 	uint64_t preemptions; /* uthreads switched out by a tick */
-	uint64_t deferred;    /* interrupts that found no safe point */
+	uint64_t deferred;    /* ticks that found no safe point, or the
+			       * thread asleep in a system call */
 	uint64_t restarts;    /* interrupts that rolled a region back */
 	uint64_t areas;       /* vector save areas given to uthreads */
 };

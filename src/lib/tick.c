@@ -6,6 +6,8 @@
 
 #include <parcore/preempt.h>
 
+#include <time.h>
+
 #include "../common/sys.h"
 
 __thread int pc_pause_pending __attribute__((tls_model("initial-exec")));
@@ -17,6 +19,8 @@ static atomic_uint tick_word;
 static atomic_int ticker_idle;
 /* Per vcore: nr_runs when its flag was set, or NO_TICK. Ticker only. */
 static unsigned int tick_seen[PC_VCORE_MAX];
+/* Per vcore: its thread's CPU time at its last tick. Ticker only. */
+static uint64_t tick_cpu[PC_VCORE_MAX];
 #define NO_TICK (~0u)
 
 #define STAT_INC(vc, field)                                              \
@@ -121,8 +125,43 @@ static bool waited_for(int i, struct pc__vcore *vc, uint64_t now)
 }
 
 /*
+ * CPU time used by vcore @vc's thread, in ns (0 if unknown): the clock id
+ * glibc's pthread_getcpuclockid() makes from a thread id (Linux ABI:
+ * ~tid << 3, per-thread, scheduler clock).
+ */
+static uint64_t thread_cpu_ns(struct pc__vcore *vc)
+{
+	int tid = atomic_load_explicit(&vc->tid, memory_order_relaxed);
+	struct timespec ts;
+
+	if (tid <= 0 ||
+	    clock_gettime((clockid_t)(~(unsigned int)tid << 3 | 4 | 2), &ts))
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Whether vcore @i's thread mostly slept in the kernel over the last
+ * quantum: its uthread blocks in system calls (poll, epoll_wait,
+ * nanosleep... in a loop). It is then inside libc, not at a safe point,
+ * and a signal would only make a call that the kernel never restarts,
+ * SA_RESTART or not, fail with EINTR (ticks.md). A spinner uses the
+ * quantum's CPU, or its share of an oversubscribed CPU; the bar is an
+ * eighth. One system call, on the ticker, per tick of a held vcore.
+ */
+static bool mostly_asleep(int i, struct pc__vcore *vc)
+{
+	uint64_t cpu = thread_cpu_ns(vc), used = cpu - tick_cpu[i];
+
+	tick_cpu[i] = cpu;
+	return cpu && used < atomic_load_explicit(&quantum,
+						  memory_order_relaxed) / 8;
+}
+
+/*
  * One tick of vcore @i, busy: the first sets its pause flag; the next,
- * if nothing ran there since, interrupts it.
+ * if nothing ran there since, interrupts it, unless its thread mostly
+ * slept in system calls meanwhile (then the next tick looks again).
  */
 static void tick_vcore(int i, struct pc__vcore *vc, uint64_t now)
 {
@@ -134,6 +173,10 @@ static void tick_vcore(int i, struct pc__vcore *vc, uint64_t now)
 	}
 	runs = atomic_load_explicit(&vc->nr_runs, memory_order_relaxed);
 	if (tick_seen[i] == runs) {
+		if (mostly_asleep(i, vc)) {
+			STAT_INC(vc, deferred);
+			return;
+		}
 		atomic_store_explicit(&vc->tick_due, 1, memory_order_relaxed);
 		STAT_INC(vc, signals);
 		pc__notify(i, true);
@@ -143,6 +186,7 @@ static void tick_vcore(int i, struct pc__vcore *vc, uint64_t now)
 		return;
 	STAT_INC(vc, ticks);
 	tick_seen[i] = runs;
+	tick_cpu[i] = thread_cpu_ns(vc);
 }
 
 /* Ticks every busy vcore; returns whether any was busy. */

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <parcore/parcore.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -214,6 +215,31 @@ TEST(a_disabled_section_is_not_preempted_and_yields_at_its_end)
 	ASSERT_EQ(pc_preempt_enable(), 0);
 	ASSERT_EQ(atomic_load(&b_ran), 1); /* the end yielded to it */
 	ASSERT_EQ(pc_preempt_enable(), -EINVAL);
+	ASSERT_EQ(pc_thread_join(b, NULL), 0);
+}
+
+/*
+ * A uthread blocked in poll() holds its vcore while another waits for
+ * it: the ticks find that its thread used almost no CPU and send no
+ * signal, which would make poll(), never restarted, fail with EINTR.
+ * Each wait spans many quanta: without the check, every run failed.
+ */
+TEST(a_uthread_blocked_in_a_system_call_gets_no_eintr)
+{
+	struct pc_thread *b;
+	struct pc_preempt_stats st;
+
+	ASSERT_EQ(pc_preempt_quantum_set(QUANTUM), 0);
+	test_enter(1);
+	ASSERT_EQ(pc_thread_create(&b, NULL, count_run, NULL), 0);
+	for (int i = 0; i < 5; i++)
+		ASSERT_EQ(poll(NULL, 0, 20 * QUANTUM / 1000000), 0);
+	ASSERT_EQ(pc_preempt_stats(0, &st), 0);
+	printf("  %llu ticks, %llu signals, %llu deferred\n",
+	       (unsigned long long)st.ticks, (unsigned long long)st.signals,
+	       (unsigned long long)st.deferred);
+	ASSERT_GT(st.deferred, 0);
+	pc_thread_yield();
 	ASSERT_EQ(pc_thread_join(b, NULL), 0);
 }
 
