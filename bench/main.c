@@ -378,6 +378,23 @@ static void bench_tick_cost(struct bench_ctx *c, struct bench_result *r)
 }
 
 /*
+ * A preemptive switch against a cooperative one (issue 4): a uthread
+ * switched out, another run once and yielding back, timed as the first
+ * one's absence. Both are parcore's, each in a child of its own.
+ */
+static void bench_preempt_switch(struct bench_ctx *c, struct bench_result *r)
+{
+	struct bench_peer *p = bench_add_peer(r, "cooperative", 0);
+
+	r->what = "a uthread switched out by pc_sched_preempt() and back "
+		  "by the other's yield, one vcore: its absence";
+	run_ours(c, ours_preempt_switch, r);
+	if (bench_run_forked(ours_coop_switch, &c->bt, c->timeout_s,
+			     "parcore's cooperative round trip", &p->v))
+		c->ours_failed = 1;
+}
+
+/*
  * parcore only: no peer has the arbiter's warning and deadline, so these
  * are printed with their p99 and written with no peers and no ratios.
  */
@@ -423,6 +440,7 @@ static const struct bench_def benches[] = {
 	{ "xsave_avx512", "ns", bench_xsave_avx512 },
 	{ "tick_latency", "ns", bench_tick_latency },
 	{ "tick_cost", "ns", bench_tick_cost },
+	{ "preempt_switch", "ns", bench_preempt_switch },
 };
 #define NBENCHES (sizeof(benches) / sizeof(benches[0]))
 

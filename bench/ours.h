@@ -60,6 +60,13 @@ void ours_tick_latency(void *arg, struct bench_value *v);
 void ours_tick_cost(void *arg, struct bench_value *v);
 void ours_tick_cost_off(void *arg, struct bench_value *v);
 
+/*
+ * A uthread switched out and back, one vcore (ours_tick.c): preempted by
+ * pc_sched_preempt(), or yielding; each sample is its absence.
+ */
+void ours_preempt_switch(void *arg, struct bench_value *v);
+void ours_coop_switch(void *arg, struct bench_value *v);
+
 /* pc_thread_switch() round trip between two parked uthreads. */
 void ours_switch(void *arg, struct bench_value *v);
 

@@ -129,3 +129,15 @@ void ours_tick_cost_off(void *arg, struct bench_value *v)
 	(void)arg;
 	compiled_out(v);
 }
+
+void ours_preempt_switch(void *arg, struct bench_value *v)
+{
+	(void)arg;
+	compiled_out(v);
+}
+
+void ours_coop_switch(void *arg, struct bench_value *v)
+{
+	(void)arg;
+	compiled_out(v);
+}

@@ -9,8 +9,11 @@
  * GOMAXPROCS=1, where the runtime forces a preemption after 10 ms).
  */
 #include "ours.h"
+#include <sched.h>
 
 #include <parcore/parcore.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -126,4 +129,169 @@ void ours_tick_cost(void *arg, struct bench_value *v)
 void ours_tick_cost_off(void *arg, struct bench_value *v)
 {
 	tick_cost(arg, v, 0);
+}
+
+/* ---- a preemptive switch against a cooperative one ---- */
+
+/*
+ * One vcore, two uthreads: A is switched out, B runs once and yields back
+ * to A. A times its absence with the TSC, in its own code (a safe point:
+ * no clock call into the vDSO). Preemptive: A spins and a pthread on the
+ * other CPU calls pc_sched_preempt(); the absence is the whole cost on
+ * the vcore's CPU (the kernel's signal delivery, the handler, the save
+ * into A's area, vcore context, the 2LS, B, and the way back with the
+ * restore), but not the signal's flight. Cooperative: A calls
+ * pc_thread_yield() instead. Ticks are off.
+ */
+#define SWITCH_SAMPLES 400
+
+static atomic_uint b_runs;
+static atomic_uint a_gaps;
+static uint64_t gaps[SWITCH_SAMPLES];
+
+static inline uint64_t tsc(void)
+{
+#if defined(__x86_64__)
+	return __rdtsc();
+#else
+	return bench_now_ns();
+#endif
+}
+
+static void *run_and_yield(void *arg)
+{
+	(void)arg;
+	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+		atomic_fetch_add_explicit(&b_runs, 1, memory_order_relaxed);
+		pc_thread_yield();
+	}
+	return NULL;
+}
+
+/*
+ * A, preempted: notes every absence during which B ran. The absence lies
+ * between the last read of b_runs that did not see B's run and the one
+ * that did: in the step of the second read, or if it came between that
+ * step's TSC read and its b_runs read, in the next step.
+ */
+static void *watch_absences(void *arg)
+{
+	unsigned int seen = atomic_load(&b_runs), n = 0;
+	uint64_t last = tsc(), first = 0;
+	bool noted = false;
+
+	(void)arg;
+	while (n < SWITCH_SAMPLES) {
+		uint64_t now = tsc(), step = now - last;
+		unsigned int b = atomic_load_explicit(&b_runs,
+						      memory_order_relaxed);
+
+		if (noted) {
+			gaps[n++] = step > first ? step : first;
+			atomic_store_explicit(&a_gaps, n, memory_order_release);
+			noted = false;
+		}
+		if (b != seen) {
+			noted = true;
+			first = step;
+			seen = b;
+		}
+		last = now;
+	}
+	return NULL;
+}
+
+/* A, cooperative: times each yield to B and back. */
+static void *time_yields(void *arg)
+{
+	(void)arg;
+	for (unsigned int n = 0; n < SWITCH_SAMPLES; n++) {
+		uint64_t t0 = tsc();
+
+		pc_thread_yield();
+		gaps[n] = tsc() - t0;
+	}
+	return NULL;
+}
+
+/*
+ * The pthread that preempts A, one sample at a time, on a CPU other than
+ * vcore 0's: it spins, and on A's CPU it would be part of A's absences.
+ */
+static void *preempt_a(void *arg)
+{
+	int cpu = pc_vcore_cpu(0);
+	unsigned int n;
+	cpu_set_t set;
+
+	(void)arg;
+	CPU_ZERO(&set);
+	CPU_SET(cpu > 0 ? 0 : 1, &set);
+	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	while ((n = atomic_load(&a_gaps)) < SWITCH_SAMPLES) {
+		uint64_t until = bench_now_ns() + 200000;
+
+		pc_sched_preempt(0);
+		/* Wait for it (or retry: it may have found no safe point). */
+		while (atomic_load(&a_gaps) == n && bench_now_ns() < until)
+			;
+		while (bench_now_ns() < until) /* let A run on a while */
+			;
+	}
+	return NULL;
+}
+
+static void switch_round_trip(struct bench_value *v, bool preemptive)
+{
+	double ns[SWITCH_SAMPLES];
+	uint64_t c0, n0, c1, n1;
+	struct pc_thread *a, *b;
+	pthread_t p;
+	int err;
+
+	if ((err = pc_preempt_quantum_set(0))) {
+		ours_failed(v, "pc_preempt_quantum_set", err);
+		return;
+	}
+	if (ours_enter_vcores(1, v))
+		return;
+	if (preemptive && !pc_preempt_supported()) {
+		bench_value_missing(v, "this build does not preempt");
+		return;
+	}
+	c0 = tsc();
+	n0 = bench_now_ns();
+	if ((err = pc_thread_create(&b, NULL, run_and_yield, NULL)) ||
+	    (err = pc_thread_create(&a, NULL, preemptive ? watch_absences :
+							   time_yields,
+				    NULL))) {
+		ours_failed(v, "pc_thread_create", err);
+		return;
+	}
+	if (preemptive && (err = pthread_create(&p, NULL, preempt_a, NULL))) {
+		ours_failed(v, "pthread_create", err);
+		return;
+	}
+	pc_thread_join(a, NULL);
+	atomic_store(&stop, 1);
+	pc_thread_join(b, NULL);
+	if (preemptive)
+		pthread_join(p, NULL);
+	c1 = tsc();
+	n1 = bench_now_ns();
+	for (unsigned int i = 0; i < SWITCH_SAMPLES; i++)
+		ns[i] = (double)gaps[i] * (double)(n1 - n0) / (double)(c1 - c0);
+	bench_value_set_samples(v, ns, SWITCH_SAMPLES);
+}
+
+void ours_preempt_switch(void *arg, struct bench_value *v)
+{
+	(void)arg;
+	switch_round_trip(v, true);
+}
+
+void ours_coop_switch(void *arg, struct bench_value *v)
+{
+	(void)arg;
+	switch_round_trip(v, false);
 }

@@ -178,6 +178,20 @@ PC_EXPORT int pc_sched_vcore_online(int vcoreid);
  */
 PC_EXPORT int pc_sched_pause(int vcoreid);
 
+/*
+ * pc_sched_preempt() - switch out the uthread running on vcore @vcoreid
+ * now, as a tick would one that ran past its grace: it is interrupted
+ * (a notification, tens of microseconds away here) and, if it stands at
+ * a safe point (parcore/preempt.h) outside pc_preempt_disable(), handed
+ * to the 2LS as if it had yielded (thread_paused()); else it goes on,
+ * with its pause flag set as by pc_sched_pause(), and the next tick
+ * tries again. For a 2LS whose urgent uthread cannot wait for a PAUSE
+ * point. The request lapses if the vcore switches to another uthread
+ * first. Called by a uthread for its own vcore, it yields. Any context.
+ * Returns 0, -EINVAL for a bad @vcoreid, -ENXIO if it is not online.
+ */
+PC_EXPORT int pc_sched_preempt(int vcoreid);
+
 PC_END_DECLS
 
 #endif /* PARCORE_SCHED_H */

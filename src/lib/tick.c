@@ -86,6 +86,26 @@ int pc_sched_pause(int vcoreid)
 	return 0;
 }
 
+int pc_sched_preempt(int vcoreid)
+{
+	struct pc__vcore *vc;
+	int err = pc_sched_pause(vcoreid);
+
+	if (err)
+		return err;
+	vc = pc__vcore_get(vcoreid);
+	if (vc == pc__vcore_self()) {
+		/* Its own vcore: the caller is the uthread to switch out. */
+		if (pc__thread_current())
+			pc_thread_yield();
+		return 0;
+	}
+	atomic_store_explicit(&vc->tick_due, 1, memory_order_relaxed);
+	STAT_INC(vc, signals);
+	pc__notify(vcoreid, true);
+	return 0;
+}
+
 /* ---- the preemption, in vcore context ---- */
 
 /* pc__tick_preempt() - see internal.h. */

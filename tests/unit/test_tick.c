@@ -165,6 +165,46 @@ TEST(a_2ls_request_makes_a_pausing_loop_yield)
 	ASSERT_EQ(pthread_join(p, NULL), 0);
 }
 
+/* A plain pthread again: preempts vcore 0 until the spinner is out. */
+static void *request_preemption(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&done)) {
+		ASSERT_EQ(pc_sched_preempt(0), 0);
+		usleep(1000);
+	}
+	return NULL;
+}
+
+/*
+ * With ticks off, a uthread that spins without PAUSE points gives its
+ * vcore to the one behind it only when the 2LS preempts it: without the
+ * preemption the case hangs. Requests are repeated, since one may come
+ * before the spinner runs or find it outside a safe point.
+ */
+TEST(a_2ls_preemption_switches_out_a_spinner)
+{
+	struct pc_thread *a, *b;
+	struct pc_preempt_stats st;
+	pthread_t p;
+
+	ASSERT_EQ(pc_preempt_quantum_set(0), 0);
+	test_enter(1);
+	ASSERT_EQ(pc_sched_preempt(-1), -EINVAL);
+	ASSERT_EQ(pc_sched_preempt(1), -ENXIO);
+	if (!pc_preempt_supported())
+		SKIP("this build does not preempt (docs/design/ticks.md)");
+	ASSERT_EQ(pc_thread_create(&a, NULL, spin_until_done, NULL), 0);
+	ASSERT_EQ(pc_thread_create(&b, NULL, set_done, NULL), 0);
+	ASSERT_EQ(pthread_create(&p, NULL, request_preemption, NULL), 0);
+	ASSERT_EQ(pc_thread_join(b, NULL), 0);
+	ASSERT_EQ(pc_thread_join(a, NULL), 0);
+	ASSERT_EQ(pthread_join(p, NULL), 0);
+	ASSERT_EQ(pc_preempt_stats(0, &st), 0);
+	ASSERT_GE(st.preemptions, 1);
+	ASSERT_EQ(st.ticks, 0);
+}
+
 /* The loop helper visits every index once, chunk by chunk. */
 TEST(the_pausing_loop_helper_visits_every_index_once)
 {
