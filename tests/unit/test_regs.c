@@ -4,10 +4,13 @@
  * vector registers (SSE; AVX, AVX-512 and its mask registers where the
  * CPU has them) with patterns of their own, spin in a call-free loop
  * long enough to be preempted by a tick and moved between vcores, and
- * check every register afterwards. x86-64 only.
+ * check every register afterwards, and the signal mask and alternate
+ * stack. x86-64 only.
  */
 #define _GNU_SOURCE
 #include <parcore/parcore.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -154,6 +157,22 @@ static void probe(void)
 
 static atomic_long bad, runs, moved;
 
+/*
+ * After its preemptions, wherever it runs: the notification signal is
+ * not blocked (sigreturn restored the mask), the thread's alternate
+ * stack is set up and not in use (the handler's frame is gone).
+ */
+static bool signal_state_right(void)
+{
+	sigset_t mask;
+	stack_t ss;
+
+	if (pthread_sigmask(SIG_BLOCK, NULL, &mask) ||
+	    sigismember(&mask, PC_NOTIFY_SIGNAL) || sigaltstack(NULL, &ss))
+		return false;
+	return !(ss.ss_flags & (SS_ONSTACK | SS_DISABLE)) && ss.ss_sp;
+}
+
 static void *fill_spin_check(void *arg)
 {
 	uint64_t pat = (uint64_t)(uintptr_t)arg << 32 | 0x5a5a0000u;
@@ -167,6 +186,7 @@ static void *fill_spin_check(void *arg)
 		atomic_fetch_add(&bad, zmm_spin(pat + 7, SPINS));
 	if (pc_vcore_id() != before)
 		atomic_fetch_add(&moved, 1);
+	atomic_fetch_add(&bad, !signal_state_right());
 	atomic_fetch_add(&runs, 1);
 	return NULL;
 }
