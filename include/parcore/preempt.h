@@ -74,17 +74,19 @@ static inline void pc_pause(void)
 PC_EXPORT void pc_preempt_disable(void);
 PC_EXPORT int pc_preempt_enable(void);
 
-/* The default quantum. */
+/* The default quantum, and the shortest one accepted. */
 #define PC_QUANTUM_DEFAULT_NS (10u * 1000u * 1000u)
+#define PC_QUANTUM_MIN_NS (100u * 1000u)
 
 /*
  * pc_preempt_quantum_set() - the process's quantum: how long a uthread
  * runs before its vcore's pause flag is set, when others wait for the
  * vcore; a uthread that has not paused a quantum later is preempted.
- * 0 turns ticks off: uthreads are purely cooperative. A 2LS that wants
- * its own quantum sets it from its init. Any thread, any time.
- * Returns 0, or -EINVAL below 100 us (ticks would cost more than the
- * work) other than 0.
+ * 0 turns ticks off: uthreads are purely cooperative. It wins over the
+ * quantum a 2LS asks for (quantum_ns in struct pc_sched_ops), whether
+ * called before pc_sched_set() or after. Any thread, any time.
+ * Returns 0, or -EINVAL below PC_QUANTUM_MIN_NS (ticks would cost more
+ * than the work) other than 0.
  */
 PC_EXPORT int pc_preempt_quantum_set(uint64_t ns);
 

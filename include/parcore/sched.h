@@ -100,13 +100,23 @@ struct pc_sched_ops {
 	 * snapshot is fine. May be NULL: no vcore is ever ticked.
 	 */
 	unsigned int (*queued)(int vcoreid);
+
+	/*
+	 * The quantum this 2LS wants (parcore/preempt.h), in nanoseconds,
+	 * at least 100 us; 0 leaves the process's (PC_QUANTUM_DEFAULT_NS).
+	 * A quantum the process sets with pc_preempt_quantum_set() wins,
+	 * whether set before pc_sched_set() or after. For no ticks at all,
+	 * leave queued() NULL.
+	 */
+	uint64_t quantum_ns;
 };
 
 /*
  * pc_sched_set() - install @ops as the process's 2LS. The table must stay
  * valid for the life of the process.
  * Returns 0; -EINVAL if @ops or one of init, pick_next, thread_runnable is
- * NULL; -EBUSY once the process is in multi-core mode.
+ * NULL, or quantum_ns is below 100 us but not 0; -EBUSY once the process
+ * is in multi-core mode.
  */
 PC_EXPORT int pc_sched_set(const struct pc_sched_ops *ops);
 

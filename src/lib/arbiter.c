@@ -319,13 +319,15 @@ int pc_vcore_wanted(void)
 
 int pc_sched_set(const struct pc_sched_ops *ops)
 {
-	if (!ops || !ops->init || !ops->pick_next || !ops->thread_runnable)
+	if (!ops || !ops->init || !ops->pick_next || !ops->thread_runnable ||
+	    (ops->quantum_ns && ops->quantum_ns < PC_QUANTUM_MIN_NS))
 		return -EINVAL;
 	/* Held in ENTERING so that no first request reads ops meanwhile. */
 	if (!reserve_single_core_mode())
 		return -EBUSY;
 	pthread_once(&pool_once, pool_init);
 	pc__rt.ops = ops;
+	pc__quantum_of_2ls(ops->quantum_ns);
 	atomic_store(&pc__rt.mode, PC_MODE_S);
 	return 0;
 }

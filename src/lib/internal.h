@@ -877,6 +877,8 @@ bool pc__notify_interrupts(void);
 uintptr_t pc__rr_restart_at(uintptr_t pc);
 /* Starts the ticker thread (multi-core mode's entry). 0 or -errno. */
 int pc__ticker_start(void);
+/* pc_sched_set(): the 2LS's quantum, unless the process set one. */
+void pc__quantum_of_2ls(uint64_t ns);
 /* A vcore left idleness with work: the ticker must be awake. */
 void pc__ticker_kick(void);
 /*

@@ -13,6 +13,8 @@
 __thread int pc_pause_pending __attribute__((tls_model("initial-exec")));
 
 static atomic_uint_fast64_t quantum = PC_QUANTUM_DEFAULT_NS;
+/* pc_preempt_quantum_set() was called: the 2LS's quantum does not apply. */
+static atomic_bool quantum_by_process;
 /* Bumped by every kick: the ticker sleeps on it. */
 static atomic_uint tick_word;
 /* The ticker sleeps until kicked: no vcore was busy. */
@@ -306,11 +308,19 @@ int pc__ticker_start(void)
 
 int pc_preempt_quantum_set(uint64_t ns)
 {
-	if (ns && ns < 100u * 1000u)
+	if (ns && ns < PC_QUANTUM_MIN_NS)
 		return -EINVAL;
+	atomic_store(&quantum_by_process, true);
 	atomic_store(&quantum, ns);
 	kick();
 	return 0;
+}
+
+/* pc__quantum_of_2ls() - see internal.h. */
+void pc__quantum_of_2ls(uint64_t ns)
+{
+	if (ns && !atomic_load(&quantum_by_process))
+		atomic_store(&quantum, ns);
 }
 
 uint64_t pc_preempt_quantum(void)

@@ -35,6 +35,24 @@ TEST(bad_input_is_refused)
 	pc_pause();                        /* nothing either */
 }
 
+/* A 2LS's quantum applies unless the process set its own. */
+TEST(a_2ls_quantum_applies_unless_the_process_sets_one)
+{
+	static struct pc_sched_ops ops;
+
+	ops = *pc_sched_default();
+	ops.quantum_ns = PC_QUANTUM_MIN_NS - 1;
+	ASSERT_EQ(pc_sched_set(&ops), -EINVAL);
+	ASSERT_EQ(pc_preempt_quantum(), PC_QUANTUM_DEFAULT_NS);
+	ops.quantum_ns = 2 * QUANTUM;
+	ASSERT_EQ(pc_sched_set(&ops), 0);
+	ASSERT_EQ(pc_preempt_quantum(), 2 * QUANTUM);
+	ASSERT_EQ(pc_preempt_quantum_set(3 * QUANTUM), 0);
+	ASSERT_EQ(pc_preempt_quantum(), 3 * QUANTUM);
+	ASSERT_EQ(pc_sched_set(&ops), 0); /* set after: the process's stays */
+	ASSERT_EQ(pc_preempt_quantum(), 3 * QUANTUM);
+}
+
 /* A call-free loop: only a preemption can take its vcore from it. */
 static void *spin_until_done(void *arg)
 {
