@@ -130,6 +130,47 @@ int bench_measure(const struct bench_timing *bt, bench_batch_fn fn, void *arg,
 	return err;
 }
 
+static uint64_t time_batch(bench_batch_fn fn, void *arg, uint64_t n,
+			   int *err)
+{
+	uint64_t t0 = bench_now_ns();
+
+	*err = fn(arg, n);
+	return bench_now_ns() - t0;
+}
+
+int bench_measure_pair(const struct bench_timing *bt, bench_batch_fn a,
+		       bench_batch_fn b, void *arg, double *a_ns, double *b_ns)
+{
+	double *pa = calloc(bt->reps, sizeof(*pa));
+	double *pb = calloc(bt->reps, sizeof(*pb));
+	uint64_t n = 0;
+	int err = pa && pb ? 0 : -ENOMEM, err2 = 0;
+
+	if (!err)
+		err = batch_size(bt, a, arg, &n);
+	if (!err)
+		err = b(arg, n); /* b's warm-up */
+	for (unsigned int i = 0; !err && !err2 && i < bt->reps; i++) {
+		bench_batch_fn first = i % 2 ? b : a, second = i % 2 ? a : b;
+		double t1 = (double)time_batch(first, arg, n, &err) / (double)n;
+		double t2 = (double)time_batch(second, arg, n, &err2) /
+			    (double)n;
+
+		pa[i] = i % 2 ? t2 : t1;
+		pb[i] = i % 2 ? t1 : t2;
+	}
+	if (!err)
+		err = err2;
+	if (!err) {
+		*a_ns = bench_median(pa, bt->reps);
+		*b_ns = bench_median(pb, bt->reps);
+	}
+	free(pa);
+	free(pb);
+	return err;
+}
+
 /*
  * The second field of /proc/self/statm: resident pages. Read with plain
  * read(2) so that no stdio buffer is allocated between two readings.

@@ -57,6 +57,16 @@ typedef int (*bench_batch_fn)(void *arg, uint64_t n);
 int bench_measure(const struct bench_timing *bt, bench_batch_fn fn, void *arg,
 		  double *ns_per_op);
 
+/*
+ * bench_measure_pair() - bench_measure() of @a and @b together, their
+ * batches interleaved (a b, b a, a b...) with the same size, so that
+ * both see the same machine: on this VM two runs of one loop a second
+ * apart differ by several percent, more than the gaps some targets ask
+ * to resolve. Returns 0, or the first error.
+ */
+int bench_measure_pair(const struct bench_timing *bt, bench_batch_fn a,
+		       bench_batch_fn b, void *arg, double *a_ns, double *b_ns);
+
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t bench_now_ns(void);
 
@@ -181,6 +191,7 @@ struct bench_value {
 	int ok;
 	double value;
 	double p99;	/* above 0: value is a median, this the 99th centile */
+	double paired;	/* above 0: a peer's figure, timed interleaved */
 	char reason[BENCH_REASON_MAX]; /* when !ok */
 };
 

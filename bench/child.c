@@ -76,13 +76,16 @@ static const char *parse_number(const char *s, double *x)
  * Is @s a figure and, for a median of samples, their 99th percentile,
  * and nothing else but white space? If so, sets @v to them.
  */
+/* "value [p99 [paired]]", as bench_run_forked()'s child prints it. */
 static int parse_figure(const char *s, struct bench_value *v)
 {
-	double x, p99 = 0;
+	double x, p99 = 0, paired = 0;
 	const char *end = parse_number(s, &x);
 
 	if (end && end[strspn(end, " \t\r\n")])
 		end = parse_number(end, &p99);
+	if (end && end[strspn(end, " \t\r\n")])
+		end = parse_number(end, &paired);
 	if (!end)
 		return 0;
 	end += strspn(end, " \t\r\n");
@@ -90,6 +93,7 @@ static int parse_figure(const char *s, struct bench_value *v)
 		return 0;
 	bench_value_set(v, x);
 	v->p99 = p99;
+	v->paired = paired;
 	return 1;
 }
 
@@ -156,8 +160,9 @@ int bench_run_forked(bench_child_fn fn, void *arg, unsigned int timeout_s,
 		close(fds[0]);
 		bench_value_missing(&cv, "%s set no figure", who);
 		fn(arg, &cv);
-		if (cv.ok && cv.p99 > 0)
-			dprintf(fds[1], "%.17g %.17g\n", cv.value, cv.p99);
+		if (cv.ok && (cv.p99 > 0 || cv.paired > 0))
+			dprintf(fds[1], "%.17g %.17g %.17g\n", cv.value,
+				cv.p99, cv.paired);
 		else if (cv.ok)
 			dprintf(fds[1], "%.17g\n", cv.value);
 		else

@@ -1,8 +1,11 @@
 /*
- * ours_pause.c - the PAUSE benchmarks' checked loops, run as parcore's
- * figures: in a uthread on one vcore, ticks on, nothing else runnable (so
- * the flag is never set: what is measured is the check). The plain loops
- * are the peers (main.c), timed in the parent process.
+ * ours_pause.c - the PAUSE benchmarks: the checked loops, run as
+ * parcore's figures, in a uthread on one vcore, ticks on, nothing else
+ * runnable (so the flag is never set: what is measured is the check).
+ * Their peers, the plain loops (pause_loops.c), are timed in the same
+ * uthread, batch for batch in between (bench_measure_pair()): the gaps
+ * asked for (1%) are smaller than this VM's drift from one run to the
+ * next.
  */
 #include "ours.h"
 
@@ -61,31 +64,51 @@ static int chain_every_batch(void *arg, uint64_t n)
 	return 0;
 }
 
-static void run(void *arg, struct bench_value *v, bench_batch_fn fn)
+static int sum_plain_batch(void *arg, uint64_t n)
 {
-	double ns;
+	(void)arg;
+	while (n--)
+		sink += pause_sum_plain();
+	return 0;
+}
+
+static int chain_plain_batch(void *arg, uint64_t n)
+{
+	(void)arg;
+	while (n--)
+		sink = pause_chain_plain(sink);
+	return 0;
+}
+
+/* @checked's figure, and @plain's as the paired peer. */
+static void run(void *arg, struct bench_value *v, bench_batch_fn checked,
+		bench_batch_fn plain)
+{
+	double ns, plain_ns;
 	int err;
 
 	if (ours_enter_vcores(1, v))
 		return;
-	err = bench_measure(arg, fn, NULL, &ns);
-	if (err)
+	err = bench_measure_pair(arg, checked, plain, NULL, &ns, &plain_ns);
+	if (err) {
 		ours_failed(v, "measuring", err);
-	else
-		bench_value_set(v, ns);
+		return;
+	}
+	bench_value_set(v, ns);
+	v->paired = plain_ns;
 }
 
 void ours_pause_sum_helper(void *arg, struct bench_value *v)
 {
-	run(arg, v, sum_helper_batch);
+	run(arg, v, sum_helper_batch, sum_plain_batch);
 }
 
 void ours_pause_chain_helper(void *arg, struct bench_value *v)
 {
-	run(arg, v, chain_helper_batch);
+	run(arg, v, chain_helper_batch, chain_plain_batch);
 }
 
 void ours_pause_chain_every(void *arg, struct bench_value *v)
 {
-	run(arg, v, chain_every_batch);
+	run(arg, v, chain_every_batch, chain_plain_batch);
 }

@@ -17,6 +17,7 @@ void bench_value_set(struct bench_value *v, double value)
 	v->ok = 1;
 	v->value = value;
 	v->p99 = 0;
+	v->paired = 0;
 	v->reason[0] = '\0';
 }
 
@@ -37,6 +38,7 @@ void bench_value_missing(struct bench_value *v, const char *fmt, ...)
 	v->ok = 0;
 	v->value = 0;
 	v->p99 = 0;
+	v->paired = 0;
 	va_start(ap, fmt);
 	vsnprintf(v->reason, sizeof(v->reason), fmt, ap);
 	va_end(ap);

@@ -63,11 +63,4 @@ void peer_tgkill_notify(const struct bench_timing *bt, struct bench_value *v);
 void peer_cacheline_pingpong(const struct bench_timing *bt,
 			     struct bench_value *v);
 
-/*
- * The PAUSE benchmarks' loops without checks (pause_loops.h): one pass of
- * the array sum, of the multiply-add chain.
- */
-void peer_plain_sum(const struct bench_timing *bt, struct bench_value *v);
-void peer_plain_chain(const struct bench_timing *bt, struct bench_value *v);
-
 #endif /* PARCORE_BENCH_PEERS_H */
