@@ -297,9 +297,10 @@ static void bench_chan_pingpong(struct bench_ctx *c, struct bench_result *r)
  * batches interleaved with the checked loop's (ours_pause.c).
  */
 static void run_ours_paired(struct bench_ctx *c, bench_child_fn fn,
-			    struct bench_result *r, double target)
+			    struct bench_result *r, const char *peer,
+			    double target)
 {
-	struct bench_peer *p = bench_add_peer(r, "no_checks", target);
+	struct bench_peer *p = bench_add_peer(r, peer, target);
 
 	run_ours(c, fn, r);
 	if (r->ours.ok && r->ours.paired > 0)
@@ -313,21 +314,21 @@ static void bench_pause_sum(struct bench_ctx *c, struct bench_result *r)
 {
 	r->what = "sum over 16384 uint32 with PC_PAUSE_FOR (chunks of 4096), "
 		  "one pass";
-	run_ours_paired(c, ours_pause_sum_helper, r, 1.01);
+	run_ours_paired(c, ours_pause_sum_helper, r, "no_checks", 1.01);
 }
 
 static void bench_pause_chain(struct bench_ctx *c, struct bench_result *r)
 {
 	r->what = "16384-step multiply-add chain with PC_PAUSE_FOR (chunks "
 		  "of 4096), one pass";
-	run_ours_paired(c, ours_pause_chain_helper, r, 1.01);
+	run_ours_paired(c, ours_pause_chain_helper, r, "no_checks", 1.01);
 }
 
 static void bench_pause_every(struct bench_ctx *c, struct bench_result *r)
 {
 	r->what = "16384-step multiply-add chain with pc_pause() every "
 		  "step, one pass";
-	run_ours_paired(c, ours_pause_chain_every, r, 1.04);
+	run_ours_paired(c, ours_pause_chain_every, r, "no_checks", 1.04);
 }
 
 /*
@@ -378,14 +379,9 @@ static void bench_tick_latency(struct bench_ctx *c, struct bench_result *r)
  */
 static void bench_tick_cost(struct bench_ctx *c, struct bench_result *r)
 {
-	struct bench_peer *p = bench_add_peer(r, "ticks_off", 1.005);
-
 	r->what = "a million loop iterations, two uthreads on one vcore "
 		  "switched by 10 ms ticks";
-	run_ours(c, ours_tick_cost, r);
-	if (bench_run_forked(ours_tick_cost_off, &c->bt, c->timeout_s,
-			     "parcore's tick_cost with ticks off", &p->v))
-		c->ours_failed = 1;
+	run_ours_paired(c, ours_tick_cost, r, "ticks_off", 1.005);
 }
 
 /*

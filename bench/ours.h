@@ -54,11 +54,10 @@ void ours_tick_latency(void *arg, struct bench_value *v);
 
 /*
  * A million iterations of a call-free loop, two uthreads sharing one
- * vcore, with the default quantum (switched by ticks) and with ticks off
- * (one after the other): what the ticks cost the work.
+ * vcore, with the default quantum (switched by ticks), and with ticks
+ * off (one after the other) as the paired figure: what the ticks cost.
  */
 void ours_tick_cost(void *arg, struct bench_value *v);
-void ours_tick_cost_off(void *arg, struct bench_value *v);
 
 /*
  * A uthread switched out and back, one vcore (ours_tick.c): preempted by

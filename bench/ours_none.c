@@ -124,12 +124,6 @@ void ours_tick_cost(void *arg, struct bench_value *v)
 	compiled_out(v);
 }
 
-void ours_tick_cost_off(void *arg, struct bench_value *v)
-{
-	(void)arg;
-	compiled_out(v);
-}
-
 void ours_preempt_switch(void *arg, struct bench_value *v)
 {
 	(void)arg;
