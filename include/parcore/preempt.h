@@ -104,7 +104,8 @@ PC_EXPORT int pc_preempt_supported(void);
 /* A vcore's tick counters (pc_preempt_stats()). */
 struct pc_preempt_stats {
 	uint64_t ticks;       /* pause flags set */
-	uint64_t signals;     /* ticks that had to interrupt */
+	uint64_t signals;     /* interrupts: ticks past their grace,
+			       * pc_sched_preempt() */
 	uint64_t preemptions; /* uthreads switched out by a tick */
 	uint64_t deferred;    /* ticks that found no safe point, or the
 			       * thread asleep in a system call */

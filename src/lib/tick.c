@@ -102,6 +102,8 @@ int pc_sched_preempt(int vcoreid)
 			pc_thread_yield();
 		return 0;
 	}
+	if (!pc_preempt_supported())
+		return 0; /* the pause flag is all there is */
 	atomic_store_explicit(&vc->tick_due, 1, memory_order_relaxed);
 	STAT_INC(vc, signals);
 	pc__notify(vcoreid, true);
@@ -195,7 +197,8 @@ static void tick_vcore(int i, struct pc__vcore *vc, uint64_t now)
 	}
 	runs = atomic_load_explicit(&vc->nr_runs, memory_order_relaxed);
 	if (tick_seen[i] == runs) {
-		if (mostly_asleep(i, vc)) {
+		/* Where nothing is preempted a signal only does harm. */
+		if (!pc_preempt_supported() || mostly_asleep(i, vc)) {
 			STAT_INC(vc, deferred);
 			return;
 		}

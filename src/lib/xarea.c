@@ -84,8 +84,11 @@ void pc__xarea_refill(struct pc__vcore *vc)
  */
 struct pc__xarea *pc__xarea_take(struct pc__vcore *vc, struct pc_thread *t)
 {
-	struct pc__xarea *a = t->xarea;
+	struct pc__xarea *a;
 
+	if (!t)
+		return NULL;
+	a = t->xarea;
 	if (!a) {
 		a = vc->xarea_spare;
 		if (!a)
