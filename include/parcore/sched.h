@@ -197,8 +197,10 @@ PC_EXPORT int pc_sched_pause(int vcoreid);
  * with its pause flag set as by pc_sched_pause(), and the next tick
  * tries again. For a 2LS whose urgent uthread cannot wait for a PAUSE
  * point. The request lapses if the vcore switches to another uthread
- * first. Called by a uthread for its own vcore, it yields. Where
- * pc_preempt_supported() is 0 it is pc_sched_pause(). Any context.
+ * first. For the caller's own vcore, and where pc_preempt_supported()
+ * is 0, it is pc_sched_pause(): the flag alone. The interrupt can make
+ * a system call that the kernel never restarts fail with EINTR
+ * (docs/design/ticks.md lists them). Any context.
  * Returns 0, -EINVAL for a bad @vcoreid, -ENXIO if it is not online.
  */
 PC_EXPORT int pc_sched_preempt(int vcoreid);

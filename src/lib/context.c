@@ -215,6 +215,17 @@ void pc__thread_run(struct pc_thread *t)
 		if (__atomic_load_n(&pc_pause_pending, __ATOMIC_RELAXED))
 			__atomic_store_n(&pc_pause_pending, 0,
 					 __ATOMIC_RELAXED);
+		/*
+		 * Race: a warning's flag (revoke.c), set as this vcore
+		 * picked @t, was just cleared: a warned vcore's uthread
+		 * pauses too. (A store-load reorder can still lose it; the
+		 * deadline then acts as for a uthread that never pauses.)
+		 */
+		if (PC_UNLIKELY(atomic_load_explicit(
+			    &pc__sh.arb->vc[vc->id].preempt_pending,
+			    memory_order_relaxed)))
+			__atomic_store_n(&pc_pause_pending, 1,
+					 __ATOMIC_RELAXED);
 		if (atomic_load_explicit(&vc->tick_due, memory_order_relaxed))
 			atomic_store_explicit(&vc->tick_due, 0,
 					      memory_order_relaxed);

@@ -198,6 +198,8 @@ static int reenter(bool movable)
  */
 int pc__notify_interrupted(void)
 {
+	/* pc__notify_entry aligned the stack to the ABI's 16 for the call. */
+	PC_ASSERT(((uintptr_t)__builtin_frame_address(0) & 15) == 0);
 	return reenter(pc__vcore_self()->intr_movable);
 }
 

@@ -150,9 +150,8 @@ int pc_vcore_preempt(int vcoreid, uint64_t warning_ns)
 	atomic_store(&arb_of(vcoreid)->preempt_pending, deadline);
 	/*
 	 * Its uthread yields at its next PAUSE point, well before the
-	 * deadline if it pauses at all. The flag lapses if the vcore
-	 * switches first; then its loop sets it again for the uthread it
-	 * resumes (vcore.c).
+	 * deadline if it pauses at all. A vcore that switches to another
+	 * uthread meanwhile sets the flag again (pc__thread_run()).
 	 */
 	pc__vcore_pause(pc__vcore_get(vcoreid));
 	/*

@@ -6,23 +6,30 @@
 
 #include <parcore/preempt.h>
 
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../common/sys.h"
 
 __thread int pc_pause_pending __attribute__((tls_model("initial-exec")));
 
+/* The quantum in force: the process's if it set one, else the 2LS's. */
 static atomic_uint_fast64_t quantum = PC_QUANTUM_DEFAULT_NS;
-/* pc_preempt_quantum_set() was called: the 2LS's quantum does not apply. */
-static atomic_bool quantum_by_process;
+static pthread_mutex_t quantum_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t process_quantum = UINT64_MAX; /* unset; quantum_lock */
+static uint64_t sched_quantum;                /* 0: none; quantum_lock */
 /* Bumped by every kick: the ticker sleeps on it. */
 static atomic_uint tick_word;
 /* The ticker sleeps until kicked: no vcore was busy. */
 static atomic_int ticker_idle;
 /* Per vcore: nr_runs when its flag was set, or NO_TICK. Ticker only. */
 static unsigned int tick_seen[PC_VCORE_MAX];
-/* Per vcore: its thread's CPU time at its last tick. Ticker only. */
-static uint64_t tick_cpu[PC_VCORE_MAX];
+/* Per vcore: its thread's CPU time and run-queue wait at its last tick. */
+static uint64_t tick_cpu[PC_VCORE_MAX], tick_wait[PC_VCORE_MAX];
+#define NO_WAIT UINT64_MAX
 #define NO_TICK (~0u)
 
 #define STAT_INC(vc, field)                                              \
@@ -96,14 +103,12 @@ int pc_sched_preempt(int vcoreid)
 	if (err)
 		return err;
 	vc = pc__vcore_get(vcoreid);
-	if (vc == pc__vcore_self()) {
-		/* Its own vcore: the caller is the uthread to switch out. */
-		if (pc__thread_current())
-			pc_thread_yield();
+	/*
+	 * Its own vcore: the flag is all. A yield here could be inside a
+	 * runtime nopreempt section (a 2LS callback) or a signal handler.
+	 */
+	if (vc == pc__vcore_self() || !pc_preempt_supported())
 		return 0;
-	}
-	if (!pc_preempt_supported())
-		return 0; /* the pause flag is all there is */
 	atomic_store_explicit(&vc->tick_due, 1, memory_order_relaxed);
 	STAT_INC(vc, signals);
 	pc__notify(vcoreid, true);
@@ -165,21 +170,56 @@ static uint64_t thread_cpu_ns(struct pc__vcore *vc)
 }
 
 /*
+ * Nanoseconds vcore @vc's thread waited on a run queue, ready to run
+ * (/proc's schedstat); 0 if unknown.
+ */
+static uint64_t thread_wait_ns(struct pc__vcore *vc)
+{
+	int tid = atomic_load_explicit(&vc->tid, memory_order_relaxed);
+	unsigned long long run, wait;
+	char path[64], buf[96];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/schedstat", tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return sscanf(buf, "%llu %llu", &run, &wait) == 2 ? wait : 0;
+}
+
+/*
  * Whether vcore @i's thread mostly slept in the kernel over the last
  * quantum: its uthread blocks in system calls (poll, epoll_wait,
  * nanosleep... in a loop). It is then inside libc, not at a safe point,
  * and a signal would only make a call that the kernel never restarts,
  * SA_RESTART or not, fail with EINTR (ticks.md). A spinner uses the
- * quantum's CPU, or its share of an oversubscribed CPU; the bar is an
- * eighth. One system call, on the ticker, per tick of a held vcore.
+ * quantum's CPU, or its share of an oversubscribed CPU: the bar is an
+ * eighth. Below it, the time the thread waited for a CPU counts too (a
+ * spinner on a CPU crowded with other threads): only what is left is
+ * sleep. One system call on the ticker per tick of a held vcore; /proc
+ * is read only below the bar, which costs a crowded spinner one tick.
  */
 static bool mostly_asleep(int i, struct pc__vcore *vc)
 {
-	uint64_t cpu = thread_cpu_ns(vc), used = cpu - tick_cpu[i];
+	uint64_t bar = atomic_load_explicit(&quantum, memory_order_relaxed) / 8;
+	uint64_t cpu = thread_cpu_ns(vc), used = cpu - tick_cpu[i], wait, was;
 
 	tick_cpu[i] = cpu;
-	return cpu && used < atomic_load_explicit(&quantum,
-						  memory_order_relaxed) / 8;
+	if (!cpu || used >= bar)
+		return false;
+	wait = thread_wait_ns(vc);
+	was = tick_wait[i];
+	tick_wait[i] = wait;
+	/* No earlier reading (the first low tick): look again next tick. */
+	if (!wait || was == NO_WAIT)
+		return true;
+	return used + (wait - was) < bar;
 }
 
 /*
@@ -212,6 +252,7 @@ static void tick_vcore(int i, struct pc__vcore *vc, uint64_t now)
 	STAT_INC(vc, ticks);
 	tick_seen[i] = runs;
 	tick_cpu[i] = thread_cpu_ns(vc);
+	tick_wait[i] = NO_WAIT; /* read only if its CPU time is low */
 }
 
 /* Ticks every busy vcore; returns whether any was busy. */
@@ -309,12 +350,25 @@ int pc__ticker_start(void)
 
 /* ---- settings and counters ---- */
 
+/* Sets the process's (@process) or the 2LS's quantum, and the one in force. */
+static void quantum_update(bool process, uint64_t ns)
+{
+	pthread_mutex_lock(&quantum_lock);
+	if (process)
+		process_quantum = ns;
+	else
+		sched_quantum = ns;
+	atomic_store(&quantum, process_quantum != UINT64_MAX ? process_quantum :
+			       sched_quantum ? sched_quantum :
+					       PC_QUANTUM_DEFAULT_NS);
+	pthread_mutex_unlock(&quantum_lock);
+}
+
 int pc_preempt_quantum_set(uint64_t ns)
 {
 	if (ns && ns < PC_QUANTUM_MIN_NS)
 		return -EINVAL;
-	atomic_store(&quantum_by_process, true);
-	atomic_store(&quantum, ns);
+	quantum_update(true, ns);
 	kick();
 	return 0;
 }
@@ -322,8 +376,7 @@ int pc_preempt_quantum_set(uint64_t ns)
 /* pc__quantum_of_2ls() - see internal.h. */
 void pc__quantum_of_2ls(uint64_t ns)
 {
-	if (ns && !atomic_load(&quantum_by_process))
-		atomic_store(&quantum, ns);
+	quantum_update(false, ns);
 }
 
 uint64_t pc_preempt_quantum(void)

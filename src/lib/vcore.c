@@ -485,14 +485,10 @@ void pc__vcore_loop(struct pc__vcore *vc)
 		t = vc->resume;
 		vc->resume = NULL;
 		if (PC_UNLIKELY(atomic_load(
-			    &pc__sh.arb->vc[vc->id].preempt_pending))) {
-			if (!t || (vc->resume_movable && pc__preempt_due(vc))) {
-				pc__events_handle(vc);
-				t = pc__preempt_strand(vc, t);
-			} else {
-				/* Warned: yield at the next PAUSE point. */
-				pc__vcore_pause(vc);
-			}
+			    &pc__sh.arb->vc[vc->id].preempt_pending)) &&
+		    (!t || (vc->resume_movable && pc__preempt_due(vc)))) {
+			pc__events_handle(vc);
+			t = pc__preempt_strand(vc, t);
 		}
 		if (t && PC_UNLIKELY(atomic_load_explicit(
 				 &vc->tick_due, memory_order_relaxed)))

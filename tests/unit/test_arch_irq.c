@@ -448,6 +448,16 @@ TEST(notify_entry_keeps_every_register_fxsave_area)
 	run_victim(0, 0, true);
 }
 
+TEST(notify_entry_keeps_every_register_xsave_area)
+{
+	unsigned int a, b, c, d;
+
+	__asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
+	if (!(c & (1u << 27)))
+		SKIP("no OSXSAVE");
+	run_victim(1, __builtin_cpu_supports("avx"), true);
+}
+
 TEST(notify_entry_keeps_every_register_xsavec_area)
 {
 	unsigned int a, b, c, d;

@@ -227,7 +227,8 @@ TEST(registers_survive_preemption_and_moves)
 	ASSERT_EQ(atomic_load(&bad), 0);
 	ASSERT_EQ(atomic_load(&runs), THREADS);
 	ASSERT_GT(preempted, 0);
-	ASSERT_GT(areas, 0);
+	/* More than each vcore's first spare: vcore context refills them. */
+	ASSERT_GT(areas, VCORES);
 	ASSERT_GT(atomic_load(&moved), 0);
 }
 

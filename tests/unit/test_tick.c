@@ -47,6 +47,10 @@ TEST(a_2ls_quantum_applies_unless_the_process_sets_one)
 	ops.quantum_ns = 2 * QUANTUM;
 	ASSERT_EQ(pc_sched_set(&ops), 0);
 	ASSERT_EQ(pc_preempt_quantum(), 2 * QUANTUM);
+	/* Another 2LS that asks for none: the default again. */
+	ASSERT_EQ(pc_sched_set(pc_sched_default()), 0);
+	ASSERT_EQ(pc_preempt_quantum(), PC_QUANTUM_DEFAULT_NS);
+	ASSERT_EQ(pc_sched_set(&ops), 0);
 	ASSERT_EQ(pc_preempt_quantum_set(3 * QUANTUM), 0);
 	ASSERT_EQ(pc_preempt_quantum(), 3 * QUANTUM);
 	ASSERT_EQ(pc_sched_set(&ops), 0); /* set after: the process's stays */
@@ -73,15 +77,11 @@ static void *set_done(void *arg)
  * One vcore: a uthread spins without a PAUSE point until the second sets
  * its flag. Without preemption the second never runs, and the case hangs.
  */
-TEST(a_uthread_that_never_pauses_does_not_starve_the_others)
+static void spinner_and_setter(void)
 {
 	struct pc_thread *a, *b;
 	struct pc_preempt_stats st;
 
-	ASSERT_EQ(pc_preempt_quantum_set(QUANTUM), 0);
-	test_enter(1);
-	if (!pc_preempt_supported())
-		SKIP("this build does not preempt (docs/design/ticks.md)");
 	ASSERT_EQ(pc_thread_create(&a, NULL, spin_until_done, NULL), 0);
 	ASSERT_EQ(pc_thread_create(&b, NULL, set_done, NULL), 0);
 	ASSERT_EQ(pc_thread_join(b, NULL), 0);
@@ -89,6 +89,61 @@ TEST(a_uthread_that_never_pauses_does_not_starve_the_others)
 	ASSERT_EQ(pc_preempt_stats(0, &st), 0);
 	ASSERT_GE(st.preemptions, 1);
 	ASSERT_GE(st.signals, 1);
+}
+
+TEST(a_uthread_that_never_pauses_does_not_starve_the_others)
+{
+	ASSERT_EQ(pc_preempt_quantum_set(QUANTUM), 0);
+	test_enter(1);
+	if (!pc_preempt_supported())
+		SKIP("this build does not preempt (docs/design/ticks.md)");
+	spinner_and_setter();
+}
+
+/* A 2LS that preempts its own vcore whenever a uthread becomes runnable. */
+static struct pc_sched_ops preempting_ops;
+
+static void runnable_then_preempt_own(struct pc_thread *t)
+{
+	pc_sched_default()->thread_runnable(t);
+	if (pc_vcore_id() >= 0)
+		ASSERT_EQ(pc_sched_preempt(pc_vcore_id()), 0);
+}
+
+/*
+ * pc_sched_preempt() of the caller's own vcore from inside a 2LS callback,
+ * within the runtime: it once yielded there, which wrapped the vcore's
+ * nopreempt count, so every later notification was deferred and the
+ * creator, spinning on, was never preempted for the uthread it created
+ * (after a second reader's reproducer): the case hangs.
+ */
+static void *sleep_then_set_done(void *arg);
+
+static void *create_setter_then_spin(void *arg)
+{
+	struct pc_thread *b;
+
+	/* A setter that sleeps first: it needs the vcore again later. */
+	ASSERT_EQ(pc_thread_create(&b, NULL, sleep_then_set_done, NULL), 0);
+	spin_until_done(arg);
+	ASSERT_EQ(pc_thread_join(b, NULL), 0);
+	return NULL;
+}
+
+TEST(a_2ls_preempting_its_own_vcore_from_a_callback_breaks_nothing)
+{
+	struct pc_thread *a;
+
+	preempting_ops = *pc_sched_default();
+	preempting_ops.thread_runnable = runnable_then_preempt_own;
+	ASSERT_EQ(pc_preempt_quantum_set(QUANTUM), 0);
+	ASSERT_EQ(pc_sched_set(&preempting_ops), 0);
+	test_enter(1);
+	if (!pc_preempt_supported())
+		SKIP("this build does not preempt (docs/design/ticks.md)");
+	ASSERT_EQ(pc_thread_create(&a, NULL, create_setter_then_spin, NULL),
+		  0);
+	ASSERT_EQ(pc_thread_join(a, NULL), 0);
 }
 
 static void *sleep_then_set_done(void *arg)
