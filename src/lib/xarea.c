@@ -36,28 +36,50 @@ static size_t area_bytes(void)
 	return sizeof(struct pc__xarea) + ((image + 63) & ~(uint64_t)63);
 }
 
-static struct pc__xarea *carve(void)
+/* An area from the current chunk, or NULL if it is used up. lock held. */
+static struct pc__xarea *carve_locked(size_t size)
 {
-	size_t size = area_bytes();
 	struct pc__xarea *a = NULL;
 
-	pc__spin_lock(&lock);
-	if (chunk_left < size) {
-		void *m = mmap(NULL, size * CHUNK_AREAS, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-		if (m != MAP_FAILED) {
-			chunk = m;
-			chunk_left = size * CHUNK_AREAS;
-		}
-	}
 	if (chunk_left >= size) {
 		a = (struct pc__xarea *)chunk;
 		chunk += size;
 		chunk_left -= size;
 	}
-	pc__spin_unlock(&lock);
 	return a;
+}
+
+/*
+ * An area, mapping a new chunk when the last is used up. The mmap runs
+ * outside the lock (holders of runtime spinlocks make no system calls);
+ * of two vcores that map at once, the loser unmaps its chunk.
+ */
+static struct pc__xarea *carve(void)
+{
+	size_t size = area_bytes(), len = size * CHUNK_AREAS;
+	struct pc__xarea *a;
+	void *m;
+
+	for (;;) {
+		pc__spin_lock(&lock);
+		a = carve_locked(size);
+		pc__spin_unlock(&lock);
+		if (a)
+			return a;
+		m = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (m == MAP_FAILED)
+			return NULL;
+		pc__spin_lock(&lock);
+		if (chunk_left < size) {
+			chunk = m;
+			chunk_left = len;
+			m = NULL;
+		}
+		pc__spin_unlock(&lock);
+		if (m)
+			munmap(m, len);
+	}
 }
 
 /*
