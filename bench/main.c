@@ -312,7 +312,7 @@ static void run_ours_paired(struct bench_ctx *c, bench_child_fn fn,
 
 static void bench_pause_sum(struct bench_ctx *c, struct bench_result *r)
 {
-	r->what = "sum over 16384 uint32 with PC_PAUSE_FOR (chunks of 4096), "
+	r->what = "sum over 16384 uint32 with PC_PAUSE_FOR (chunks of 8192), "
 		  "one pass";
 	run_ours_paired(c, ours_pause_sum_helper, r, "no_checks", 1.01);
 }
@@ -320,7 +320,7 @@ static void bench_pause_sum(struct bench_ctx *c, struct bench_result *r)
 static void bench_pause_chain(struct bench_ctx *c, struct bench_result *r)
 {
 	r->what = "16384-step multiply-add chain with PC_PAUSE_FOR (chunks "
-		  "of 4096), one pass";
+		  "of 8192), one pass";
 	run_ours_paired(c, ours_pause_chain_helper, r, "no_checks", 1.01);
 }
 

@@ -19,14 +19,14 @@ __attribute__((noinline)) static uint32_t pause_sum_helper(void)
 {
 	uint32_t sum = 0;
 
-	PC_PAUSE_FOR(i, 0, PAUSE_N, 4096)
+	PC_PAUSE_FOR(i, 0, PAUSE_N, 8192)
 		sum += pause_array[i];
 	return sum;
 }
 
 __attribute__((noinline)) static uint64_t pause_chain_helper(uint64_t x)
 {
-	PC_PAUSE_FOR(i, 0, PAUSE_N, 4096)
+	PC_PAUSE_FOR(i, 0, PAUSE_N, 8192)
 		x = x * 6364136223846793005u + i;
 	return x;
 }
@@ -89,6 +89,7 @@ static void run(void *arg, struct bench_value *v, bench_batch_fn checked,
 
 	if (ours_enter_vcores(1, v))
 		return;
+	pause_array_fill();
 	err = bench_measure_pair(arg, checked, plain, NULL, &ns, &plain_ns);
 	if (err) {
 		ours_failed(v, "measuring", err);

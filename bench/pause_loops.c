@@ -9,6 +9,12 @@
 
 uint32_t pause_array[PAUSE_N];
 
+void pause_array_fill(void)
+{
+	for (size_t i = 0; i < PAUSE_N; i++)
+		pause_array[i] = (uint32_t)(i * 2654435761u);
+}
+
 __attribute__((noinline)) uint32_t pause_sum_plain(void)
 {
 	uint32_t sum = 0;

@@ -305,17 +305,20 @@ static void *ticker(void *unused)
 	for (;;) {
 		unsigned int word = atomic_load(&tick_word);
 		uint64_t q = atomic_load(&quantum);
-		bool busy = q && tick_all();
+		struct timespec ts;
 
-		if (!busy && !still_busy()) {
+		/*
+		 * Ticks off, or no vcore busy: until kicked (a quantum set,
+		 * a vcore leaving idleness). With ticks off this once went
+		 * round without sleeping while a vcore was busy, a CPU's
+		 * worth of spinning (bench tick_cost found it).
+		 */
+		if (!q || (!tick_all() && !still_busy())) {
 			pc__futex_wait((uint32_t *)&tick_word, word, NULL);
 			continue;
 		}
-		if (q) {
-			struct timespec ts = pc__ns_to_ts(pc__now_ns() + q);
-
-			pc__futex_wait((uint32_t *)&tick_word, word, &ts);
-		}
+		ts = pc__ns_to_ts(pc__now_ns() + q);
+		pc__futex_wait((uint32_t *)&tick_word, word, &ts);
 	}
 	return NULL;
 }

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rt.h"
@@ -22,6 +23,8 @@
 #define QUANTUM (1000u * 1000u) /* 1 ms: quick tests */
 
 static atomic_int done, b_ran;
+
+static void *set_done(void *arg);
 
 TEST(bad_input_is_refused)
 {
@@ -33,6 +36,41 @@ TEST(bad_input_is_refused)
 	ASSERT_EQ(pc_preempt_stats(-1, NULL), -EINVAL);
 	ASSERT_EQ(pc_preempt_enable(), 0); /* outside a uthread: nothing */
 	pc_pause();                        /* nothing either */
+}
+
+static uint64_t cpu_ns(clockid_t clock)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * With ticks off, a busy vcore costs the ticker nothing: the process's
+ * CPU time grows with the spinning uthread's thread alone. The ticker
+ * once went round without sleeping then, and the process used twice
+ * the CPU of its only busy thread.
+ */
+TEST(ticks_off_cost_no_cpu)
+{
+	struct pc_thread *b;
+	uint64_t proc0, thr0, proc, thr;
+
+	ASSERT_EQ(pc_preempt_quantum_set(0), 0);
+	test_enter(1);
+	ASSERT_EQ(pc_thread_create(&b, NULL, set_done, NULL), 0);
+	proc0 = cpu_ns(CLOCK_PROCESS_CPUTIME_ID);
+	thr0 = cpu_ns(CLOCK_THREAD_CPUTIME_ID);
+	do
+		thr = cpu_ns(CLOCK_THREAD_CPUTIME_ID) - thr0;
+	while (thr < 200u * 1000u * 1000u);
+	proc = cpu_ns(CLOCK_PROCESS_CPUTIME_ID) - proc0;
+	printf("  %.1f ms of CPU for the process, %.1f for the spinner\n",
+	       proc / 1e6, thr / 1e6);
+	ASSERT_LT(proc - thr, thr / 2);
+	pc_thread_yield();
+	ASSERT_EQ(pc_thread_join(b, NULL), 0);
 }
 
 /* A 2LS's quantum applies unless the process set its own. */
