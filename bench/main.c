@@ -375,6 +375,9 @@ static void bench_tick_latency(struct bench_ctx *c, struct bench_result *r)
 	if (sig.ok)
 		printf("  (a signal took %.0f ns, p99 %.0f ns, in this run)\n",
 		       sig.value, sig.p99);
+	else
+		printf("  (the signal's latency: %s; 1 ms allowed)\n",
+		       sig.reason);
 	run_ours(c, ours_tick_latency, r);
 	bench_go_run_count(c->go_dir, "preempt_latency", &c->bt, 40,
 			   c->timeout_s, &bench_add_peer(r, "go", 0)->v);
