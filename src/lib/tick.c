@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -169,28 +170,52 @@ static uint64_t thread_cpu_ns(struct pc__vcore *vc)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/*
- * Nanoseconds vcore @vc's thread waited on a run queue, ready to run
- * (/proc's schedstat); 0 if unknown.
- */
-static uint64_t thread_wait_ns(struct pc__vcore *vc)
+/* Reads /proc/self/task/<@vc's thread>/@name into @buf; false if not. */
+static bool read_task_file(struct pc__vcore *vc, const char *name, char *buf,
+			   size_t len)
 {
 	int tid = atomic_load_explicit(&vc->tid, memory_order_relaxed);
-	unsigned long long run, wait;
-	char path[64], buf[96];
+	char path[64];
 	ssize_t n;
 	int fd;
 
-	snprintf(path, sizeof(path), "/proc/self/task/%d/schedstat", tid);
+	snprintf(path, sizeof(path), "/proc/self/task/%d/%s", tid, name);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
+		return false;
+	n = read(fd, buf, len - 1);
 	close(fd);
 	if (n <= 0)
-		return 0;
+		return false;
 	buf[n] = '\0';
-	return sscanf(buf, "%llu %llu", &run, &wait) == 2 ? wait : 0;
+	return true;
+}
+
+/*
+ * Nanoseconds vcore @vc's thread waited on a run queue, ready to run
+ * (schedstat); 0 if unknown.
+ */
+static uint64_t thread_wait_ns(struct pc__vcore *vc)
+{
+	unsigned long long run, wait;
+	char buf[96];
+
+	if (!read_task_file(vc, "schedstat", buf, sizeof(buf)) ||
+	    sscanf(buf, "%llu %llu", &run, &wait) != 2)
+		return 0;
+	return wait;
+}
+
+/* Whether vcore @vc's thread is running or ready to run now (stat: R). */
+static bool thread_runnable_now(struct pc__vcore *vc)
+{
+	char buf[256], *p;
+
+	/* "tid (comm) S ...": comm may hold spaces and parentheses. */
+	if (!read_task_file(vc, "stat", buf, sizeof(buf)))
+		return false;
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && p[2] == 'R';
 }
 
 /*
@@ -200,9 +225,11 @@ static uint64_t thread_wait_ns(struct pc__vcore *vc)
  * and a signal would only make a call that the kernel never restarts,
  * SA_RESTART or not, fail with EINTR (ticks.md). A spinner uses the
  * quantum's CPU, or its share of an oversubscribed CPU: the bar is an
- * eighth. Below it, the time the thread waited for a CPU counts too (a
- * spinner on a CPU crowded with other threads): only what is left is
- * sleep. One system call on the ticker per tick of a held vcore; /proc
+ * eighth. Below it, a thread ready to run now is a spinner on a crowded
+ * CPU, and the time it waited for a CPU counts as use; a thread asleep
+ * now is not signalled (counting its waits too sent signals into the
+ * polls of a loaded machine's test_tick, whose wake-ups waited for a
+ * CPU). One system call on the ticker per tick of a held vcore; /proc
  * is read only below the bar, which costs a crowded spinner one tick.
  */
 static bool mostly_asleep(int i, struct pc__vcore *vc)
@@ -217,7 +244,7 @@ static bool mostly_asleep(int i, struct pc__vcore *vc)
 	was = tick_wait[i];
 	tick_wait[i] = wait;
 	/* No earlier reading (the first low tick): look again next tick. */
-	if (!wait || was == NO_WAIT)
+	if (!wait || was == NO_WAIT || !thread_runnable_now(vc))
 		return true;
 	return used + (wait - was) < bar;
 }
