@@ -2,7 +2,9 @@
  * test_tick.c - ticks, PAUSE points and preemption (parcore/preempt.h):
  * a uthread that never pauses does not starve the others; a pausing loop
  * yields at its tick; a disabled section is not preempted; a vcore with
- * nothing queued gets no ticks; libc under short ticks stays whole.
+ * nothing queued gets no ticks, and ticks off cost no CPU; a 2LS's
+ * quantum, pause requests and preemptions (parcore/sched.h); no EINTR
+ * for a uthread blocked in poll(); libc under short ticks stays whole.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,6 +27,7 @@
 static atomic_int done, b_ran;
 
 static void *set_done(void *arg);
+static void *sleep_then_set_done(void *arg);
 
 TEST(bad_input_is_refused)
 {
@@ -155,8 +158,6 @@ static void runnable_then_preempt_own(struct pc_thread *t)
  * creator, spinning on, was never preempted for the uthread it created
  * (after a second reader's reproducer): the case hangs.
  */
-static void *sleep_then_set_done(void *arg);
-
 static void *create_setter_then_spin(void *arg)
 {
 	struct pc_thread *b;
