@@ -33,7 +33,8 @@ PC_EXPORT void pc_pause_slow(void);
  * pc_pause() - a PAUSE point: yield if the vcore's tick says it is time
  * to switch, else nothing: one load and a predictable branch. Called
  * every iteration it stops a compiler from vectorizing the loop (see
- * PC_PAUSE_FOR()). Any context; outside a uthread the flag is never set.
+ * PC_PAUSE_FOR()). Any context; outside a uthread the flag is never
+ * set, and in a 2LS callback it is left for the next PAUSE point.
  */
 static inline void pc_pause(void)
 {

@@ -40,12 +40,17 @@ static uint64_t tick_cpu[PC_VCORE_MAX], tick_wait[PC_VCORE_MAX];
 
 void pc_pause_slow(void)
 {
-	struct pc_thread *t = pc__thread_current();
+	struct pc__vcore *vc = pc__vcore_self();
+	struct pc_thread *t = vc ? vc->current : NULL;
 
-	if (!t)
+	/*
+	 * The flag stays for a later PAUSE point outside a uthread, in a
+	 * disabled section (its end yields), and inside the runtime: a 2LS
+	 * callback that pauses runs in a nopreempt section, which a yield
+	 * would end behind the runtime's back.
+	 */
+	if (!t || t->preempt_off || vc->irq.nopreempt)
 		return;
-	if (t->preempt_off)
-		return; /* the flag stays: the section's end yields */
 	__atomic_store_n(&pc_pause_pending, 0, __ATOMIC_RELAXED);
 	pc_thread_yield();
 }

@@ -141,7 +141,10 @@ TEST(a_uthread_that_never_pauses_does_not_starve_the_others)
 	spinner_and_setter();
 }
 
-/* A 2LS that preempts its own vcore whenever a uthread becomes runnable. */
+/*
+ * A 2LS that preempts its own vcore whenever a uthread becomes runnable,
+ * and then reaches a PAUSE point.
+ */
 static struct pc_sched_ops preempting_ops;
 
 static void runnable_then_preempt_own(struct pc_thread *t)
@@ -149,14 +152,16 @@ static void runnable_then_preempt_own(struct pc_thread *t)
 	pc_sched_default()->thread_runnable(t);
 	if (pc_vcore_id() >= 0)
 		ASSERT_EQ(pc_sched_preempt(pc_vcore_id()), 0);
+	pc_pause();
 }
 
 /*
- * pc_sched_preempt() of the caller's own vcore from inside a 2LS callback,
- * within the runtime: it once yielded there, which wrapped the vcore's
- * nopreempt count, so every later notification was deferred and the
- * creator, spinning on, was never preempted for the uthread it created
- * (after a second reader's reproducer): the case hangs.
+ * pc_sched_preempt() of the caller's own vcore, and a PAUSE point, from
+ * inside a 2LS callback, within the runtime: each once yielded there,
+ * which wrapped the vcore's nopreempt count, so every later notification
+ * was deferred and the creator, spinning on, was never preempted for the
+ * uthread it created (after a second reader's reproducer): the case
+ * hangs.
  */
 static void *create_setter_then_spin(void *arg)
 {
