@@ -160,15 +160,6 @@ static atomic_uint b_runs;
 static atomic_uint a_gaps;
 static uint64_t gaps[SWITCH_SAMPLES];
 
-static inline uint64_t tsc(void)
-{
-#if defined(__x86_64__)
-	return __rdtsc();
-#else
-	return bench_now_ns();
-#endif
-}
-
 static void *run_and_yield(void *arg)
 {
 	(void)arg;
@@ -188,12 +179,12 @@ static void *run_and_yield(void *arg)
 static void *watch_absences(void *arg)
 {
 	unsigned int seen = atomic_load(&b_runs), n = 0;
-	uint64_t last = tsc(), first = 0;
+	uint64_t last = bench_stamp(), first = 0;
 	bool noted = false;
 
 	(void)arg;
 	while (n < SWITCH_SAMPLES) {
-		uint64_t now = tsc(), step = now - last;
+		uint64_t now = bench_stamp(), step = now - last;
 		unsigned int b = atomic_load_explicit(&b_runs,
 						      memory_order_relaxed);
 
@@ -217,10 +208,10 @@ static void *time_yields(void *arg)
 {
 	(void)arg;
 	for (unsigned int n = 0; n < SWITCH_SAMPLES; n++) {
-		uint64_t t0 = tsc();
+		uint64_t t0 = bench_stamp();
 
 		pc_thread_yield();
-		gaps[n] = tsc() - t0;
+		gaps[n] = bench_stamp() - t0;
 	}
 	return NULL;
 }
@@ -254,8 +245,7 @@ static void *preempt_a(void *arg)
 
 static void switch_round_trip(struct bench_value *v, bool preemptive)
 {
-	double ns[SWITCH_SAMPLES];
-	uint64_t c0, n0, c1, n1;
+	double ns[SWITCH_SAMPLES], ns_per_tick = bench_stamp_ns_per_tick();
 	struct pc_thread *a, *b;
 	pthread_t p;
 	int err;
@@ -270,8 +260,6 @@ static void switch_round_trip(struct bench_value *v, bool preemptive)
 		bench_value_missing(v, "this build does not preempt");
 		return;
 	}
-	c0 = tsc();
-	n0 = bench_now_ns();
 	if ((err = pc_thread_create(&b, NULL, run_and_yield, NULL)) ||
 	    (err = pc_thread_create(&a, NULL, preemptive ? watch_absences :
 							   time_yields,
@@ -288,10 +276,8 @@ static void switch_round_trip(struct bench_value *v, bool preemptive)
 	pc_thread_join(b, NULL);
 	if (preemptive)
 		pthread_join(p, NULL);
-	c1 = tsc();
-	n1 = bench_now_ns();
 	for (unsigned int i = 0; i < SWITCH_SAMPLES; i++)
-		ns[i] = (double)gaps[i] * (double)(n1 - n0) / (double)(c1 - c0);
+		ns[i] = (double)gaps[i] * ns_per_tick;
 	bench_value_set_samples(v, ns, SWITCH_SAMPLES);
 }
 
