@@ -289,13 +289,10 @@ static void look(struct pc__vcore *vc,
 	struct pc__vcpd *v = vc->vcpd;
 	struct pc_event ev;
 
-	if (pc__mbox_ready(v)) {
-		if (pc__mbox_take(v, &ev))
-			fn(v, &ev);
-	} else if (!atomic_load_explicit(&v->notif_pending,
-					 memory_order_relaxed)) {
+	if (!pc__events_maybe(v))
 		return;
-	}
+	if (pc__mbox_take(v, &ev))
+		fn(v, &ev);
 	atomic_exchange(&v->notif_pending, 0);
 	drain(vc, fn);
 }

@@ -128,19 +128,32 @@ static inline bool pc__spin_take(struct pc__spinlock *l, int tag)
 						     memory_order_relaxed);
 }
 
-static inline void pc__spin_lock(struct pc__spinlock *l)
+/*
+ * The lock without the nopreempt section, for vcore context: its
+ * notifications are masked already.
+ */
+static inline void pc__spin_lock_masked(struct pc__spinlock *l)
 {
-	int tag;
+	int tag = pc__spin_tag();
 
-	pc__nopreempt_enter();
-	tag = pc__spin_tag();
 	/*
 	 * A CAS, not an exchange: a failed exchange would write this
 	 * waiter's tag over the holder's. Acquire pairs with the release in
-	 * pc__spin_unlock().
+	 * pc__spin_unlock_masked().
 	 */
 	while (!pc__spin_take(l, tag))
 		pc__spin_wait(l, tag);
+}
+
+static inline void pc__spin_unlock_masked(struct pc__spinlock *l)
+{
+	atomic_store_explicit(&l->locked, 0, memory_order_release);
+}
+
+static inline void pc__spin_lock(struct pc__spinlock *l)
+{
+	pc__nopreempt_enter();
+	pc__spin_lock_masked(l);
 }
 
 static inline bool pc__spin_trylock(struct pc__spinlock *l)
@@ -155,7 +168,7 @@ static inline bool pc__spin_trylock(struct pc__spinlock *l)
 
 static inline void pc__spin_unlock(struct pc__spinlock *l)
 {
-	atomic_store_explicit(&l->locked, 0, memory_order_release);
+	pc__spin_unlock_masked(l);
 	pc__nopreempt_exit();
 }
 
@@ -880,7 +893,14 @@ int pc__ticker_start(void);
 /* pc_sched_set(): the 2LS's quantum, unless the process set one. */
 void pc__quantum_of_2ls(uint64_t ns);
 /* A vcore left idleness with work: the ticker must be awake. */
-void pc__ticker_kick(void);
+extern atomic_int pc__ticker_idle;
+void pc__ticker_wake(void);
+/* One load while it is awake: the run of every uthread makes it. */
+static inline void pc__ticker_kick(void)
+{
+	if (atomic_load(&pc__ticker_idle))
+		pc__ticker_wake();
+}
 /*
  * Sets @vc's pause flag: its uthread yields at its next PAUSE point.
  * Returns false if its thread has not started. Any thread.

@@ -126,6 +126,26 @@ static struct pc_thread *pop_locked(struct rq *rq)
 	return t;
 }
 
+/*
+ * A yield's turn: @y goes to the tail and the head comes off, @rq's
+ * length unchanged; @y itself if @rq is empty.
+ */
+static struct pc_thread *swap_locked(struct rq *rq, struct pc_thread *y)
+{
+	struct pc_thread *t = rq->head;
+
+	if (!t)
+		return y;
+	node_of(y)->next = NULL;
+	rq->head = node_of(t)->next;
+	if (rq->head)
+		node_of(rq->tail)->next = y;
+	else
+		rq->head = y;
+	rq->tail = y;
+	return t;
+}
+
 /* Empties @rq; returns its uthreads as a list linked through the nodes. */
 static struct pc_thread *take_all(struct rq *rq)
 {
@@ -288,7 +308,7 @@ static struct pc_thread *steal_from(struct rq *victim, struct rq *mine)
 	 * parks must not skip a queue whose lock another stealer holds, or
 	 * both could miss the work (vcore.c's wake protocol).
 	 */
-	pc__spin_lock(&victim->lock);
+	pc__spin_lock_masked(&victim->lock);
 	want = (atomic_load_explicit(&victim->len, memory_order_relaxed) + 1) /
 	       2;
 	while (n < want && n < STEAL_MAX) {
@@ -298,15 +318,15 @@ static struct pc_thread *steal_from(struct rq *victim, struct rq *mine)
 			break;
 		batch[n++] = t;
 	}
-	pc__spin_unlock(&victim->lock);
+	pc__spin_unlock_masked(&victim->lock);
 	if (n == 0)
 		return NULL;
 	first = batch[0];
 	if (n > 1) {
-		pc__spin_lock(&mine->lock);
+		pc__spin_lock_masked(&mine->lock);
 		for (int i = 1; i < n; i++)
 			push_locked(mine, batch[i]);
-		pc__spin_unlock(&mine->lock);
+		pc__spin_unlock_masked(&mine->lock);
 	}
 	return first;
 }
@@ -320,7 +340,7 @@ static struct pc_thread *steal_from(struct rq *victim, struct rq *mine)
  * A vcore that parks meanwhile comes back within NEXT_STEAL_NS to look
  * again (pc__sched_default_recheck_ns()).
  */
-static struct pc_thread *steal_next(int vcoreid)
+static __attribute__((noinline)) struct pc_thread *steal_next(int vcoreid)
 {
 	struct rq *mine = &rqs[vcoreid];
 	int n = atomic_load_explicit(&nr_seen, memory_order_relaxed);
@@ -406,14 +426,14 @@ static struct pc_thread *take_next(struct rq *rq)
 	    !atomic_load_explicit(&rq->len, memory_order_relaxed))
 		return t;
 	rq->next_run = 0;
-	pc__spin_lock(&rq->lock);
-	push_locked(rq, t);
-	t = pop_locked(rq);
-	pc__spin_unlock(&rq->lock);
+	pc__spin_lock_masked(&rq->lock);
+	t = swap_locked(rq, t);
+	pc__spin_unlock_masked(&rq->lock);
 	return t;
 }
 
-static struct pc_thread *steal(int vcoreid)
+/* Out of line: a pick that does not steal keeps a small frame. */
+static __attribute__((noinline)) struct pc_thread *steal(int vcoreid)
 {
 	struct rq *mine = &rqs[vcoreid];
 	int n = atomic_load_explicit(&nr_seen, memory_order_relaxed);
@@ -442,9 +462,9 @@ static struct pc_thread *requeue_yielded(struct rq *rq, struct pc_thread *y,
 {
 	rq->yielded = NULL;
 	if (y) {
-		pc__spin_lock(&rq->lock);
+		pc__spin_lock_masked(&rq->lock);
 		push_locked(rq, y);
-		pc__spin_unlock(&rq->lock);
+		pc__spin_unlock_masked(&rq->lock);
 	}
 	return t;
 }
@@ -482,16 +502,15 @@ static struct pc_thread *pick(int vcoreid)
 			t = steal(vcoreid);
 			return t ? requeue_yielded(rq, y, t) : y;
 		}
-		pc__spin_lock(&rq->lock);
-		push_locked(rq, y);
-		t = pop_locked(rq);
-		pc__spin_unlock(&rq->lock);
+		pc__spin_lock_masked(&rq->lock);
+		t = swap_locked(rq, y);
+		pc__spin_unlock_masked(&rq->lock);
 		return t;
 	}
 	if (atomic_load_explicit(&rq->len, memory_order_relaxed)) {
-		pc__spin_lock(&rq->lock);
+		pc__spin_lock_masked(&rq->lock);
 		t = pop_locked(rq);
-		pc__spin_unlock(&rq->lock);
+		pc__spin_unlock_masked(&rq->lock);
 		if (t)
 			return t;
 	}

@@ -153,6 +153,16 @@ static inline bool pc__mbox_ready(struct pc__vcpd *v)
 	return pc__ring_ready(v->mbox.slot, PC_MBOX_SLOTS, &v->mbox.head);
 }
 
+/*
+ * Whether anything was posted to @v since its vcore last looked: a message
+ * in the ring (published before notif_pending is set), or the flag.
+ */
+static inline bool pc__events_maybe(struct pc__vcpd *v)
+{
+	return pc__mbox_ready(v) ||
+	       atomic_load_explicit(&v->notif_pending, memory_order_relaxed);
+}
+
 static inline struct pc__vcpd *pc__vcpd(int vcoreid)
 {
 	return &pc__sh.proc->vcpd[vcoreid];

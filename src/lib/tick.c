@@ -24,8 +24,8 @@ static uint64_t process_quantum = UINT64_MAX; /* unset; quantum_lock */
 static uint64_t sched_quantum;                /* 0: none; quantum_lock */
 /* Bumped by every kick: the ticker sleeps on it. */
 static atomic_uint tick_word;
-/* The ticker sleeps until kicked: no vcore was busy. */
-static atomic_int ticker_idle;
+/* The ticker sleeps until kicked: no vcore was busy (internal.h). */
+atomic_int pc__ticker_idle;
 /* Per vcore: nr_runs when its flag was set, or NO_TICK. Ticker only. */
 static unsigned int tick_seen[PC_VCORE_MAX];
 /* Per vcore: its thread's CPU time and run-queue wait at its last tick. */
@@ -312,19 +312,19 @@ static bool tick_all(void)
 /*
  * Whether any vcore is busy, after announcing the ticker idle: Dekker
  * with pc__ticker_kick(), whose vcore stored idle := BUSY before it reads
- * ticker_idle.
+ * pc__ticker_idle.
  */
 static bool still_busy(void)
 {
 	int max = atomic_load_explicit(&pc__rt.max_vcoreid,
 				       memory_order_acquire);
 
-	atomic_exchange(&ticker_idle, 1);
+	atomic_exchange(&pc__ticker_idle, 1);
 	for (int i = 0; i < max; i++) {
 		struct pc__vcore *vc = pc__vcore_get(i);
 
 		if (vc && atomic_load(&vc->idle) == PC_VC_BUSY) {
-			atomic_store(&ticker_idle, 0);
+			atomic_store(&pc__ticker_idle, 0);
 			return true;
 		}
 	}
@@ -361,10 +361,10 @@ static void kick(void)
 	pc__futex_wake((uint32_t *)&tick_word, 1);
 }
 
-/* pc__ticker_kick() - see internal.h. One load while it is awake. */
-void pc__ticker_kick(void)
+/* pc__ticker_wake() - see internal.h. */
+void pc__ticker_wake(void)
 {
-	if (atomic_load(&ticker_idle) && atomic_exchange(&ticker_idle, 0))
+	if (atomic_exchange(&pc__ticker_idle, 0))
 		kick();
 }
 
