@@ -318,6 +318,24 @@ typedef void (*pc__vcore_cb)(struct pc_thread *t, void *arg);
 
 /* Resumes @t on the calling vcore. Vcore context. */
 __attribute__((noreturn)) void pc__thread_run(struct pc_thread *t);
+/*
+ * Race: a fast yield queues its uthread before the switch has saved it
+ * (pc__vcore_yield_target()), and another vcore may steal it, or take it
+ * from its own queue, at once. The save's last store is the stack
+ * pointer (a release on aarch64), so once it is there everything is: who
+ * resumes a uthread from a queue waits for it. The window is a few
+ * instructions in a nopreempt section, unless Linux deschedules the
+ * yielder's thread in it: then the CPU is given up, as for a spinlock's
+ * holder.
+ */
+void pc__thread_wait_saved_slow(struct pc_thread *t);
+static inline void pc__thread_wait_saved(struct pc_thread *t)
+{
+	if (PC_UNLIKELY(!__atomic_load_n(&t->ctx.sp, __ATOMIC_ACQUIRE)))
+		pc__thread_wait_saved_slow(t);
+}
+/* What pc__thread_run() counts when vcore @vc starts on @t (ticks.md). */
+void pc__thread_run_begin(struct pc__vcore *vc, struct pc_thread *t);
 
 /* Prepares @t's saved context to start the uthread's entry function. */
 void pc__thread_ctx_init(struct pc_thread *t);
@@ -597,18 +615,21 @@ static inline struct pc__vcore *pc__leave_prepare(struct pc_thread *t,
 	return vc;
 }
 
-/* Everything a direct switch does before the registers move. */
-static inline void pc__switch_prepare(struct pc__vcore *vc,
-				      struct pc_thread *from,
-				      struct pc_thread *to)
+/*
+ * A direct switch's bookkeeping once @from's errno is saved: @to takes
+ * the vcore.
+ */
+static inline void pc__switch_enter(struct pc__vcore *vc,
+				    struct pc_thread *from,
+				    struct pc_thread *to)
 {
-	from->err = *vc->errno_loc;
 	*vc->errno_loc = to->err;
 	vc->current = to;
 	atomic_store_explicit(&to->last_vcore, vc->id, memory_order_relaxed);
 #if PC_ASAN || PC_TSAN
 	pc__sanitize_switch(from, to);
 #endif
+	(void)from;
 }
 
 /*
@@ -638,6 +659,34 @@ __attribute__((noreturn)) void pc__thread_leave_forever(struct pc_thread *t,
 							pc__vcore_cb cb);
 
 /*
+ * Yields that skip vcore context when the loop would only swap the
+ * yielder for the queue's head (pc_thread_yield()). 0: never, to compare.
+ */
+#ifndef PC_FAST_YIELD
+#define PC_FAST_YIELD 1
+#endif
+
+/*
+ * pc__thread_switch_raised() - switch from the calling uthread @from to
+ * suspended uthread @to on this vcore; the caller raised nopreempt by one
+ * (the switch lowers it as @to) and saved @from's errno. Returns 0 when
+ * @from is resumed. Tail position only, as pc__thread_leave().
+ */
+static inline int pc__thread_switch_raised(struct pc__vcore *vc,
+					   struct pc_thread *from,
+					   struct pc_thread *to)
+{
+	pc__switch_enter(vc, from, to);
+#if PC_ASAN
+	pc__ctx_switch_irq(&from->ctx, &to->ctx, NULL, &vc->irq);
+	pc__resumed();
+	return 0;
+#else
+	return pc__ctx_switch_irq_tail(&from->ctx, &to->ctx, NULL, &vc->irq);
+#endif
+}
+
+/*
  * pc__thread_switch_direct() - switch from the calling uthread @from
  * directly to suspended uthread @to on this vcore. Returns 0 when @from is
  * resumed. Tail position only, as pc__thread_leave().
@@ -648,14 +697,8 @@ static inline int pc__thread_switch_direct(struct pc__vcore *vc,
 {
 	vc->irq.nopreempt++;
 	atomic_signal_fence(memory_order_seq_cst);
-	pc__switch_prepare(vc, from, to);
-#if PC_ASAN
-	pc__ctx_switch_irq(&from->ctx, &to->ctx, NULL, &vc->irq);
-	pc__resumed();
-	return 0;
-#else
-	return pc__ctx_switch_irq_tail(&from->ctx, &to->ctx, NULL, &vc->irq);
-#endif
+	from->err = *vc->errno_loc;
+	return pc__thread_switch_raised(vc, from, to);
 }
 
 /* Vcore @id, or NULL if it was never granted. Any context. */
@@ -666,6 +709,15 @@ static inline struct pc__vcore *pc__vcore_get(int id)
 
 /* The vcore loop: never returns. Vcore context. */
 __attribute__((noreturn)) void pc__vcore_loop(struct pc__vcore *vc);
+/*
+ * A yield of @t, running on @vc, without the loop (a fast yield): if the
+ * loop has nothing else to do and the 2LS would just swap @t for another,
+ * queues @t (with its context marked unsaved) and returns the one to
+ * switch to, counted as the loop's run would; else NULL, nothing done.
+ * Uthread context, in a nopreempt section of depth 1, @t's errno saved.
+ */
+struct pc_thread *pc__vcore_yield_target(struct pc__vcore *vc,
+					 struct pc_thread *t);
 
 /* Makes the calling thread vcore 0 and enters _M (arbiter.c calls it). */
 int pc__vcore_start_first(void);
@@ -922,6 +974,15 @@ struct pc_thread *pc__tick_preempt(struct pc__vcore *vc, struct pc_thread *t);
  * after the park's RMW (vcore.c's Dekker pair).
  */
 uint64_t pc__sched_default_recheck_ns(int vcoreid);
+
+/*
+ * Yield of @y, the uthread running on vcore @vcoreid, without the loop:
+ * if the default 2LS would just swap @y for its queue's head, queues @y
+ * and returns the head's TCB, else NULL with nothing queued. Uthread
+ * context, in a nopreempt section; @y's context is not saved yet
+ * (pc__vcore_yield_target()).
+ */
+struct pc_thread *pc__sched_default_yield(int vcoreid, struct pc_thread *y);
 
 extern atomic_bool pc__autoscale_on;
 /*

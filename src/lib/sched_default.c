@@ -530,6 +530,38 @@ static struct pc_thread *def_pick_next(int vcoreid)
 	return t;
 }
 
+/*
+ * pc__sched_default_yield() - see internal.h. What pick() would do for
+ * @y's yield, when that is only a swap with the queue's head: nothing in
+ * `next`, no steal due, no estimate to feed. Else NULL, with nothing
+ * changed, and the caller leaves for the loop. Its pick count moves as
+ * a pick's would (steal_next() watches it).
+ */
+struct pc_thread *pc__sched_default_yield(int vcoreid, struct pc_thread *y)
+{
+	struct rq *rq;
+	struct pc_thread *t, *h = pc__handle(y);
+	unsigned int picks;
+
+	if (!rqs || pc__rt.ops->thread_paused != def_thread_paused ||
+	    atomic_load_explicit(&pc__autoscale_on, memory_order_relaxed))
+		return NULL;
+	rq = &rqs[vcoreid];
+	picks = atomic_load_explicit(&rq->picks, memory_order_relaxed) + 1;
+	if (picks % STEAL_EVERY == 0 ||
+	    atomic_load_explicit(&rq->next, memory_order_relaxed) ||
+	    !atomic_load_explicit(&rq->len, memory_order_relaxed))
+		return NULL;
+	pc__spin_lock_masked(&rq->lock); /* the caller's section */
+	t = swap_locked(rq, h);
+	pc__spin_unlock_masked(&rq->lock);
+	if (t == h)
+		return NULL; /* stolen empty meanwhile: the loop steals too */
+	atomic_store_explicit(&rq->picks, picks, memory_order_relaxed);
+	rq->next_run = 0;
+	return pc__unhandle_raw(t);
+}
+
 /* Appends the chain @head..@tail of @n uthreads to vcore @v's queue. */
 static void push_chain(int v, struct pc_thread *head, struct pc_thread *tail,
 		       int n)

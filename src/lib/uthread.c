@@ -343,13 +343,29 @@ static void yield_cb(struct pc_thread *t, void *unused)
 	pc__vcore_loop(pc__vcore_self());
 }
 
+/*
+ * Straight to the next uthread when the loop would only swap this one
+ * for it (pc__vcore_yield_target()); through vcore context otherwise.
+ * Not from inside a nopreempt section (a 2LS callback's yield), whose
+ * end the switch would take for its own.
+ */
 int pc_thread_yield(void)
 {
-	struct pc_thread *t = pc__thread_current();
+	struct pc__vcore *vc = pc__vcore_self();
+	struct pc_thread *t = vc ? vc->current : NULL, *to;
 
 	if (!t) {
 		sched_yield();
 		return 0;
+	}
+	if (PC_FAST_YIELD && !vc->irq.nopreempt) {
+		vc->irq.nopreempt = 1;
+		atomic_signal_fence(memory_order_seq_cst);
+		t->err = *vc->errno_loc; /* before @t is queued */
+		to = pc__vcore_yield_target(vc, t);
+		if (to)
+			return pc__thread_switch_raised(vc, t, to);
+		pc__nopreempt_exit();
 	}
 	return pc__thread_leave(t, yield_cb, NULL);
 }

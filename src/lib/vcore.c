@@ -547,6 +547,29 @@ void pc__vcore_loop(struct pc__vcore *vc)
 	loop(vc);
 }
 
+/*
+ * pc__vcore_yield_target() - see internal.h; the protocol and its races:
+ * docs/design/context-switch.md, "Fast yield". From the 2LS's queue,
+ * @t may be taken before the switch has saved it: its saved stack
+ * pointer, cleared here, tells the taker to wait for the save
+ * (pc__thread_wait_saved()).
+ */
+struct pc_thread *pc__vcore_yield_target(struct pc__vcore *vc,
+					 struct pc_thread *t)
+{
+	struct pc_thread *to;
+
+	if (chores_due(vc))
+		return NULL;
+	t->ctx.sp = NULL;
+	to = pc__sched_default_yield(vc->id, t);
+	if (to) {
+		pc__thread_wait_saved(to); /* queued by a fast yield too */
+		pc__thread_run_begin(vc, to);
+	}
+	return to;
+}
+
 /* ---- vcore creation ---- */
 
 static struct pc__vcore *vcore_alloc(int id)

@@ -75,7 +75,7 @@ name:					\
 	mrs	x9, fpcr
 	str	x9, [sp, #160]
 	mov	x9, sp
-	str	x9, [\ctx]
+	stlr	x9, [\ctx]	/* release: a fast yield may have queued it (context-switch.md) */
 .endm
 
 /*
