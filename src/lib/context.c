@@ -218,7 +218,7 @@ static inline void run_begin(struct pc__vcore *vc, struct pc_thread *t)
 	 * for a uthread that never pauses.)
 	 */
 	if (PC_UNLIKELY(atomic_load_explicit(
-		    &pc__sh.arb->vc[vc->id].preempt_pending,
+		    &vc->arb->preempt_pending,
 		    memory_order_relaxed)))
 		__atomic_store_n(&pc_pause_pending, 1, __ATOMIC_RELAXED);
 	if (atomic_load_explicit(&vc->tick_due, memory_order_relaxed))

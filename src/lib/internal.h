@@ -364,6 +364,7 @@ struct pc__vcore {
 	/* Left behind by a preemption, for whoever claims it first. */
 	_Atomic(struct pc_thread *) stranded;
 	struct pc__vcpd *vcpd;     /* its words in the shared page */
+	const struct pc__vcore_arb *arb; /* and in the arbiter's part */
 	atomic_int tid;            /* the Linux thread, for tgkill */
 	int *errno_loc;            /* this Linux thread's errno */
 	char *tstack_map;          /* transition stack mapping */

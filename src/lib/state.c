@@ -32,7 +32,7 @@ int pc__state_single(void)
 		return -EPERM;
 	pthread_mutex_lock(&pc__rt.grant_lock);
 	/* It would go: the request lost the race, as a plain yield does. */
-	if (atomic_load(&pc__sh.arb->vc[vc->id].preempt_pending)) {
+	if (atomic_load(&vc->arb->preempt_pending)) {
 		pthread_mutex_unlock(&pc__rt.grant_lock);
 		return -EAGAIN;
 	}
@@ -77,7 +77,7 @@ bool pc__state_wait_begin(struct pc__vcore *vc)
 		atomic_load(&pc__rt.nr_vcores) == 1 &&
 		atomic_load(&pc__rt.nr_preempting) == 0 &&
 		atomic_load(&pc__rt.single) < 0 && atomic_load(&vc->online) &&
-		!atomic_load(&pc__sh.arb->vc[vc->id].preempt_pending);
+		!atomic_load(&vc->arb->preempt_pending);
 	if (leave) {
 		/* Before it goes offline: a poster finds one or the other. */
 		atomic_store(&pc__rt.waiting, vc->id);

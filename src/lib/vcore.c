@@ -222,7 +222,7 @@ static bool events_pending(struct pc__vcore *vc)
 /* A preemption of @vc is pending: the loop must look at it. */
 static bool preempt_pending(struct pc__vcore *vc)
 {
-	return atomic_load_explicit(&pc__sh.arb->vc[vc->id].preempt_pending,
+	return atomic_load_explicit(&vc->arb->preempt_pending,
 				    memory_order_relaxed);
 }
 
@@ -500,7 +500,7 @@ static __attribute__((noinline)) void do_chores(struct pc__vcore *vc,
 	 */
 	t = vc->resume;
 	vc->resume = NULL;
-	if (PC_UNLIKELY(atomic_load(&pc__sh.arb->vc[vc->id].preempt_pending)) &&
+	if (PC_UNLIKELY(atomic_load(&vc->arb->preempt_pending)) &&
 	    (!t || (vc->resume_movable && pc__preempt_due(vc)))) {
 		pc__events_handle(vc);
 		t = pc__preempt_strand(vc, t);
@@ -596,6 +596,7 @@ static struct pc__vcore *vcore_alloc(int id)
 	vc->cpu = pc__vcore_cpu_for(id);
 	pc__vcpd_init(id);
 	vc->vcpd = pc__vcpd(id);
+	vc->arb = &pc__sh.arb->vc[id];
 	vc->tstack_map = map;
 	vc->tstack_size = PC_TSTACK_SIZE;
 	vc->tstack_hi = map + PC_TSTACK_GUARD + PC_TSTACK_SIZE;
