@@ -465,16 +465,34 @@ void pc__vcore_kick(struct pc__vcore *vc)
 /* ---- the loop ---- */
 
 /*
- * Whether a pass of the loop has anything to do before it picks: events,
- * a notified uthread to resume, a preemption, a surplus, sleepers. Each
- * load is the one the chore itself starts with, with the same order.
+ * Sleepers to look at in pass @passes since the loop was entered: at
+ * every pass once it found nothing to run, else at one pass in
+ * PC_TIMER_CHECK_PASSES (a clock read costs about 23 ns). A pass counts
+ * itself with count_pass(), after the look: a yield that looks, finds a
+ * chore due and goes through the loop must leave the loop the same
+ * answer.
  */
-static inline bool chores_due(struct pc__vcore *vc)
+static inline bool timers_due(struct pc__vcore *vc, unsigned int passes)
+{
+	return atomic_load_explicit(&vc->next_deadline, memory_order_relaxed) !=
+		       UINT64_MAX &&
+	       (passes || (vc->timer_pass + 1) % PC_TIMER_CHECK_PASSES == 0);
+}
+
+static inline void count_pass(struct pc__vcore *vc)
+{
+	vc->timer_pass++;
+}
+
+/*
+ * Whether a pass of the loop has anything to do before it picks: events,
+ * a notified uthread to resume, a preemption, a surplus, sleepers due.
+ * Each load is the one the chore itself starts with, with the same order.
+ */
+static inline bool chores_due(struct pc__vcore *vc, unsigned int passes)
 {
 	return pc__events_maybe(vc->vcpd) || vc->resume || preempt_pending(vc) ||
-	       atomic_load(&pc__rt.surplus) ||
-	       atomic_load_explicit(&vc->next_deadline,
-				    memory_order_relaxed) != UINT64_MAX;
+	       atomic_load(&pc__rt.surplus) || timers_due(vc, passes);
 }
 
 /*
@@ -512,9 +530,7 @@ static __attribute__((noinline)) void do_chores(struct pc__vcore *vc,
 		pc__thread_run(t);
 	if (PC_UNLIKELY(may_leave(vc)) && pc__arbiter_should_leave(vc))
 		pc__vcore_wait_offline(vc);
-	if (atomic_load_explicit(&vc->next_deadline, memory_order_relaxed) !=
-		    UINT64_MAX &&
-	    (++vc->timer_pass % PC_TIMER_CHECK_PASSES == 0 || passes))
+	if (timers_due(vc, passes))
 		pc__timer_run(vc, pc__now_ns());
 }
 
@@ -524,8 +540,9 @@ static __attribute__((noreturn, noinline)) void loop(struct pc__vcore *vc)
 	for (unsigned int passes = 0;; passes++) {
 		struct pc_thread *t;
 
-		if (PC_UNLIKELY(chores_due(vc)))
+		if (PC_UNLIKELY(chores_due(vc, passes)))
 			do_chores(vc, passes);
+		count_pass(vc);
 		t = pick(vc);
 		if (!t)
 			t = vcore_idle(vc);
@@ -542,8 +559,12 @@ void pc__vcore_loop(struct pc__vcore *vc)
 {
 	struct pc_thread *t;
 
-	if (PC_LIKELY(!chores_due(vc)) && (t = pick(vc)))
-		pc__thread_run(t);
+	if (PC_LIKELY(!chores_due(vc, 0))) {
+		count_pass(vc);
+		t = pick(vc);
+		if (t)
+			pc__thread_run(t);
+	}
 	loop(vc);
 }
 
@@ -559,11 +580,12 @@ struct pc_thread *pc__vcore_yield_target(struct pc__vcore *vc,
 {
 	struct pc_thread *to;
 
-	if (chores_due(vc))
+	if (chores_due(vc, 0))
 		return NULL;
 	t->ctx.sp = NULL;
 	to = pc__sched_default_yield(vc->id, t);
 	if (to) {
+		count_pass(vc);
 		pc__thread_wait_saved(to); /* queued by a fast yield too */
 		pc__thread_run_begin(vc, to);
 	}
