@@ -14,7 +14,11 @@
  * vcore swaps it for the queue's head under one lock acquisition. When
  * the queue is empty it steals first and runs the yielder again only if
  * there is nothing to steal: a vcore whose uthread never yields cannot
- * run its own queue, and a yield elsewhere is its chance.
+ * run its own queue, and a yield elsewhere is its chance. A yield that is
+ * only that swap is made from uthread context, without the loop
+ * (pc__sched_default_yield(); the fast yield of context-switch.md).
+ * Picks run in vcore context, masked, and take the queue locks without
+ * a nopreempt section.
  *
  * Hand-off. A uthread woken owning a mutex or semaphore unit that the
  * calling uthread released goes to that vcore's `next` slot and runs as
