@@ -10,12 +10,15 @@
  * that only a lost, doubled or half-saved uthread could break:
  *  - each uthread carries values in registers and on its stack across
  *    every yield, and checks them against a recomputation after it;
+ *  - each keeps a rounding mode of its own (the FP control state a
+ *    switch carries: MXCSR and the x87 control word, or FPCR);
  *  - no uthread runs on two vcores at once (a flag taken by exchange);
  *  - every uthread finishes and is joined, with its yield count.
  * Once alone, once with the provisioner taking cores away and giving
  * them back. $PC_STRESS_SECONDS sets how long they yield (default 2).
  */
 #define _GNU_SOURCE
+#include <fenv.h>
 #include <parcore/parcore.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -32,6 +35,37 @@
 static atomic_int stop;
 static atomic_int running[YIELDERS];
 static atomic_long corrupted, doubled, moves;
+
+/*
+ * Quotients whose last bit depends on the rounding mode, in the unit
+ * that does double arithmetic (SSE here: MXCSR; fegetround() reads only
+ * the x87 control word): the three tell all four modes apart.
+ */
+static bool rounds_as(const double q[3])
+{
+	volatile double one = 1.0, two = 2.0, three = 3.0;
+
+	return one / three == q[0] && two / three == q[1] &&
+	       -one / three == q[2];
+}
+
+static void quotients(double q[3])
+{
+	volatile double one = 1.0, two = 2.0, three = 3.0;
+
+	q[0] = one / three;
+	q[1] = two / three;
+	q[2] = -one / three;
+}
+
+/* Yielder @id's rounding mode. */
+static int mode_of(int id)
+{
+	static const int modes[] = { FE_TONEAREST, FE_DOWNWARD, FE_UPWARD,
+				     FE_TOWARDZERO };
+
+	return modes[id % 4];
+}
 
 /* The value a yielder's state must have after @i steps from @seed. */
 static uint64_t step(uint64_t h, uint64_t i)
@@ -51,9 +85,12 @@ static void *yielder(void *arg)
 	int id = (int)(intptr_t)arg, vc = pc_vcore_id();
 	uint64_t h = (uint64_t)id + 1, shadow = h, i = 0;
 	volatile uint64_t on_stack[8];
+	double q[3];
 
 	for (int k = 0; k < 8; k++)
 		on_stack[k] = h + (uint64_t)k;
+	fesetround(mode_of(id));
+	quotients(q);
 	enter(id);
 	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
 		h = step(h, i);
@@ -64,7 +101,8 @@ static void *yielder(void *arg)
 			pc_thread_yield();
 		enter(id);
 		shadow = step(shadow, i);
-		if (h != shadow || on_stack[i % 8] != (uint64_t)id + 1 + i % 8)
+		if (h != shadow || on_stack[i % 8] != (uint64_t)id + 1 + i % 8 ||
+		    fegetround() != mode_of(id) || !rounds_as(q))
 			atomic_fetch_add(&corrupted, 1);
 		if (pc_vcore_id() != vc) {
 			vc = pc_vcore_id();

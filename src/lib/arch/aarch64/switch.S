@@ -56,7 +56,7 @@ name:					\
  * Store the callee-saved state below sp, then the new sp into \ctx. With
  * cfi=1 (inside a .cfi_startproc), tell unwinders where x29 and x30 went.
  */
-.macro SAVE ctx, cfi=0
+.macro SAVE_FRAME cfi=0
 	stp	x29, x30, [sp, #-FRAME]!
 	.if \cfi
 	.cfi_def_cfa_offset FRAME
@@ -74,8 +74,28 @@ name:					\
 	stp	d14, d15, [sp, #144]
 	mrs	x9, fpcr
 	str	x9, [sp, #160]
+.endm
+
+/* SAVE_FRAME, then sp -> \ctx. */
+.macro SAVE ctx, cfi=0
+	SAVE_FRAME \cfi
 	mov	x9, sp
-	stlr	x9, [\ctx]	/* release: a fast yield may have queued it (context-switch.md) */
+	str	x9, [\ctx]
+.endm
+
+/*
+ * SAVE_FRAME into \from's ctx and move to \to's stack. The saved sp is
+ * stored last, from \to's stack, with release: a fast yield has queued
+ * \from already (context-switch.md), and once the store is seen another
+ * vcore may resume it, so everything before must be seen with it and
+ * nothing may touch its stack after, not even a signal frame.
+ */
+.macro SAVE_AND_SWITCH from, to
+	SAVE_FRAME
+	mov	x10, sp
+	ldr	x9, [\to]
+	mov	sp, x9
+	stlr	x10, [\from]
 .endm
 
 /*
@@ -86,9 +106,7 @@ name:					\
 	.hidden	pc__ctx_switch_tail
 	.set	pc__ctx_switch_tail, pc__ctx_switch
 FUNC(pc__ctx_switch)
-	SAVE	x0
-	ldr	x9, [x1]
-	mov	sp, x9
+	SAVE_AND_SWITCH x0, x1
 	mov	x0, x2
 	b	restore
 END(pc__ctx_switch)
@@ -103,9 +121,7 @@ END(pc__ctx_switch)
 	.hidden	pc__ctx_switch_irq_tail
 	.set	pc__ctx_switch_irq_tail, pc__ctx_switch_irq
 FUNC(pc__ctx_switch_irq)
-	SAVE	x0
-	ldr	x9, [x1]
-	mov	sp, x9
+	SAVE_AND_SWITCH x0, x1
 	mov	x0, x2
 	ldr	w9, [x3]
 	subs	w9, w9, #1

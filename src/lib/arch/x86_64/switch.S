@@ -45,8 +45,8 @@ name:					\
 
 	.text
 
-/* Push the callee-saved state below the return address; sp -> rdi's ctx. */
-.macro SAVE ctx
+/* Push the callee-saved state below the return address. */
+.macro SAVE_FRAME
 	pushq	%rbp
 	pushq	%rbx
 	pushq	%r12
@@ -56,7 +56,28 @@ name:					\
 	subq	$8, %rsp
 	stmxcsr	(%rsp)
 	fnstcw	4(%rsp)
+.endm
+
+/* SAVE_FRAME, then sp -> \ctx. */
+.macro SAVE ctx
+	SAVE_FRAME
 	movq	%rsp, (\ctx)
+.endm
+
+/*
+ * SAVE_FRAME into \from's ctx, taking the FP control words into r10d and
+ * r8d, and move to \to's stack. The saved sp is stored last, from \to's
+ * stack: a fast yield has queued \from already (context-switch.md), and
+ * once the store is seen another vcore may resume it, so nothing may
+ * touch its stack after, neither a read here nor a signal frame.
+ */
+.macro SAVE_AND_SWITCH from, to
+	SAVE_FRAME
+	movl	(%rsp), %r10d
+	movzwl	4(%rsp), %r8d
+	movq	%rsp, %r9
+	movq	(\to), %rsp
+	movq	%r9, (\from)
 .endm
 
 /*
@@ -92,11 +113,9 @@ name:					\
 
 /* void *pc__ctx_switch(struct pc__ctx *from, const struct pc__ctx *to, void *pass) */
 FUNC(pc__ctx_switch)
-	SAVE	%rdi
-	/* The current FP control state is what SAVE just stored. */
-	movl	(%rsp), %ecx
-	movzwl	4(%rsp), %r8d
-	movq	(%rsi), %rsp
+	/* The current FP control state is what the save just stored. */
+	SAVE_AND_SWITCH %rdi, %rsi
+	movl	%r10d, %ecx
 	movq	%rdx, %rax
 	RESUME_WITH_CURRENT_FP
 END(pc__ctx_switch)
@@ -116,10 +135,7 @@ END(pc__ctx_switch)
 	.hidden	pc__ctx_switch_irq_tail
 	.set	pc__ctx_switch_irq_tail, pc__ctx_switch_irq
 FUNC(pc__ctx_switch_irq)
-	SAVE	%rdi
-	movl	(%rsp), %r10d
-	movzwl	4(%rsp), %r8d
-	movq	(%rsi), %rsp
+	SAVE_AND_SWITCH %rdi, %rsi
 	movq	%rdx, %rax
 	subl	$1, (%rcx)
 #if !defined(__SANITIZE_ADDRESS__)
