@@ -562,7 +562,13 @@ struct pc_thread *pc__sched_default_yield(int vcoreid, struct pc_thread *y)
 	    atomic_load_explicit(&rq->next, memory_order_relaxed) ||
 	    !atomic_load_explicit(&rq->len, memory_order_relaxed))
 		return NULL;
-	pc__spin_lock_masked(&rq->lock); /* the caller's section */
+	/*
+	 * One try, in the caller's section: a stealer holds it now and
+	 * then, and the loop will wait for it. Without the wait's loop here
+	 * the function keeps a smaller frame.
+	 */
+	if (!pc__spin_take(&rq->lock, pc__spin_tag()))
+		return NULL;
 	t = swap_locked(rq, h);
 	pc__spin_unlock_masked(&rq->lock);
 	if (t == h)
