@@ -26,8 +26,6 @@
 #include "internal.h"
 #include "shared.h"
 
-#include <sched.h>
-
 #if PC_ASAN
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
@@ -235,13 +233,9 @@ void pc__thread_run_begin(struct pc__vcore *vc, struct pc_thread *t)
 /* pc__thread_wait_saved_slow() - see internal.h. */
 void pc__thread_wait_saved_slow(struct pc_thread *t)
 {
-	for (unsigned int i = 1;
-	     !__atomic_load_n(&t->ctx.sp, __ATOMIC_ACQUIRE); i++) {
-		if (i % 64 == 0)
-			sched_yield();
-		else
-			pc__cpu_relax();
-	}
+	for (unsigned int i = 1; !__atomic_load_n(&t->ctx.sp, __ATOMIC_ACQUIRE);
+	     i++)
+		pc__spin_pause(i);
 }
 
 /*

@@ -36,6 +36,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -89,6 +90,18 @@ static inline void pc__cpu_relax(void)
 #elif defined(__aarch64__)
 	__asm__ volatile("yield" ::: "memory");
 #endif
+}
+
+/*
+ * One look of a wait for a store by a thread that may share this CPU
+ * (oversubscription): a pause, and at every 64th look the CPU given up.
+ */
+static inline void pc__spin_pause(unsigned int looks)
+{
+	if (looks % 64 == 0)
+		sched_yield();
+	else
+		pc__cpu_relax();
 }
 
 /*
@@ -156,11 +169,17 @@ static inline void pc__spin_lock(struct pc__spinlock *l)
 	pc__spin_lock_masked(l);
 }
 
+/* One try, without the nopreempt section (see pc__spin_lock_masked()). */
+static inline bool pc__spin_trylock_masked(struct pc__spinlock *l)
+{
+	return !atomic_load_explicit(&l->locked, memory_order_relaxed) &&
+	       pc__spin_take(l, pc__spin_tag());
+}
+
 static inline bool pc__spin_trylock(struct pc__spinlock *l)
 {
 	pc__nopreempt_enter();
-	if (!atomic_load_explicit(&l->locked, memory_order_relaxed) &&
-	    pc__spin_take(l, pc__spin_tag()))
+	if (pc__spin_trylock_masked(l))
 		return true;
 	pc__nopreempt_exit();
 	return false;

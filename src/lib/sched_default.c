@@ -567,7 +567,7 @@ struct pc_thread *pc__sched_default_yield(int vcoreid, struct pc_thread *y)
 	 * then, and the loop will wait for it. Without the wait's loop here
 	 * the function keeps a smaller frame.
 	 */
-	if (!pc__spin_take(&rq->lock, pc__spin_tag()))
+	if (!pc__spin_trylock_masked(&rq->lock))
 		return NULL;
 	t = swap_locked(rq, h);
 	pc__spin_unlock_masked(&rq->lock);

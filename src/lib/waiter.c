@@ -5,8 +5,6 @@
  */
 #include "internal.h"
 
-#include <sched.h>
-
 #include "../common/sys.h"
 
 /* A plain thread's owner tag: an address of its own, odd. */
@@ -288,12 +286,8 @@ void pc__waiter_settle(struct pc__waiter *w)
 {
 	/* The giver may share this CPU (oversubscription): let it run. */
 	for (unsigned int i = 1; !(atomic_load(w->granted) & PC_W_GRANTED);
-	     i++) {
-		if (i % 64 == 0)
-			sched_yield();
-		else
-			pc__cpu_relax();
-	}
+	     i++)
+		pc__spin_pause(i);
 }
 
 /*

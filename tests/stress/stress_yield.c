@@ -41,14 +41,6 @@ static atomic_long corrupted, doubled, moves;
  * that does double arithmetic (SSE here: MXCSR; fegetround() reads only
  * the x87 control word): the three tell all four modes apart.
  */
-static bool rounds_as(const double q[3])
-{
-	volatile double one = 1.0, two = 2.0, three = 3.0;
-
-	return one / three == q[0] && two / three == q[1] &&
-	       -one / three == q[2];
-}
-
 static void quotients(double q[3])
 {
 	volatile double one = 1.0, two = 2.0, three = 3.0;
@@ -56,6 +48,14 @@ static void quotients(double q[3])
 	q[0] = one / three;
 	q[1] = two / three;
 	q[2] = -one / three;
+}
+
+static bool rounds_as(const double q[3])
+{
+	double now[3];
+
+	quotients(now);
+	return now[0] == q[0] && now[1] == q[1] && now[2] == q[2];
 }
 
 /* Yielder @id's rounding mode. */
