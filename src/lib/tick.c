@@ -31,6 +31,8 @@ static unsigned int tick_seen[PC_VCORE_MAX];
 /* Per vcore: its thread's CPU time and run-queue wait at its last tick. */
 static uint64_t tick_cpu[PC_VCORE_MAX], tick_wait[PC_VCORE_MAX];
 #define NO_WAIT UINT64_MAX
+/* Per vcore: its last tick found it a spinner on a crowded CPU. */
+static bool tick_crowded[PC_VCORE_MAX];
 #define NO_TICK (~0u)
 
 #define STAT_INC(vc, field)                                              \
@@ -234,8 +236,13 @@ static bool thread_runnable_now(struct pc__vcore *vc)
  * CPU, and the time it waited for a CPU counts as use; a thread asleep
  * now is not signalled (counting its waits too sent signals into the
  * polls of a loaded machine's test_tick, whose wake-ups waited for a
- * CPU). One system call on the ticker per tick of a held vcore; /proc
- * is read only below the bar, which costs a crowded spinner one tick.
+ * CPU). Nor does one such reading do: a poller caught between two
+ * polls, just after a wake-up that waited long for a CPU, looks the
+ * same, and a CI run's test_tick got EINTR so once. A spinner stays
+ * runnable, so it is signalled at the second tick in a row that finds
+ * it crowded; the poller would have to be caught between polls twice.
+ * One system call on the ticker per tick of a held vcore; /proc is read
+ * only below the bar, which costs a crowded spinner two ticks.
  */
 static bool mostly_asleep(int i, struct pc__vcore *vc)
 {
@@ -243,15 +250,24 @@ static bool mostly_asleep(int i, struct pc__vcore *vc)
 	uint64_t cpu = thread_cpu_ns(vc), used = cpu - tick_cpu[i], wait, was;
 
 	tick_cpu[i] = cpu;
-	if (!cpu || used >= bar)
+	if (!cpu || used >= bar) {
+		tick_crowded[i] = false;
 		return false;
+	}
 	wait = thread_wait_ns(vc);
 	was = tick_wait[i];
 	tick_wait[i] = wait;
 	/* No earlier reading (the first low tick): look again next tick. */
-	if (!wait || was == NO_WAIT || !thread_runnable_now(vc))
+	if (!wait || was == NO_WAIT || !thread_runnable_now(vc) ||
+	    used + (wait - was) < bar) {
+		tick_crowded[i] = false;
 		return true;
-	return used + (wait - was) < bar;
+	}
+	if (!tick_crowded[i]) {
+		tick_crowded[i] = true;
+		return true;
+	}
+	return false;
 }
 
 /*
@@ -285,6 +301,7 @@ static void tick_vcore(int i, struct pc__vcore *vc, uint64_t now)
 	tick_seen[i] = runs;
 	tick_cpu[i] = thread_cpu_ns(vc);
 	tick_wait[i] = NO_WAIT; /* read only if its CPU time is low */
+	tick_crowded[i] = false;
 }
 
 /* Ticks every busy vcore; returns whether any was busy. */
