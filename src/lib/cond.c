@@ -100,7 +100,7 @@ static int give_up(struct pc__cond *c, struct pc_mutex *m,
 			 * then wake (the hand-off skips a waiter marked).
 			 */
 			if (w->t)
-				w->waiting = (uintptr_t)++w->t->wait_gen << 2;
+				pc__waiter_renumber(w);
 			atomic_store(w->granted, w->waiting);
 		}
 		granted = atomic_load(w->granted) & PC_W_GRANTED;

@@ -268,10 +268,7 @@ struct pc_thread {
 	uint32_t wait_gen;   /* sync waits begun: the high bits of granted */
 	uint32_t timer_gen;  /* the wait_gen its timer is for */
 	unsigned int preempt_off; /* pc_preempt_disable() sections open */
-	/* pc_sync_cancel() (waiter.c): a request pending, and the gen << 1
-	 * | 1 of the cancellable wait it is in, or 0. */
-	atomic_int cancel_req;
-	atomic_uint_fast64_t cancel_gen;
+	atomic_int cancel_req; /* pc_sync_cancel() pending (waiter.c) */
 	struct pc_thread *cache_next; /* free list of cached TCBs */
 #if PC_ASAN
 	void *asan_fake_stack;
@@ -843,7 +840,7 @@ struct pc__waiter {
 	void *tag;           /* who it is, as an owner (pc__sync_self()) */
 	/*
 	 * The wait word: t->granted, or own_word for a plain thread. It
-	 * holds gen << 2 | PC_W_GRANTED | PC_W_TIMEDOUT; gen, the wait's
+	 * holds gen << PC_W_SHIFT and the PC_W_* bits; gen, the wait's
 	 * number, keeps a late timer from touching a later wait.
 	 */
 	atomic_uintptr_t *granted;
@@ -857,8 +854,18 @@ struct pc__waiter {
 	 */
 	_Atomic(struct pc__waitq *) in;
 };
+/*
+ * The wait word's bits. GRANTED and TIMEDOUT are the wait's outcome, the
+ * first one set stands. BLOCKED: the uthread has stopped, and whoever
+ * sets the outcome makes it run. CANCELLABLE, with BLOCKED: a
+ * cancellation may set TIMEDOUT.
+ */
 #define PC_W_GRANTED 1u
 #define PC_W_TIMEDOUT 2u
+#define PC_W_BLOCKED 4u
+#define PC_W_CANCELLABLE 8u
+#define PC_W_SHIFT 4
+#define PC_W_BITS ((1u << PC_W_SHIFT) - 1)
 
 struct pc__waitq {
 	struct pc__waiter *head, *tail;
@@ -873,6 +880,8 @@ void *pc__sync_self(void);
 void *pc__sync_thread_tag(void);
 /* Readies @w for the caller, owner @self (pc__sync_self(), not NULL). */
 void pc__waiter_init(struct pc__waiter *w, void *self);
+/* Gives uthread @w->t's wait a new number (a late canceller's CAS fails). */
+void pc__waiter_renumber(struct pc__waiter *w);
 void pc__waitq_push(struct pc__waitq *q, struct pc__waiter *w);
 struct pc__waiter *pc__waitq_pop(struct pc__waitq *q);
 /* Unlinks @w if it is queued in @q (in constant time); false if not. */

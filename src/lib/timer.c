@@ -122,20 +122,25 @@ static struct pc_thread *pop_due_locked(struct pc__vcore *vc, uint64_t now)
 
 /*
  * Whether popped @t is to be made runnable: a sleeper is; a timed wait
- * only if this marks it timed out (it was not granted, and it is the
- * wait the timer was set for) and claims it (it has blocked; if not, it
- * sees the mark itself). Under the lock: @t cannot have left this wait.
+ * only if this marks it timed out (it is the wait the timer was set for,
+ * with no outcome yet) and it has blocked (if not, it sees the mark
+ * itself: waiter.c's block_publish()). Under the lock: @t cannot have
+ * left this wait.
  */
 static bool due_wakes_locked(struct pc_thread *t)
 {
-	uintptr_t waiting;
+	uintptr_t gen = (uintptr_t)t->timer_gen << PC_W_SHIFT, v;
 
 	if (!t->timed)
 		return true;
-	waiting = (uintptr_t)t->timer_gen << 2;
-	return atomic_compare_exchange_strong(&t->granted, &waiting,
-					      waiting | PC_W_TIMEDOUT) &&
-	       pc__wait_claim(t);
+	v = atomic_load(&t->granted);
+	do {
+		if ((v & ~(uintptr_t)PC_W_BITS) != gen ||
+		    (v & (PC_W_GRANTED | PC_W_TIMEDOUT)))
+			return false;
+	} while (!atomic_compare_exchange_weak(&t->granted, &v,
+					       v | PC_W_TIMEDOUT));
+	return v & PC_W_BLOCKED;
 }
 
 /*

@@ -37,11 +37,11 @@ void *pc__sync_self(void)
 
 /*
  * A uthread waits on a word in its TCB, not on its stack: the vcore that
- * blocked it reads the word once more after publishing it blocked
- * (pc__wait_while()), and by then a grant may have run it elsewhere and
- * its stack frame be gone (TSan saw that read race the next frame's
- * writes). The TCB outlives the wait; the wait's number in the word
- * keeps a late reader's view of it harmless.
+ * blocks it publishes the block in the word (block_publish()), and a
+ * grant, a timer or a cancellation may act on it after the uthread has
+ * run on elsewhere and its stack frame is gone. The TCB outlives the
+ * wait; the wait's number in the word keeps a late CAS from touching a
+ * later wait.
  */
 void pc__waiter_init(struct pc__waiter *w, void *self)
 {
@@ -52,7 +52,7 @@ void pc__waiter_init(struct pc__waiter *w, void *self)
 	w->t = pc__thread_current();
 	if (w->t) {
 		w->granted = &w->t->granted;
-		w->waiting = (uintptr_t)++w->t->wait_gen << 2;
+		pc__waiter_renumber(w);
 	} else {
 		w->granted = &w->own_word;
 		w->waiting = 0;
@@ -148,11 +148,69 @@ static bool spin_for_grant(struct pc__waiter *w)
 	}
 }
 
+/* pc__waiter_renumber() - see internal.h. */
+void pc__waiter_renumber(struct pc__waiter *w)
+{
+	w->waiting = (uintptr_t)++w->t->wait_gen << PC_W_SHIFT;
+}
+
 /*
- * pc__waiter_block() - see internal.h. A uthread waits on @w's word with
- * pc__wait_while(), whose Dekker pair with the claim in
- * pc__waiter_grant() loses no wake-up; a plain thread on a futex (the
- * word's low half: both targets are little-endian).
+ * A uthread's block, in vcore context once it is saved: BLOCKED goes
+ * into the word by a CAS from "no outcome", so the outcome's setter, an
+ * RMW on the same word, comes before it (and the CAS fails: the uthread
+ * runs on) or after it (and sees BLOCKED: it makes the uthread run).
+ * Exactly one of the two runs it, with no second word to claim.
+ *
+ * A cancellable block then looks for a request: the canceller writes
+ * its request, then reads the word (pc_sync_cancel()), so one of the two
+ * sees the other. Finding one, the block sets TIMEDOUT itself, and runs
+ * on if that CAS won.
+ */
+struct block_req {
+	atomic_uintptr_t *word;
+	uintptr_t waiting;
+	bool cancellable;
+};
+
+static bool block_publish(struct pc_thread *t, const struct block_req *r)
+{
+	uintptr_t v = r->waiting, blocked = v | PC_W_BLOCKED;
+
+	if (r->cancellable)
+		blocked |= PC_W_CANCELLABLE;
+	if (!atomic_compare_exchange_strong(r->word, &v, blocked))
+		return false;
+	if (r->cancellable && atomic_load(&t->cancel_req))
+		return !atomic_compare_exchange_strong(r->word, &blocked,
+						       blocked | PC_W_TIMEDOUT);
+	return true;
+}
+
+static void block_cb(struct pc_thread *t, void *arg)
+{
+	/*
+	 * Copied first: once @t is published blocked, a waker may run it
+	 * elsewhere and its stack, which holds *arg, move on.
+	 */
+	struct block_req r = *(struct block_req *)arg;
+
+	if (!block_publish(t, &r))
+		pc__thread_run(t);
+	pc__vcore_loop(pc__vcore_self());
+}
+
+/* Blocks uthread @w->t until its wait has an outcome. */
+static void block_once(struct pc__waiter *w, bool cancellable)
+{
+	struct block_req r = { w->granted, w->waiting, cancellable };
+
+	pc__thread_leave(w->t, block_cb, &r);
+}
+
+/*
+ * pc__waiter_block() - see internal.h. A uthread blocks with
+ * block_once(); a plain thread waits on a futex (the word's low half:
+ * both targets are little-endian).
  */
 void pc__waiter_block(struct pc__waiter *w, bool spin)
 {
@@ -162,7 +220,7 @@ void pc__waiter_block(struct pc__waiter *w, bool spin)
 		return;
 	while (!((v = atomic_load(w->granted)) & PC_W_GRANTED)) {
 		if (w->t)
-			pc__wait_while(w->t, w->granted, v, NULL);
+			block_once(w, false);
 		else
 			pc__futex_wait((uint32_t *)w->granted, (uint32_t)v,
 				       NULL);
@@ -180,23 +238,11 @@ static bool time_out(struct pc__waiter *w)
 }
 
 /*
- * A cancellable wait publishes its number for pc_sync_cancel(), then
- * looks for a request: Dekker with the canceller, which sets the request
- * and then reads the number, so one of the two sees the other.
- */
-static void cancellable_begin(struct pc__waiter *w)
-{
-	atomic_store(&w->t->cancel_gen, (uint64_t)(w->waiting >> 2) << 1 | 1);
-	if (atomic_load(&w->t->cancel_req))
-		time_out(w); /* unless granted already */
-}
-
-/*
  * pc__waiter_block_until() - see internal.h. A uthread arms a timer on
- * its vcore's sleep queue (timer.c), which marks the word timed out and
- * claims it at the deadline, a waker like any other; the timer is taken
- * out again whatever ended the wait, before the TCB can wait again. A
- * cancellation marks the word and claims the uthread the same way.
+ * its vcore's sleep queue (timer.c), which marks the word timed out at
+ * the deadline and makes the uthread run if it blocked, a waker like any
+ * other; the timer is taken out again whatever ended the wait, before
+ * the TCB can wait again. A cancellation marks the word the same way.
  */
 int pc__waiter_block_until(struct pc__waiter *w, uint64_t deadline,
 			   bool spin)
@@ -205,10 +251,8 @@ int pc__waiter_block_until(struct pc__waiter *w, uint64_t deadline,
 	bool armed = false, cancellable = t && w->cancellable;
 	uintptr_t v;
 
-	if (cancellable)
-		cancellable_begin(w);
 	if (spin && PC_SYNC_SPIN_NS && spin_for_grant(w))
-		goto out;
+		return 0;
 	for (;;) {
 		v = atomic_load(w->granted);
 		if (v & (PC_W_GRANTED | PC_W_TIMEDOUT))
@@ -232,17 +276,10 @@ int pc__waiter_block_until(struct pc__waiter *w, uint64_t deadline,
 			pc__timer_add(pc__vcore_self(), t);
 			armed = true;
 		}
-		pc__wait_while(t, w->granted, v, NULL);
+		block_once(w, cancellable);
 	}
 	if (armed)
 		pc__timer_cancel(t);
-out:
-	/*
-	 * A plain store: a canceller that still reads the number finds the
-	 * word moved on (granted or marked), and its CAS fails.
-	 */
-	if (cancellable)
-		atomic_store_explicit(&t->cancel_gen, 0, memory_order_release);
 	return (atomic_load(w->granted) & PC_W_GRANTED) ? 0 : -ETIMEDOUT;
 }
 
@@ -254,25 +291,25 @@ int pc__wait_failed(struct pc__waiter *w)
 
 /*
  * pc_sync_cancel() - see parcore/sync.h. The request first, then the
- * wait's number (the Dekker pair of cancellable_begin()); a wait that
- * ended meanwhile has a new number or none, and the CAS fails.
+ * word (the Dekker pair of block_publish()): blocked in a cancellable
+ * wait with no outcome yet, the uthread is marked timed out and made to
+ * run. A wait that ended meanwhile changed the word, and the CAS fails;
+ * one not blocked yet sees the request as it blocks.
  */
 int pc_sync_cancel(struct pc_thread *h)
 {
+	const uintptr_t want = PC_W_BLOCKED | PC_W_CANCELLABLE;
 	struct pc_thread *t = pc__thread_from_handle(h);
-	uint64_t gen;
 	uintptr_t v;
 
 	if (!t)
 		return -EINVAL;
-	atomic_store(&t->cancel_req, 1);
-	gen = atomic_load(&t->cancel_gen);
-	if (!gen)
-		return 0; /* not waiting: the next wait sees the request */
-	v = (uintptr_t)(gen >> 1) << 2;
-	if (atomic_compare_exchange_strong(&t->granted, &v,
-					   v | PC_W_TIMEDOUT) &&
-	    pc__wait_claim(t))
+	/* An exchange: qemu-user does not order an aarch64 STLR before a
+	 * later LDAR (see uthread.c's wait_cb()). */
+	atomic_exchange(&t->cancel_req, 1);
+	v = atomic_load(&t->granted);
+	if ((v & PC_W_BITS) == want &&
+	    atomic_compare_exchange_strong(&t->granted, &v, v | PC_W_TIMEDOUT))
 		pc__sched_runnable(h);
 	return 0;
 }
@@ -292,26 +329,27 @@ void pc__waiter_settle(struct pc__waiter *w)
 
 /*
  * pc__waiter_grant() and pc__waiter_wake() - see internal.h. Who waits is
- * read before the
- * grant is published: from then on the waiter may return and its stack,
- * which holds @w, be reused. The claim touches only the TCB; a TCB that
- * moved on to another wait meanwhile takes it as a spurious wake-up,
- * which every wait tolerates. A futex wake on a reused stack address
- * wakes nobody, or someone who rechecks. A waiter that timed out is not
- * woken: it is awake, and settles under the primitive's lock.
+ * read before the grant is published: from then on the waiter may return
+ * and its stack, which holds @w, be reused. A uthread's word is in its
+ * TCB, and one RMW both sets the outcome and tells whether the uthread
+ * had blocked (block_publish()): if it had, it is still stopped, and
+ * this grant makes it run; if not, it sees GRANTED itself. A futex wake
+ * on a reused stack address wakes nobody, or someone who rechecks. A
+ * waiter that timed out is not woken: it is awake, or its timer woke
+ * it, and it settles under the primitive's lock.
  */
 static void grant(struct pc__waiter *w, bool handoff)
 {
 	struct pc_thread *t = w->t;
 	atomic_uintptr_t *word = w->granted;
+	uintptr_t old = atomic_fetch_or(word, PC_W_GRANTED);
 
-	/* An RMW: the waker's half of pc__wait_while()'s pair. */
-	if (atomic_fetch_or(word, PC_W_GRANTED) & PC_W_TIMEDOUT)
+	if (old & PC_W_TIMEDOUT)
 		return;
 	if (!t)
 		pc__futex_wake((uint32_t *)word, 1);
-	else if (!pc__wait_claim(t))
-		return; /* not stopped yet: it sees the word itself */
+	else if (!(old & PC_W_BLOCKED))
+		return; /* not stopped yet: its block_publish() fails */
 	else if (handoff)
 		pc__sched_handoff(pc__handle(t));
 	else

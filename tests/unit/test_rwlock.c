@@ -79,12 +79,33 @@ static void note(char c)
 	order[atomic_fetch_add(&log_at, 1)] = c;
 }
 
+static atomic_int readers_in_phase, readers_together;
+
+/*
+ * Stays in until readers_together readers are in at once, or for 10 s:
+ * a reader admitted late is then seen leaving first in the log, and not
+ * one that a loaded machine ran late (a 2 ms sleep here failed so once
+ * under TSan).
+ */
+static void stay_with_the_others(void)
+{
+	uint64_t waited = 0;
+
+	atomic_fetch_add(&readers_in_phase, 1);
+	while (atomic_load(&readers_in_phase) <
+		       atomic_load(&readers_together) &&
+	       waited < 10ull * 1000 * 1000 * 1000) {
+		pc_thread_sleep(100 * 1000);
+		waited += 100 * 1000;
+	}
+}
+
 static void *reader(void *arg)
 {
 	(void)arg;
 	ASSERT_EQ(pc_rwlock_rdlock(&phase_rw), 0);
 	note('r');
-	pc_thread_sleep(2 * 1000 * 1000); /* both readers are in at once */
+	stay_with_the_others();
 	note('R');
 	ASSERT_EQ(pc_rwlock_unlock(&phase_rw), 0);
 	return NULL;
@@ -112,6 +133,7 @@ TEST(readers_and_writers_take_turns_in_queue_order)
 	struct pc_thread *t[3];
 
 	test_enter(4);
+	atomic_store(&readers_together, 2);
 	ASSERT_EQ(pc_rwlock_wrlock(&phase_rw), 0);
 	ASSERT_EQ(pc_thread_create(&t[0], NULL, reader, NULL), 0);
 	while (rqueued(&phase_rw) < 1)
@@ -132,6 +154,8 @@ TEST(readers_and_writers_take_turns_in_queue_order)
 	ASSERT_EQ(order[5], 'W');
 
 	atomic_store(&log_at, 0);
+	atomic_store(&readers_in_phase, 0);
+	atomic_store(&readers_together, 1);
 	ASSERT_EQ(pc_rwlock_rdlock(&phase_rw), 0);
 	ASSERT_EQ(pc_thread_create(&t[0], NULL, writer, NULL), 0);
 	while (wqueued(&phase_rw) < 1)
