@@ -20,11 +20,21 @@
 
 /* ---- claiming waiters ---- */
 
-/* Claims @n's select for @n's case; false if it is taken or gone. */
+/*
+ * Claims @n's select for @n's case, @n just taken off its queue under
+ * its channel's lock; false if the select is taken or gone. A select of
+ * one case gives up under that lock too, and only while its node is
+ * queued: a node taken off the queue is claimed by its taker alone.
+ */
 static bool claim(struct node *n)
 {
 	int expect = SEL_WAITING;
 
+	if (n->sel->single) {
+		atomic_store_explicit(&n->sel->state, n->index,
+				      memory_order_relaxed);
+		return true;
+	}
 	return atomic_compare_exchange_strong(&n->sel->state, &expect,
 					      n->index);
 }

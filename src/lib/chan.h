@@ -57,6 +57,11 @@ _Static_assert(sizeof(struct pc__chan) == sizeof(struct pc_chan) &&
 
 struct sel {
 	atomic_int state; /* SEL_WAITING, SEL_GONE, or the claimed case */
+	/*
+	 * One case: its claimers and its give-up all hold its channel's
+	 * lock, so the state is set without a CAS (select.c).
+	 */
+	bool single;
 	struct pc__waiter w;
 	struct sel *wake_next; /* claimed: woken once the locks are dropped */
 };

@@ -168,12 +168,15 @@ int pc_cond_timedwait(struct pc_cond *c, struct pc_mutex *m,
 	return wait_until(c, m, ns);
 }
 
-/* Moves @w onto its mutex's queue; grants it if the mutex was free. */
-static void move(struct pc_mutex *m, struct pc__waiter *w)
+/*
+ * Moves @w onto its mutex's queue; grants it if the mutex was free.
+ * @caller: the signaler, as an owner (it usually holds @m).
+ */
+static void move(struct pc_mutex *m, struct pc__waiter *w, void *caller)
 {
 	bool first;
 
-	if (pc__mutex_take_or_queue(m, w, &first))
+	if (pc__mutex_take_or_queue(m, w, caller, &first))
 		pc__waiter_grant(w);
 }
 
@@ -190,7 +193,7 @@ int pc_cond_signal(struct pc_cond *pc)
 	m = c->mutex;
 	pc__spin_unlock(&c->lock);
 	if (w)
-		move(m, w);
+		move(m, w, pc__sync_owner());
 	return 0;
 }
 
@@ -199,6 +202,7 @@ int pc_cond_broadcast(struct pc_cond *pc)
 	struct pc__cond *c = C(pc);
 	struct pc__waiter *w, *next;
 	struct pc_mutex *m;
+	void *caller;
 
 	if (!c)
 		return -EINVAL;
@@ -214,9 +218,10 @@ int pc_cond_broadcast(struct pc_cond *pc)
 	 * In order. The next pointer is read before the move: once moved, a
 	 * waiter may be granted, run, and reuse its stack.
 	 */
+	caller = pc__sync_owner();
 	for (; w; w = next) {
 		next = w->next;
-		move(m, w);
+		move(m, w, caller);
 	}
 	return 0;
 }

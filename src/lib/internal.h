@@ -948,11 +948,11 @@ int pc__waiter_wait(struct pc__spinlock *lock, struct pc__waitq *q,
 void *pc__sync_owner(void);
 /*
  * Gives mutex @m to @w if it is free, else queues @w for it (cond.c
- * moves a signaled waiter so, mutex.c). Returns true if @w got it: the
- * caller then grants @w.
+ * moves a signaled waiter so, mutex.c); @caller is who calls, as an
+ * owner. Returns true if @w got it: the caller then grants @w.
  */
 bool pc__mutex_take_or_queue(struct pc_mutex *m, struct pc__waiter *w,
-			     bool *first);
+			     void *caller, bool *first);
 /* @m's spinlock and waiter queue (cond.c settles a timed-out waiter). */
 struct pc__spinlock *pc__mutex_spinlock(struct pc_mutex *m);
 struct pc__waitq *pc__mutex_queue(struct pc_mutex *m);

@@ -92,14 +92,18 @@ static bool held_by(struct pc__mutex *m, void *self)
 }
 
 /*
- * Under the spinlock: takes @m if it is free, else marks it CONTENDED
- * and returns false. LOCKED -> CONTENDED is a CAS: the owner's unlock
- * (LOCKED -> FREE, without the spinlock) may come first, and a plain
- * store would then mark a free mutex contended, and nobody would ever
- * hand it on (test_sync's counting case hung so). Once CONTENDED, only
- * a holder of the spinlock changes it.
+ * Under the spinlock: takes @m for @self if it is free, else marks it
+ * CONTENDED and returns false. LOCKED -> CONTENDED is a CAS: the owner's
+ * unlock (LOCKED -> FREE, without the spinlock) may come first, and a
+ * plain store would then mark a free mutex contended, and nobody would
+ * ever hand it on (test_sync's counting case hung so). Unless @caller is
+ * the owner, which is not unlocking: a condition variable's signal from
+ * the mutex's holder moves its waiter so, with a store (one locked
+ * instruction fewer per signal). Once CONTENDED, only a holder of the
+ * spinlock changes it.
  */
-static bool take_or_mark_locked(struct pc__mutex *m, void *self)
+static bool take_or_mark_locked(struct pc__mutex *m, void *self,
+				void *caller)
 {
 	unsigned int v = atomic_load(&m->state);
 
@@ -108,8 +112,14 @@ static bool take_or_mark_locked(struct pc__mutex *m, void *self)
 			if (take_free(m, self))
 				return true;
 			v = atomic_load(&m->state);
-		} else if (v == M_CONTENDED ||
-			   atomic_compare_exchange_weak(&m->state, &v,
+		} else if (v == M_CONTENDED) {
+			return false;
+		} else if (atomic_load_explicit(&m->owner,
+					       memory_order_relaxed) == caller) {
+			atomic_store_explicit(&m->state, M_CONTENDED,
+					      memory_order_relaxed);
+			return false;
+		} else if (atomic_compare_exchange_weak(&m->state, &v,
 							M_CONTENDED)) {
 			return false;
 		}
@@ -121,13 +131,13 @@ static bool take_or_mark_locked(struct pc__mutex *m, void *self)
  * unlock that finds CONTENDED takes the spinlock and finds @w queued.
  */
 bool pc__mutex_take_or_queue(struct pc_mutex *pm, struct pc__waiter *w,
-			     bool *first)
+			     void *caller, bool *first)
 {
 	struct pc__mutex *m = M(pm);
 	bool got;
 
 	pc__spin_lock(&m->lock);
-	got = take_or_mark_locked(m, w->tag);
+	got = take_or_mark_locked(m, w->tag, caller);
 	*first = !got && !m->q.head;
 	if (!got)
 		pc__waitq_push(&m->q, w);
@@ -176,7 +186,7 @@ static int lock_until(struct pc_mutex *pm, uint64_t deadline,
 		return -EDEADLK;
 	pc__waiter_init(&w, self);
 	w.cancellable = cancellable;
-	if (pc__mutex_take_or_queue(pm, &w, &first))
+	if (pc__mutex_take_or_queue(pm, &w, self, &first))
 		return 0;
 	/* Returns as the owner, or timed out. */
 	if (pc__waiter_block_until(&w, deadline, first))

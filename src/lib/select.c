@@ -113,18 +113,22 @@ static int scan_locked(struct pc_chan_op *ops, int n, struct wake *wk,
 	return -1;
 }
 
+/* The queue a node of case @op waits in. */
+static struct nodeq *queue_of(struct pc_chan_op *op)
+{
+	struct pc__chan *ch = CH(op->chan);
+
+	return op->dir == PC_CHAN_SEND ? &ch->senders : &ch->receivers;
+}
+
 static void enqueue_locked(struct pc_chan_op *ops, int n, struct node *nodes,
 			   struct sel *s)
 {
 	for (int i = 0; i < n; i++) {
-		struct pc__chan *ch = CH(ops[i].chan);
-
-		if (!ch)
+		if (!ops[i].chan)
 			continue;
 		nodes[i] = (struct node){ .sel = s, .op = &ops[i], .index = i };
-		q_push(ops[i].dir == PC_CHAN_SEND ? &ch->senders :
-						    &ch->receivers,
-		       &nodes[i]);
+		q_push(queue_of(&ops[i]), &nodes[i]);
 	}
 }
 
@@ -133,31 +137,48 @@ static void dequeue(struct pc_chan_op *ops, int n, struct node *nodes,
 		    struct chans *cs)
 {
 	chans_lock(cs);
-	for (int i = 0; i < n; i++) {
-		struct pc__chan *ch = CH(ops[i].chan);
-
-		if (ch && nodes[i].queued)
-			q_remove(ops[i].dir == PC_CHAN_SEND ? &ch->senders :
-							      &ch->receivers,
-				 &nodes[i]);
-	}
+	for (int i = 0; i < n; i++)
+		if (ops[i].chan && nodes[i].queued)
+			q_remove(queue_of(&ops[i]), &nodes[i]);
 	chans_unlock(cs);
 }
 
 /*
- * Blocks until claimed, @deadline or a cancellation; returns the case,
- * -ETIMEDOUT or -ECANCELED.
+ * A select's give-up, its wait over without a grant: false if a claimer
+ * took it first. A select of one case looks under its channel's lock,
+ * where its claimers took its node off the queue (chan.c's claim()):
+ * still queued, nobody claimed it, and it leaves the queue.
  */
-static int wait_claimed(struct sel *s, uint64_t deadline)
+static bool give_up(struct sel *s, struct node *node)
 {
 	int expect = SEL_WAITING;
+	struct pc__chan *ch;
+	bool queued;
 
+	if (!s->single)
+		return atomic_compare_exchange_strong(&s->state, &expect,
+						      SEL_GONE);
+	ch = CH(node->op->chan);
+	pc__spin_lock(&ch->lock);
+	queued = node->queued;
+	if (queued)
+		q_remove(queue_of(node->op), node);
+	pc__spin_unlock(&ch->lock);
+	return queued;
+}
+
+/*
+ * Blocks until claimed, @deadline or a cancellation; returns the case,
+ * -ETIMEDOUT or -ECANCELED. @nodes: the select's first node.
+ */
+static int wait_claimed(struct sel *s, struct node *nodes, uint64_t deadline)
+{
 	if (!pc__waiter_block_until(&s->w, deadline, false))
 		return atomic_load(&s->state);
-	if (atomic_compare_exchange_strong(&s->state, &expect, SEL_GONE))
+	if (give_up(s, nodes))
 		return pc__wait_failed(&s->w); /* timed out or cancelled */
 	pc__waiter_settle(&s->w); /* claimed as the deadline passed */
-	return expect;
+	return atomic_load(&s->state);
 }
 
 /* pc__chan_select_until() - see chan.h. */
@@ -194,12 +215,13 @@ int pc__chan_select_until(struct pc_chan_op *ops, int n, uint64_t deadline)
 		return -EPERM; /* vcore context must not wait */
 	}
 	atomic_init(&s.state, SEL_WAITING);
+	s.single = n == 1;
 	pc__waiter_init(&s.w, self);
 	enqueue_locked(ops, n, nodes, &s);
 	chans_unlock(&cs);
-	r = wait_claimed(&s, deadline);
+	r = wait_claimed(&s, nodes, deadline);
 	/* A claimer took its node off; the others may still be queued. */
-	if (n > 1 || r < 0)
+	if (!s.single)
 		dequeue(ops, n, nodes, &cs);
 	return r;
 }
