@@ -7,10 +7,11 @@
  * case. A select that must wait puts a node on the queue of each of its
  * cases' channels, all under those channels' spinlocks (taken in address
  * order), and blocks. Whoever can complete one of its cases first claims
- * the select: a CAS of its state from WAITING to that case's index. The
- * claimer then moves the message, takes the node off its queue, and wakes
- * the select once its own locks are dropped; the select takes its other
- * nodes off their queues. A node whose select was claimed elsewhere, or
+ * the select: a CAS of its state from WAITING to that case's index (a
+ * store for a select of one case: see claim()). The claimer then moves
+ * the message, takes the node off its queue, and wakes the select once
+ * its own locks are dropped; the select takes its other nodes off their
+ * queues. A node whose select was claimed elsewhere, or
  * gave up, is stale: the next look at its queue drops it.
  */
 #include "chan.h"

@@ -82,11 +82,12 @@ static int give_up(struct pc__cond *c, struct pc_mutex *m,
 	left = pc__waitq_remove(&c->q, w);
 	pc__spin_unlock(&c->lock);
 	if (left) {
-		int err = pc__wait_failed(w); /* consumed before the relock */
+		int err = pc__wait_failed(w); /* read before the relock */
 
 		pc__mutex_lock_uncancellable(m);
 		return err;
 	}
+	pc__waiter_keep_cancel(w); /* signaled first: it returns 0 */
 	for (;;) {
 		bool queued, granted;
 

@@ -230,6 +230,12 @@ struct pc_thread {
 	_Atomic uint16_t gen;
 	/* Where interrupts save its vector state (xarea.c); kept cached. */
 	struct pc__xarea *xarea;
+	/*
+	 * Serializes marking a wait cancelled with consuming the request
+	 * (waiter.c). Never reset: a vcore that blocked the uthread may
+	 * still take it as the TCB is reused.
+	 */
+	struct pc__spinlock cancel_lock;
 #if PC_TSAN
 	/* Kept with the cached TCB: creating TSan fibers is slow. */
 	void *tsan_fiber;
@@ -845,7 +851,7 @@ struct pc__waiter {
 	 */
 	atomic_uintptr_t *granted;
 	atomic_uintptr_t own_word;
-	uintptr_t waiting; /* the word's value while neither bit is set */
+	uintptr_t waiting; /* the word's value before the wait blocks */
 	bool cancellable;  /* by pc_sync_cancel() (set by init) */
 	/*
 	 * The queue it is in, or NULL: set and cleared under that queue's
@@ -858,13 +864,14 @@ struct pc__waiter {
  * The wait word's bits. GRANTED and TIMEDOUT are the wait's outcome, the
  * first one set stands. BLOCKED: the uthread has stopped, and whoever
  * sets the outcome makes it run. CANCELLABLE, with BLOCKED: a
- * cancellation may set TIMEDOUT.
+ * cancellation may set TIMEDOUT, and CANCELLED with it.
  */
 #define PC_W_GRANTED 1u
 #define PC_W_TIMEDOUT 2u
 #define PC_W_BLOCKED 4u
 #define PC_W_CANCELLABLE 8u
-#define PC_W_SHIFT 4
+#define PC_W_CANCELLED 16u
+#define PC_W_SHIFT 5
 #define PC_W_BITS ((1u << PC_W_SHIFT) - 1)
 
 struct pc__waitq {
@@ -899,16 +906,23 @@ void pc__waiter_block(struct pc__waiter *w, bool spin);
  * the primitive's lock: if pc__waitq_remove() finds @w still queued, the
  * wait failed (pc__wait_failed() says how); if not, a grant already took
  * it from the queue and the wait succeeded, and pc__waiter_settle(),
- * after the lock is dropped, waits for the grant to land.
+ * after the lock is dropped, waits for the grant to land (and keeps a
+ * cancellation that came too late for the next wait).
  */
 int pc__waiter_block_until(struct pc__waiter *w, uint64_t deadline,
 			   bool spin);
 void pc__waiter_settle(struct pc__waiter *w);
 /*
  * What a wait that left its queue without a grant returns: -ECANCELED if
- * a cancellation is pending (it is consumed), else -ETIMEDOUT.
+ * a cancellation ended it, else -ETIMEDOUT.
  */
 int pc__wait_failed(struct pc__waiter *w);
+/*
+ * A wait that succeeded although a cancellation ended it (a grant took
+ * it first): the cancellation is for the uthread's next wait. Uthread
+ * context of @w's waiter, before the word is reused.
+ */
+void pc__waiter_keep_cancel(struct pc__waiter *w);
 /* pc_mutex_lock() that no cancellation interrupts (cond.c's relock). */
 void pc__mutex_lock_uncancellable(struct pc_mutex *m);
 /* A user's CLOCK_MONOTONIC deadline in ns; false if malformed. */

@@ -6,7 +6,8 @@
  * looks for a case that can proceed; if none can, it queues a node per
  * case and blocks. A claimer (chan.c) wins it by a CAS on its state; a
  * select whose deadline passes tries the same CAS to give up, and if it
- * loses, the claim stands: it waits for the claimer's grant to land.
+ * loses, the claim stands: it waits for the claimer's grant to land. A
+ * select of one case does both under its channel's lock (give_up()).
  */
 #include "chan.h"
 

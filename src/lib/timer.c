@@ -16,9 +16,10 @@
  * (pc__timer_cancel()), so every TCB knows which queue holds it
  * (timer_vc, in_heap: changed under that queue's lock, and timer_vc
  * under both when a leaving vcore's queue moves). When its deadline
- * comes, the queue marks its wait timed out and claims it under the
- * lock, where the TCB cannot be in a later wait yet; the wait's number
- * in the word keeps a late mark off a later wait.
+ * comes, the queue marks its wait timed out under the lock, where the
+ * TCB cannot be in a later wait yet, and makes it run if it had
+ * blocked; the wait's number in the word keeps a late mark off a later
+ * wait.
  */
 #include "internal.h"
 

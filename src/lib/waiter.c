@@ -163,8 +163,8 @@ void pc__waiter_renumber(struct pc__waiter *w)
  *
  * A cancellable block then looks for a request: the canceller writes
  * its request, then reads the word (pc_sync_cancel()), so one of the two
- * sees the other. Finding one, the block sets TIMEDOUT itself, and runs
- * on if that CAS won.
+ * sees the other. Finding one, the block marks itself cancelled, and
+ * runs on if it did (mark_cancelled()).
  */
 struct block_req {
 	atomic_uintptr_t *word;
@@ -172,18 +172,47 @@ struct block_req {
 	bool cancellable;
 };
 
+/*
+ * Under @t's cancel_lock: marks @t's wait, blocked as @blocked with no
+ * outcome yet, timed out and cancelled if a request is pending, and
+ * consumes the request. True if it did: the caller makes @t run. The
+ * request goes with the mark, under the lock, so one request ends one
+ * wait: a canceller delayed between its request and its look at the
+ * word once found the request consumed by the wait it started in, and
+ * then marked the next one, an untimed wait that returned -ETIMEDOUT (a
+ * second reader's review).
+ */
+static bool mark_cancelled(struct pc_thread *t, uintptr_t blocked)
+{
+	if (!atomic_load_explicit(&t->cancel_req, memory_order_relaxed) ||
+	    !atomic_compare_exchange_strong(&t->granted, &blocked,
+					    blocked | PC_W_TIMEDOUT |
+						    PC_W_CANCELLED))
+		return false;
+	atomic_store_explicit(&t->cancel_req, 0, memory_order_relaxed);
+	return true;
+}
+
 static bool block_publish(struct pc_thread *t, const struct block_req *r)
 {
 	uintptr_t v = r->waiting, blocked = v | PC_W_BLOCKED;
+	bool marked;
 
 	if (r->cancellable)
 		blocked |= PC_W_CANCELLABLE;
 	if (!atomic_compare_exchange_strong(r->word, &v, blocked))
 		return false;
-	if (r->cancellable && atomic_load(&t->cancel_req))
-		return !atomic_compare_exchange_strong(r->word, &blocked,
-						       blocked | PC_W_TIMEDOUT);
-	return true;
+	if (!r->cancellable || !atomic_load(&t->cancel_req))
+		return true;
+	/*
+	 * If the mark fails, an outcome came first and @t may already run
+	 * elsewhere, even exit and be reused: the lock is never reset, and
+	 * nothing is written.
+	 */
+	pc__spin_lock_masked(&t->cancel_lock);
+	marked = mark_cancelled(t, blocked);
+	pc__spin_unlock_masked(&t->cancel_lock);
+	return !marked;
 }
 
 static void block_cb(struct pc_thread *t, void *arg)
@@ -285,14 +314,21 @@ int pc__waiter_block_until(struct pc__waiter *w, uint64_t deadline,
 
 int pc__wait_failed(struct pc__waiter *w)
 {
-	return w->t && atomic_exchange(&w->t->cancel_req, 0) ? -ECANCELED :
-							       -ETIMEDOUT;
+	return atomic_load(w->granted) & PC_W_CANCELLED ? -ECANCELED :
+							  -ETIMEDOUT;
+}
+
+/* pc__waiter_keep_cancel() - see internal.h. */
+void pc__waiter_keep_cancel(struct pc__waiter *w)
+{
+	if (w->t && (atomic_load(w->granted) & PC_W_CANCELLED))
+		atomic_store(&w->t->cancel_req, 1);
 }
 
 /*
  * pc_sync_cancel() - see parcore/sync.h. The request first, then the
  * word (the Dekker pair of block_publish()): blocked in a cancellable
- * wait with no outcome yet, the uthread is marked timed out and made to
+ * wait with no outcome yet, the uthread is marked cancelled and made to
  * run. A wait that ended meanwhile changed the word, and the CAS fails;
  * one not blocked yet sees the request as it blocks.
  */
@@ -301,15 +337,18 @@ int pc_sync_cancel(struct pc_thread *h)
 	const uintptr_t want = PC_W_BLOCKED | PC_W_CANCELLABLE;
 	struct pc_thread *t = pc__thread_from_handle(h);
 	uintptr_t v;
+	bool marked;
 
 	if (!t)
 		return -EINVAL;
+	pc__spin_lock(&t->cancel_lock);
 	/* An exchange: qemu-user does not order an aarch64 STLR before a
 	 * later LDAR (see uthread.c's wait_cb()). */
 	atomic_exchange(&t->cancel_req, 1);
 	v = atomic_load(&t->granted);
-	if ((v & PC_W_BITS) == want &&
-	    atomic_compare_exchange_strong(&t->granted, &v, v | PC_W_TIMEDOUT))
+	marked = (v & PC_W_BITS) == want && mark_cancelled(t, v);
+	pc__spin_unlock(&t->cancel_lock);
+	if (marked)
 		pc__sched_runnable(h);
 	return 0;
 }
@@ -325,6 +364,7 @@ void pc__waiter_settle(struct pc__waiter *w)
 	for (unsigned int i = 1; !(atomic_load(w->granted) & PC_W_GRANTED);
 	     i++)
 		pc__spin_pause(i);
+	pc__waiter_keep_cancel(w);
 }
 
 /*
