@@ -11,8 +11,8 @@
  * store for a select of one case: see claim()). The claimer then moves
  * the message, takes the node off its queue, and wakes the select once
  * its own locks are dropped; the select takes its other nodes off their
- * queues. A node whose select was claimed elsewhere, or
- * gave up, is stale: the next look at its queue drops it.
+ * queues. A node whose select was claimed elsewhere, or gave up, is
+ * stale: the next look at its queue drops it.
  */
 #include "chan.h"
 
