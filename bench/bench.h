@@ -131,6 +131,14 @@ struct bench_ping {
 #define BENCH_NOTIFY_PAUSE_NS 20000u
 
 /*
+ * The pause between two messages to a receiver that polls (parcore's idle
+ * vcore and the cache-line peer): long enough for it to be back in its
+ * poll loop after the last one, far below the 20 us an idle vcore polls
+ * before it parks (a futex wake-up would be timed instead).
+ */
+#define BENCH_POLL_PAUSE_NS 2000u
+
+/*
  * bench_ping_ack() - the receiver's side: first thing in its handler, so
  * that the stamp is where the handler starts. Async-signal-safe.
  */

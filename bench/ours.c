@@ -333,13 +333,6 @@ void ours_idle_memory(void *arg, struct bench_value *v)
 /* Far above any start-up hand-shake; only a bug takes this long. */
 #define SETUP_TIMEOUT_S 5u
 
-/*
- * Between two events to an idle vcore: long enough for B to be back in
- * its poll loop after the last handler, far below the 20 us it polls
- * before it parks (a futex wake-up would be timed instead).
- */
-#define POLL_PAUSE_NS 2000u
-
 struct xvcore {
 	struct bench_ping ping;
 	int target;		/* vcore B */
@@ -545,7 +538,7 @@ void ours_event_poll_latency(void *arg, struct bench_value *v)
 {
 	const struct bench_timing *bt = arg;
 	struct xvcore x = {
-		.ping.pause_ns = POLL_PAUSE_NS,
+		.ping.pause_ns = BENCH_POLL_PAUSE_NS,
 		.flags = 0, /* "without a signal" */
 		.check = check_idle,
 	};

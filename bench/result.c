@@ -100,7 +100,7 @@ unsigned int bench_print(FILE *f, const struct bench_result *r)
 
 	fprintf(f, "%s: %s\n", r->name, r->what);
 	if (r->ours.ok) {
-		fprintf(f, "  %-12s", "parcore");
+		fprintf(f, "  %-17s", "parcore");
 		print_figure(f, r, r->ours.value);
 		if (r->ours_target > 0) {
 			fprintf(f, "  %14s  target <= %.0f %s", "",
@@ -111,17 +111,17 @@ unsigned int bench_print(FILE *f, const struct bench_result *r)
 		print_p99(f, r, &r->ours);
 		fputc('\n', f);
 	} else {
-		fprintf(f, "  %-12s missing: parcore (%s)\n", "parcore",
+		fprintf(f, "  %-17s missing: parcore (%s)\n", "parcore",
 			r->ours.reason);
 	}
 	for (i = 0; i < r->npeers; i++) {
 		p = &r->peers[i];
 		if (!p->v.ok) {
-			fprintf(f, "  %-12s missing: %s (%s)\n", p->name,
+			fprintf(f, "  %-17s missing: %s (%s)\n", p->name,
 				p->name, p->v.reason);
 			continue;
 		}
-		fprintf(f, "  %-12s", p->name);
+		fprintf(f, "  %-17s", p->name);
 		print_figure(f, r, p->v.value);
 		have = bench_ratio(r, p, &ratio);
 		if (have)

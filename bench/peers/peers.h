@@ -63,4 +63,13 @@ void peer_tgkill_notify(const struct bench_timing *bt, struct bench_value *v);
 void peer_cacheline_pingpong(const struct bench_timing *bt,
 			     struct bench_value *v);
 
+/*
+ * One-way latency of a cache line, one message at a time: a pthread on
+ * the first CPU stamps the time and stores to a line that a pthread on the
+ * second polls, which stamps it again (struct bench_ping, as
+ * peer_tgkill_notify()). Median of bt->samples, with the p99.
+ */
+void peer_cacheline_stamped(const struct bench_timing *bt,
+			    struct bench_value *v);
+
 #endif /* PARCORE_BENCH_PEERS_H */
