@@ -12,7 +12,7 @@
  *                stamps the time and stores, the receiver's poll sees
  *                the store and stamps the time again, and the sender
  *                pauses BENCH_POLL_PAUSE_NS before the next. On the
- *                project's VM a TSC read costs 27 ns and a store that
+ *                project's VM a TSC read costs up to 27 ns and a store that
  *                follows a pause reaches the other CPU later than one
  *                in a stream: this figure is about twice the other.
  */

@@ -26,7 +26,7 @@ int pc_alarm_set(uint64_t deadline_ns, uint64_t arg)
 		return -EINVAL;
 	if (atomic_load(&pc__rt.mode) != PC_MODE_M)
 		return -EPERM;
-	pthread_mutex_lock(&pc__rt.grant_lock);
+	pc__grant_lock();
 	err = pc__clock_start_locked();
 	for (int i = 0; !err && i < PC_ALARM_SLOTS; i++) {
 		if (alarms[i].deadline)
@@ -38,7 +38,7 @@ int pc_alarm_set(uint64_t deadline_ns, uint64_t arg)
 		pc__clock_kick_locked();
 		break;
 	}
-	pthread_mutex_unlock(&pc__rt.grant_lock);
+	pc__grant_unlock();
 	return err ? err : id;
 }
 
@@ -48,7 +48,7 @@ int pc_alarm_cancel(int id)
 
 	if (id < 0)
 		return -EINVAL;
-	pthread_mutex_lock(&pc__rt.grant_lock);
+	pc__grant_lock();
 	if (alarms[slot].deadline &&
 	    (alarms[slot].gen & 0x7fffffu) ==
 		    (unsigned int)id >> PC_ALARM_GEN_SHIFT) {
@@ -56,7 +56,7 @@ int pc_alarm_cancel(int id)
 		alarms[slot].gen++;
 		err = 0;
 	}
-	pthread_mutex_unlock(&pc__rt.grant_lock);
+	pc__grant_unlock();
 	return err;
 }
 

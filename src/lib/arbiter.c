@@ -126,13 +126,13 @@ bool pc__arbiter_should_leave(struct pc__vcore *vc)
 
 	if (PC_LIKELY(!pc__arbiter_surplus()))
 		return false;
-	pthread_mutex_lock(&pc__rt.grant_lock);
+	pc__grant_lock();
 	if (surplus_now() && vc->id != atomic_load(&pc__rt.single)) {
 		pc__arbiter_release_locked(vc);
 		leave = true;
 	}
 	pc__arbiter_surplus_update_locked();
-	pthread_mutex_unlock(&pc__rt.grant_lock);
+	pc__grant_unlock();
 	return leave;
 }
 
@@ -250,9 +250,9 @@ int pc__arbiter_want(int n, bool by_2ls)
 {
 	int err, granted;
 
-	pthread_mutex_lock(&pc__rt.grant_lock);
+	pc__grant_lock();
 	if (by_2ls && atomic_load(&pc__rt.single) >= 0) {
-		pthread_mutex_unlock(&pc__rt.grant_lock);
+		pc__grant_unlock();
 		return 0;
 	}
 	/* The request travels through the shared page, as to a daemon. */
@@ -265,7 +265,7 @@ int pc__arbiter_want(int n, bool by_2ls)
 	/* Read under the lock: surplus vcores may leave as soon as it drops. */
 	granted = atomic_load(&pc__rt.nr_vcores);
 	pc__arbiter_surplus_update_locked();
-	pthread_mutex_unlock(&pc__rt.grant_lock);
+	pc__grant_unlock();
 	return err ? err : granted;
 }
 
@@ -283,9 +283,9 @@ int pc_vcore_request(int n)
 	if (atomic_load(&pc__rt.mode) != PC_MODE_M) {
 		/* Checked before the runtime starts: a bad page stops it. */
 		atomic_store(&pc__sh.proc->amt_wanted, n);
-		pthread_mutex_lock(&pc__rt.grant_lock);
+		pc__grant_lock();
 		err = pc__arbiter_read_request_locked();
-		pthread_mutex_unlock(&pc__rt.grant_lock);
+		pc__grant_unlock();
 		if (!err)
 			err = enter_multicore();
 		if (err)
@@ -299,10 +299,10 @@ int pc_vcore_limit_set(int n)
 	if (n < 1 || n > PC_VCORE_MAX)
 		return -EINVAL;
 	pthread_once(&pool_once, pool_init);
-	pthread_mutex_lock(&pc__rt.grant_lock);
+	pc__grant_lock();
 	atomic_store(&pc__rt.limit, n);
 	pc__arbiter_surplus_update_locked();
-	pthread_mutex_unlock(&pc__rt.grant_lock);
+	pc__grant_unlock();
 	return 0;
 }
 

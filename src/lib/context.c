@@ -13,7 +13,7 @@
  *          no state between runs (continuation style, seed 003 4.2.4), so
  *          nothing is saved: the next entry starts at the top of the
  *          transition stack again.
- *  direct  uthread -> suspended uthread (pc__thread_switch_direct), no
+ *  direct  uthread -> suspended uthread (pc__thread_switch_raised), no
  *          vcore context and no scheduler. The caller has already claimed
  *          the target and published its own suspension (uthread.c).
  *

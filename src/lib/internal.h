@@ -368,6 +368,19 @@ __attribute__((noreturn)) void pc__ctx_vcore_start(struct pc__vcore *vc);
 
 /* ---- vcores (vcore.c) ---- */
 
+/*
+ * A vcore's transition stack, where vcore context runs; and its alternate
+ * signal stack, where the early look (notify.c) runs event handlers too:
+ * as much room for them, plus the kernel's signal frame (11 KiB with
+ * AMX's state) and the signal handler's own.
+ */
+#if PC_ASAN || PC_TSAN
+#define PC_TSTACK_SIZE (512u * 1024u) /* sanitizers' frames are large */
+#else
+#define PC_TSTACK_SIZE (64u * 1024u)
+#endif
+#define PC_ALTSTACK_SIZE (PC_TSTACK_SIZE + 32u * 1024u)
+
 enum pc__vcore_idle {
 	PC_VC_BUSY,
 	PC_VC_SPINNING,
@@ -392,6 +405,12 @@ struct pc__vcore {
 	char *tstack_map;          /* transition stack mapping */
 	size_t tstack_size;
 	void *tstack_hi;
+	/*
+	 * The lowest byte of parcore's alternate signal stack on this
+	 * thread (PC_ALTSTACK_SIZE, a guard below), or NULL if the thread
+	 * kept one of the program's (stack.c).
+	 */
+	char *alt_lo;
 	pthread_t pthread;
 	/* What a leaving uthread asked vcore context to do (context.c). */
 	pc__vcore_cb leave_cb;
@@ -709,21 +728,6 @@ static inline int pc__thread_switch_raised(struct pc__vcore *vc,
 #endif
 }
 
-/*
- * pc__thread_switch_direct() - switch from the calling uthread @from
- * directly to suspended uthread @to on this vcore. Returns 0 when @from is
- * resumed. Tail position only, as pc__thread_leave().
- */
-static inline int pc__thread_switch_direct(struct pc__vcore *vc,
-					   struct pc_thread *from,
-					   struct pc_thread *to)
-{
-	vc->irq.nopreempt++;
-	atomic_signal_fence(memory_order_seq_cst);
-	from->err = *vc->errno_loc;
-	return pc__thread_switch_raised(vc, from, to);
-}
-
 /* Vcore @id, or NULL if it was never granted. Any context. */
 static inline struct pc__vcore *pc__vcore_get(int id)
 {
@@ -753,10 +757,32 @@ int pc__vcore_grant_locked(int id, bool announce);
 int pc__vcore_cpu_for(int id);
 /* Installs the overflow-reporting SIGSEGV handler (once; stack.c). */
 void pc__stack_overflow_init(void);
-/* Gives this thread an alternate signal stack if it has none (stack.c). */
-int pc__altstack_init(void);
+/*
+ * Gives the calling thread, vcore @vc's, parcore's alternate signal stack
+ * unless it has one of the program's; sets vc->alt_lo (stack.c).
+ */
+int pc__altstack_init(struct pc__vcore *vc);
 
 /* ---- arbiter (arbiter.c) ---- */
+
+/*
+ * grant_lock, from any context, in a nopreempt section: a notification
+ * never enters vcore context, whose event handlers may take it too
+ * (pc_alarm_set() from an alarm's handler), on a vcore whose uthread
+ * holds it; and a uthread that notifies its own vcore while it holds it
+ * (pc_vcore_preempt() of its own) takes the notification after.
+ */
+static inline void pc__grant_lock(void)
+{
+	pc__nopreempt_enter();
+	pthread_mutex_lock(&pc__rt.grant_lock);
+}
+
+static inline void pc__grant_unlock(void)
+{
+	pthread_mutex_unlock(&pc__rt.grant_lock);
+	pc__nopreempt_exit();
+}
 
 /* grant_lock held: grant up to the target; recompute the surplus hint;
  * take @vc offline and hand its work off (arbiter.c). */

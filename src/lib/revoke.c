@@ -124,12 +124,12 @@ int pc_vcore_preempt(int vcoreid, uint64_t warning_ns)
 		return -EINVAL;
 	if (atomic_load(&pc__rt.mode) != PC_MODE_M)
 		return -EPERM;
-	pthread_mutex_lock(&pc__rt.grant_lock);
+	pc__grant_lock();
 	err = preempt_check_locked(vcoreid);
 	if (!err)
 		err = pc__clock_start_locked();
 	if (err) {
-		pthread_mutex_unlock(&pc__rt.grant_lock);
+		pc__grant_unlock();
 		return err;
 	}
 	deadline = pc__now_ns() + warning_ns;
@@ -160,7 +160,7 @@ int pc_vcore_preempt(int vcoreid, uint64_t warning_ns)
 	 */
 	pc__notify(vcoreid, false);
 	pc__clock_kick_locked();
-	pthread_mutex_unlock(&pc__rt.grant_lock);
+	pc__grant_unlock();
 	return 0;
 }
 
@@ -170,16 +170,16 @@ int pc_vcore_restore(void)
 
 	if (atomic_load(&pc__rt.mode) != PC_MODE_M)
 		return -EPERM;
-	pthread_mutex_lock(&pc__rt.grant_lock);
+	pc__grant_lock();
 	if (atomic_load(&pc__rt.revoked) == 0) {
-		pthread_mutex_unlock(&pc__rt.grant_lock);
+		pc__grant_unlock();
 		return -ENOENT;
 	}
 	atomic_fetch_sub(&pc__rt.revoked, 1);
 	err = pc__arbiter_grant_locked();
 	granted = atomic_load(&pc__rt.nr_vcores);
 	pc__arbiter_surplus_update_locked();
-	pthread_mutex_unlock(&pc__rt.grant_lock);
+	pc__grant_unlock();
 	return err ? err : granted;
 }
 
@@ -255,16 +255,16 @@ bool pc__preempt_due(struct pc__vcore *vc)
 struct pc_thread *pc__preempt_strand(struct pc__vcore *vc,
 				     struct pc_thread *t)
 {
-	pthread_mutex_lock(&pc__rt.grant_lock);
+	pc__grant_lock();
 	if (!atomic_load(&arb_of(vc->id)->preempt_pending)) {
-		pthread_mutex_unlock(&pc__rt.grant_lock);
+		pc__grant_unlock();
 		return t;
 	}
 	atomic_store(&vc->stranded, t);
 	/* A section forced past its extension ends here, not on the vcore. */
 	atomic_store(&vc->vcpd->defer, 0);
 	preempt_done_locked(vc);
-	pthread_mutex_unlock(&pc__rt.grant_lock);
+	pc__grant_unlock();
 	preempted_wait(vc);
 	return atomic_exchange(&vc->stranded, NULL);
 }
@@ -342,13 +342,13 @@ static void core_yield_cb(struct pc_thread *t, void *arg)
 	bool nice = r->nice; /* @r is on @t's stack: gone once @t runs */
 	bool last;
 
-	pthread_mutex_lock(&pc__rt.grant_lock);
+	pc__grant_lock();
 	r->rc = yield_check_locked(vc, nice);
 	last = r->rc == PC_YIELD_LAST;
 	if (r->rc >= 0 && !nice)
 		r->rc = lower_request_locked();
 	if (r->rc || last) {
-		pthread_mutex_unlock(&pc__rt.grant_lock);
+		pc__grant_unlock();
 		pc__thread_run(t);
 	}
 	/* The caller runs on elsewhere: queued before the hand-off. */
@@ -358,12 +358,12 @@ static void core_yield_cb(struct pc_thread *t, void *arg)
 		pc__rt.ops->thread_runnable(pc__handle(t));
 	if (nice) {
 		preempt_done_locked(vc);
-		pthread_mutex_unlock(&pc__rt.grant_lock);
+		pc__grant_unlock();
 		preempted_wait(vc);
 	} else {
 		pc__arbiter_release_locked(vc);
 		pc__arbiter_surplus_update_locked();
-		pthread_mutex_unlock(&pc__rt.grant_lock);
+		pc__grant_unlock();
 		pc__vcore_wait_offline(vc);
 	}
 	pc__vcore_loop(vc);

@@ -185,6 +185,23 @@ static struct pc_thread *cache_pop_local(struct pc__vcore *vc, size_t size)
 	return t;
 }
 
+/* In a nopreempt section: event handlers create and free uthreads too. */
+static bool cache_push_local(struct pc__vcore *vc, struct pc_thread *t)
+{
+	bool kept = false;
+
+	pc__nopreempt_enter();
+	if (vc->stack_cache_len < PC_CACHE_LOCAL &&
+	    t->stack.size_class == usable_size(PC_THREAD_STACK_DEFAULT)) {
+		t->cache_next = vc->stack_cache;
+		vc->stack_cache = t;
+		vc->stack_cache_len++;
+		kept = true;
+	}
+	pc__nopreempt_exit();
+	return kept;
+}
+
 static struct pc_thread *cache_pop_global(size_t size)
 {
 	struct pc_thread **pp, *t = NULL;
@@ -212,8 +229,11 @@ struct pc_thread *pc__tcb_alloc(size_t size)
 	struct pc_thread *t = NULL;
 
 	size = usable_size(size ? size : PC_THREAD_STACK_DEFAULT);
-	if (vc)
+	if (vc) {
+		pc__nopreempt_enter(); /* as cache_push_local() */
 		t = cache_pop_local(vc, size);
+		pc__nopreempt_exit();
+	}
 	if (!t)
 		t = cache_pop_global(size);
 	if (!t)
@@ -236,13 +256,8 @@ void pc__tcb_free(struct pc_thread *t)
 						 &t->gen, memory_order_relaxed) +
 					 1),
 			      memory_order_relaxed);
-	if (vc && vc->stack_cache_len < PC_CACHE_LOCAL &&
-	    t->stack.size_class == usable_size(PC_THREAD_STACK_DEFAULT)) {
-		t->cache_next = vc->stack_cache;
-		vc->stack_cache = t;
-		vc->stack_cache_len++;
+	if (vc && cache_push_local(vc, t))
 		return;
-	}
 	/* Give the stack's pages back, keeping the TCB's page. */
 	tcb_page = ((uintptr_t)t & ~(uintptr_t)(PC_PAGE - 1)) -
 		   (uintptr_t)t->stack.map;
@@ -300,10 +315,24 @@ static void report_overflow(const char *what, const char *name, size_t size)
 	abort();
 }
 
+static void report_vcore_overflow(const char *what, struct pc__vcore *vc,
+				  size_t size)
+{
+	char name[16] = "vcore ";
+	size_t len = 6;
+
+	buf_put_uint(name, &len, sizeof(name), (size_t)vc->id);
+	name[len] = 0;
+	report_overflow(what, name, size);
+}
+
 /*
  * SIGSEGV on the alternate stack: a fault in the guard of the running
- * uthread's stack (or of the vcore's transition stack) is reported by name
- * and aborts; anything else goes to the previous handler.
+ * uthread's stack (or of the vcore's transition or alternate stack) is
+ * reported by name and aborts; anything else goes to the previous
+ * handler. An overflow of the alternate stack comes back to its top: the
+ * kernel sees a stack pointer off it, and this frame goes over the one
+ * that overflowed, which is never returned to.
  */
 static void segv_handler(int sig, siginfo_t *si, void *uc)
 {
@@ -315,15 +344,12 @@ static void segv_handler(int sig, siginfo_t *si, void *uc)
 				vc->current->name[0] ? vc->current->name
 						     : "(unnamed)",
 				vc->current->stack.size_class);
-	if (vc && in_guard(addr, vc->tstack_map)) {
-		char name[16] = "vcore ";
-		size_t len = 6;
-
-		buf_put_uint(name, &len, sizeof(name), (size_t)vc->id);
-		name[len] = 0;
-		report_overflow("transition stack of", name,
-				vc->tstack_size);
-	}
+	if (vc && in_guard(addr, vc->tstack_map))
+		report_vcore_overflow("transition stack of", vc,
+				      vc->tstack_size);
+	if (vc && vc->alt_lo && in_guard(addr, vc->alt_lo - PC_GUARD))
+		report_vcore_overflow("alternate signal stack of", vc,
+				      PC_ALTSTACK_SIZE);
 	if (old_segv.sa_flags & SA_SIGINFO) {
 		if (old_segv.sa_sigaction) {
 			old_segv.sa_sigaction(sig, si, uc);
@@ -354,29 +380,45 @@ void pc__stack_overflow_init(void)
 }
 
 /*
- * pc__altstack_init() - give the calling thread an alternate signal stack
- * unless it has one (the overflow report runs on it). Returns 0 or -errno.
+ * Parcore's alternate signal stack on this thread, if it made one: kept
+ * across re-entries of multi-core mode (vcore 0's thread may bind to a
+ * new vcore). Read outside signal handlers only.
  */
-int pc__altstack_init(void)
+static __thread char *own_alt_lo;
+
+/*
+ * pc__altstack_init() - see internal.h. Guarded like a transition stack:
+ * event handlers run here (notify.c: early_look()), and an overflow is
+ * reported. The program's own stack is kept, and handlers then run from
+ * the loop: its size and guard are unknown.
+ */
+int pc__altstack_init(struct pc__vcore *vc)
 {
-	size_t size = 64 * 1024;
 	stack_t ss, old;
-	void *p;
+	char *map;
+	int err;
 
-	if (sigaltstack(NULL, &old) == 0 && !(old.ss_flags & SS_DISABLE))
+	vc->alt_lo = NULL;
+	if (sigaltstack(NULL, &old) == 0 && !(old.ss_flags & SS_DISABLE)) {
+		if ((char *)old.ss_sp == own_alt_lo)
+			vc->alt_lo = own_alt_lo;
 		return 0;
-	p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (p == MAP_FAILED)
-		return -errno;
-	ss.ss_sp = p;
-	ss.ss_size = size;
-	ss.ss_flags = 0;
-	if (sigaltstack(&ss, NULL) < 0) {
-		int err = -errno;
-
-		munmap(p, size);
-		return err;
 	}
-	return 0;
+	map = mmap(NULL, PC_GUARD + PC_ALTSTACK_SIZE, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
+		   -1, 0);
+	if (map == MAP_FAILED)
+		return -errno;
+	ss.ss_sp = map + PC_GUARD;
+	ss.ss_size = PC_ALTSTACK_SIZE;
+	ss.ss_flags = 0;
+	if (mprotect(map, PC_GUARD, PROT_NONE) == 0 &&
+	    sigaltstack(&ss, NULL) == 0) {
+		own_alt_lo = ss.ss_sp;
+		vc->alt_lo = own_alt_lo;
+		return 0;
+	}
+	err = -errno;
+	munmap(map, PC_GUARD + PC_ALTSTACK_SIZE);
+	return err;
 }

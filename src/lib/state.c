@@ -30,10 +30,10 @@ int pc__state_single(void)
 		return 0; /* single-core already */
 	if (!vc || !pc__thread_current())
 		return -EPERM;
-	pthread_mutex_lock(&pc__rt.grant_lock);
+	pc__grant_lock();
 	/* It would go: the request lost the race, as a plain yield does. */
 	if (atomic_load(&vc->arb->preempt_pending)) {
-		pthread_mutex_unlock(&pc__rt.grant_lock);
+		pc__grant_unlock();
 		return -EAGAIN;
 	}
 	atomic_store(&pc__sh.proc->amt_wanted, 0);
@@ -43,7 +43,7 @@ int pc__state_single(void)
 		pc__state_set_locked(PC_PROC_RUNNING_S);
 		pc__arbiter_surplus_update_locked();
 	}
-	pthread_mutex_unlock(&pc__rt.grant_lock);
+	pc__grant_unlock();
 	return err;
 }
 
@@ -72,7 +72,7 @@ bool pc__state_wait_begin(struct pc__vcore *vc)
 		      atomic_load_explicit(&pc__rt.single,
 					   memory_order_relaxed) >= 0))
 		return false;
-	pthread_mutex_lock(&pc__rt.grant_lock);
+	pc__grant_lock();
 	leave = pc__arbiter_target() == 0 &&
 		atomic_load(&pc__rt.nr_vcores) == 1 &&
 		atomic_load(&pc__rt.nr_preempting) == 0 &&
@@ -87,7 +87,7 @@ bool pc__state_wait_begin(struct pc__vcore *vc)
 		pc__vcore_hand_off_locked(vc); /* no heir: sleepers stay */
 		pc__state_set_locked(PC_PROC_WAITING);
 	}
-	pthread_mutex_unlock(&pc__rt.grant_lock);
+	pc__grant_unlock();
 	return leave;
 }
 
@@ -115,9 +115,9 @@ int pc__state_wake_locked(void)
 /* Woken: back online, unless a grant brought it back already. */
 void pc__state_wait_end(struct pc__vcore *vc)
 {
-	pthread_mutex_lock(&pc__rt.grant_lock);
+	pc__grant_lock();
 	if (!atomic_load(&vc->online))
 		pc__state_wake_locked();
 	pc__arbiter_surplus_update_locked();
-	pthread_mutex_unlock(&pc__rt.grant_lock);
+	pc__grant_unlock();
 }

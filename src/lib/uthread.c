@@ -531,7 +531,13 @@ int pc_thread_unpark(struct pc_thread *h)
 		return -EINVAL;
 	co = atomic_load_explicit(&t->co_vcore, memory_order_relaxed);
 	if (co >= 0) {
-		if (!claim_coroutine(t, pc_vcore_id()))
+		bool claimed;
+
+		/* The claim's load and store, as pc_thread_switch(). */
+		pc__nopreempt_enter();
+		claimed = claim_coroutine(t, pc_vcore_id());
+		pc__nopreempt_exit();
+		if (!claimed)
 			return -EXDEV;
 		pc__sched_runnable(h);
 		return 0;
@@ -551,15 +557,27 @@ int pc_thread_switch(struct pc_thread *h)
 		return -EPERM;
 	if (!to || to == self)
 		return -EINVAL;
-	if (!claim_coroutine(to, vc->id) && !claim_parked(to, false))
+	/*
+	 * A nopreempt section from the claim on, which the switch ends as
+	 * @to: this vcore's event handlers (run by a notification) may
+	 * unpark a coroutine bound to it too. Between a claim's load and
+	 * store one would claim @to a second time; after self's co_vcore is
+	 * published it would queue self while self still runs.
+	 */
+	vc->irq.nopreempt++;
+	atomic_signal_fence(memory_order_seq_cst);
+	if (!claim_coroutine(to, vc->id) && !claim_parked(to, false)) {
+		pc__nopreempt_exit();
 		return -EINVAL;
+	}
 	/*
 	 * Published before the registers are saved: nothing else runs on
 	 * this vcore until the switch is done, and no other vcore acts on a
 	 * coroutine bound to this one.
 	 */
 	atomic_store_explicit(&self->co_vcore, vc->id, memory_order_relaxed);
-	return pc__thread_switch_direct(vc, self, to);
+	self->err = *vc->errno_loc;
+	return pc__thread_switch_raised(vc, self, to);
 }
 
 /* ---- queries ---- */

@@ -41,11 +41,6 @@
 #include <valgrind/valgrind.h>
 #endif
 
-#if PC_ASAN || PC_TSAN
-#define PC_TSTACK_SIZE (512u * 1024u) /* sanitizers' frames are large */
-#else
-#define PC_TSTACK_SIZE (64u * 1024u)
-#endif
 #define PC_TSTACK_GUARD (16u * 1024u)
 
 /*
@@ -646,7 +641,7 @@ static void vcore_bind_self(struct pc__vcore *vc)
 	vc->errno_loc = &errno;
 	atomic_store(&vc->pause_flag, &pc_pause_pending);
 	pc_rr_vcore = vc->id;
-	pc__altstack_init();
+	pc__altstack_init(vc);
 	pc__notify_thread_init(vc);
 	pc__xarea_refill(vc);
 	pin_self(vc->cpu);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <parcore/parcore.h>
 #include <stdatomic.h>
+#include <signal.h>
 #include <string.h>
 
 #include "rt.h"
@@ -254,6 +255,116 @@ TEST(a_notification_interrupts_a_spinning_uthread)
 }
 
 /*
+ * A handler that interrupts a uthread runs as in vcore context (x86-64
+ * runs it from the signal handler, before the uthread is saved: see
+ * notify.c): no current uthread, on the interrupted uthread's vcore,
+ * free to unpark a uthread, and its errno is not the uthread's.
+ */
+static atomic_int handler_saw = -1;
+static struct pc_thread *parked;
+
+static void check_context(const struct pc_event *ev, void *arg)
+{
+	int ok = !pc_thread_self() &&
+		 pc_vcore_id() == atomic_load(&spinner_vcore);
+
+	(void)ev;
+	(void)arg;
+	test_errno_set(EIO);
+	ASSERT_EQ(pc_thread_unpark(parked), 0);
+	atomic_store(&handler_saw, ok);
+	atomic_store(&stop, 1);
+}
+
+static void *spin_with_errno(void *arg)
+{
+	(void)arg;
+	test_errno_set(EDOM);
+	spin_until_stopped(NULL);
+	return (void *)(intptr_t)test_errno_get();
+}
+
+static void *park_once(void *arg)
+{
+	(void)arg;
+	return (void *)(intptr_t)pc_thread_park();
+}
+
+TEST(an_interrupting_handler_runs_in_vcore_context)
+{
+	struct pc_event ev = ev_of(EV_A, 0, 0);
+	struct pc_thread *t;
+	void *ret;
+	int v;
+
+	if (!INTERRUPTS)
+		SKIP("notifications interrupt uthreads on x86-64 without TSan");
+	test_enter(2);
+	ASSERT_EQ(pc_event_handler_set(EV_A, check_context, NULL), 0);
+	ASSERT_EQ(pc_thread_create(&parked, NULL, park_once, NULL), 0);
+	ASSERT_EQ(pc_thread_create(&t, NULL, spin_with_errno, NULL), 0);
+	while ((v = atomic_load(&spinner_vcore)) < 0)
+		pc_thread_yield();
+	ASSERT_EQ(pc_event_send(v, &ev, PC_EVF_NOTIFY), 0);
+	ASSERT_EQ(pc_thread_join(t, &ret), 0);
+	ASSERT_EQ((intptr_t)ret, EDOM);
+	ASSERT_EQ(atomic_load(&handler_saw), 1);
+	ASSERT_EQ(pc_thread_join(parked, &ret), 0);
+	ASSERT_EQ((intptr_t)ret, 0);
+}
+
+/*
+ * Handlers run on the alternate stack only where it is large enough
+ * (notify.c: early_look()). Main keeps a small one of its own, as a
+ * program may, and spins on vcore 0, whose thread is main's: a
+ * notification there runs the handler elsewhere, from the loop.
+ */
+#define SMALL_ALTSTACK (16 * 1024)
+
+static char small_altstack[SMALL_ALTSTACK];
+static atomic_int handler_on_small = -1;
+
+static void where_am_i(const struct pc_event *ev, void *arg)
+{
+	uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+	uintptr_t lo = (uintptr_t)small_altstack;
+
+	(void)ev;
+	(void)arg;
+	atomic_store(&handler_on_small,
+		     here >= lo && here < lo + SMALL_ALTSTACK);
+	atomic_store(&stop, 1);
+}
+
+static void *notify_vcore_0(void *arg)
+{
+	struct pc_event ev = ev_of(EV_A, 0, 0);
+
+	(void)arg;
+	ASSERT_EQ(pc_event_send(0, &ev, PC_EVF_NOTIFY), 0);
+	return NULL;
+}
+
+TEST(handlers_leave_a_small_alternate_stack_alone)
+{
+	stack_t ss = { .ss_sp = small_altstack, .ss_size = SMALL_ALTSTACK };
+	struct pc_thread *t;
+
+	if (!INTERRUPTS)
+		SKIP("notifications interrupt uthreads on x86-64 without TSan");
+	ASSERT_EQ(sigaltstack(&ss, NULL), 0);
+	test_enter(2);
+	ASSERT_EQ(pc_vcore_id(), 0);
+	ASSERT_EQ(pc_event_handler_set(EV_A, where_am_i, NULL), 0);
+	/* No yield from here: main holds vcore 0, vcore 1 steals t. */
+	ASSERT_EQ(pc_thread_create(&t, NULL, notify_vcore_0, NULL), 0);
+	while (!atomic_load_explicit(&stop, memory_order_relaxed))
+		;
+	ASSERT_EQ(atomic_load(&handler_on_small), 0);
+	ASSERT_EQ(pc_thread_join(t, NULL), 0);
+}
+
+/*
  * A quiet post leaves notif_pending set on a vcore whose uthread never
  * looks; a notifying post after it must still interrupt (it used to take
  * the quiet one's flag for a signal on its way, and the spinner ran on).
@@ -464,4 +575,140 @@ TEST(alarms_fire_once_at_their_deadline_unless_cancelled)
 	ASSERT_EQ(atomic_load(&fired[1]), 1);
 	ASSERT_EQ(atomic_load(&fired[2]), 1);
 	ASSERT_EQ(atomic_load(&early), 0);
+}
+
+/*
+ * A handler may set alarms while a uthread of its vcore is inside
+ * pc_alarm_set() itself: the runtime's lock is taken in a nopreempt
+ * section, so the notification waits for the uthread to leave it. (Taken
+ * plainly, the handler waited for the lock its own vcore held, for ever.)
+ * Main sets and cancels alarms on vcore 0 while a uthread on vcore 1
+ * sends it events whose handler does the same.
+ */
+#define LOCKED_EVENTS 2000
+
+static atomic_int handled_locked;
+
+static void set_and_cancel(const struct pc_event *ev, void *arg)
+{
+	int id = pc_alarm_set(test_now_ns() + 1000000000ull, 0);
+
+	(void)ev;
+	(void)arg;
+	ASSERT_GE(id, 0);
+	ASSERT_EQ(pc_alarm_cancel(id), 0);
+	atomic_fetch_add(&handled_locked, 1);
+}
+
+static void *send_to_vcore_0(void *arg)
+{
+	struct pc_event ev = ev_of(EV_A, 0, 0);
+
+	(void)arg;
+	for (int i = 0; i < LOCKED_EVENTS; i++) {
+		ASSERT_EQ(pc_event_send(0, &ev, PC_EVF_NOTIFY), 0);
+		while (atomic_load(&handled_locked) <= i)
+			;
+	}
+	return NULL;
+}
+
+TEST(a_handler_sets_alarms_while_its_vcore_does)
+{
+	struct pc_thread *t;
+
+	if (!INTERRUPTS)
+		SKIP("notifications interrupt uthreads on x86-64 without TSan");
+	test_enter(2);
+	ASSERT_EQ(pc_vcore_id(), 0);
+	ASSERT_EQ(pc_event_handler_set(EV_A, set_and_cancel, NULL), 0);
+	ASSERT_EQ(pc_thread_create(&t, NULL, send_to_vcore_0, NULL), 0);
+	/* No yield: the sender runs on vcore 1, and interrupts main. */
+	while (atomic_load(&handled_locked) < LOCKED_EVENTS) {
+		int id = pc_alarm_set(test_now_ns() + 1000000000ull, 0);
+
+		ASSERT_GE(id, 0);
+		ASSERT_EQ(pc_alarm_cancel(id), 0);
+	}
+	ASSERT_EQ(pc_thread_join(t, NULL), 0);
+}
+
+/*
+ * A notification that lands in a signal handler of the program's, running
+ * on the alternate stack, waits until that handler has returned: no event
+ * handler runs inside it, and the uthread is never saved on the alternate
+ * stack (where the kernel writes the next signal's frame). Main, on vcore
+ * 0, spends 20 ms in its own handler while a uthread on vcore 1 notifies
+ * vcore 0. (Taken, the notifications ran the handler inside it.) Then
+ * main spins without calling parcore until the events are handled: the
+ * deferral must not hold them back for good.
+ */
+static atomic_int in_own_handler, handler_ran_inside, handler_ran_after;
+static atomic_int own_done;
+
+static void own_handler(int sig)
+{
+	uint64_t end = test_now_ns() + 20 * 1000 * 1000;
+
+	(void)sig;
+	atomic_store(&in_own_handler, 1);
+	while (test_now_ns() < end)
+		;
+	atomic_store(&in_own_handler, 0);
+}
+
+static void note_inside(const struct pc_event *ev, void *arg)
+{
+	(void)ev;
+	(void)arg;
+	if (atomic_load(&in_own_handler))
+		atomic_store(&handler_ran_inside, 1);
+	else
+		atomic_store(&handler_ran_after, 1);
+}
+
+static void *keep_notifying(void *arg)
+{
+	struct pc_event ev = ev_of(EV_A, 0, 0);
+
+	(void)arg;
+	while (!atomic_load(&in_own_handler))
+		;
+	while (!atomic_load(&own_done)) {
+		uint64_t next = test_now_ns() + 100 * 1000;
+
+		ASSERT_EQ(pc_event_send(0, &ev, PC_EVF_NOTIFY), 0);
+		while (test_now_ns() < next)
+			;
+	}
+	return NULL;
+}
+
+TEST(notifications_wait_for_the_programs_own_handler)
+{
+	struct sigaction sa;
+	struct pc_event_stats before, after;
+	struct pc_thread *t;
+
+	if (!INTERRUPTS)
+		SKIP("notifications interrupt uthreads on x86-64 without TSan");
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = own_handler;
+	sa.sa_flags = SA_ONSTACK;
+	sigemptyset(&sa.sa_mask);
+	ASSERT_EQ(sigaction(SIGUSR1, &sa, NULL), 0);
+	test_enter(2);
+	ASSERT_EQ(pc_vcore_id(), 0);
+	ASSERT_EQ(pc_event_handler_set(EV_A, note_inside, NULL), 0);
+	ASSERT_EQ(pc_event_stats(0, &before), 0);
+	ASSERT_EQ(pc_thread_create(&t, NULL, keep_notifying, NULL), 0);
+	ASSERT_EQ(raise(SIGUSR1), 0);
+	/* No call into parcore: a later notification takes the events. */
+	while (!atomic_load(&handler_ran_after))
+		;
+	atomic_store(&own_done, 1);
+	ASSERT_EQ(pc_thread_join(t, NULL), 0);
+	ASSERT_EQ(pc_event_stats(0, &after), 0);
+	ASSERT_EQ(atomic_load(&handler_ran_inside), 0);
+	ASSERT_GT(after.notifs_deferred, before.notifs_deferred);
 }

@@ -76,6 +76,59 @@ TEST(overflow_is_reported_by_name)
 	}
 }
 
+/*
+ * An event handler too deep for its stack is reported too: on x86-64 it
+ * runs from the signal handler on the vcore's alternate stack, else (or
+ * under ASan, whose own alternate stack parcore keeps) from the loop on
+ * its transition stack; both are guarded. Main spins on vcore 0 and a
+ * uthread on vcore 1 notifies it.
+ */
+#define EV_DEEP PC_EV_APP_FIRST
+
+static void deep_handler(const struct pc_event *ev, void *arg)
+{
+	(void)ev;
+	(void)arg;
+	depth(2000); /* 2 MiB: past either stack, sanitizers' too */
+}
+
+static void *notify_vcore_0(void *arg)
+{
+	struct pc_event ev = { .type = EV_DEEP };
+
+	(void)arg;
+	pc_event_send(0, &ev, PC_EVF_NOTIFY);
+	return NULL;
+}
+
+static void deep_handler_child(void)
+{
+	struct pc_thread *t;
+
+	test_enter(2);
+	pc_event_handler_set(EV_DEEP, deep_handler, NULL);
+	pc_thread_create(&t, NULL, notify_vcore_0, NULL);
+	for (;;)
+		; /* no yield: the notification interrupts main */
+}
+
+TEST(a_handler_overflow_is_reported)
+{
+	char buf[4096];
+	int status;
+
+#if !defined(__x86_64__) || defined(__SANITIZE_THREAD__)
+	SKIP("notifications interrupt uthreads on x86-64 without TSan");
+#endif
+	status = run_captured(deep_handler_child, buf, sizeof(buf));
+	ASSERT_TRUE(WIFSIGNALED(status));
+	ASSERT_EQ(WTERMSIG(status), SIGABRT);
+	if (!strstr(buf, "stack of vcore 0 overflowed its")) {
+		fprintf(stderr, "stderr was: %s\n", buf);
+		ASSERT_TRUE(!"overflow message missing");
+	}
+}
+
 TEST(large_stacks_are_usable)
 {
 	struct pc_thread_attr a = { 2 * 1024 * 1024, "big", 0 };
