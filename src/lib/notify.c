@@ -192,6 +192,8 @@ static bool interrupted_on_altstack(const ucontext_t *uc)
 }
 #endif
 
+static void send_signal(struct pc__vcore *vc, struct pc__vcpd *v);
+
 static void notify_handler(int sig, siginfo_t *si, void *ucv)
 {
 	struct pc__vcore *vc = pc__vcore_self();
@@ -208,19 +210,22 @@ static void notify_handler(int sig, siginfo_t *si, void *ucv)
 		STAT_INC(v, notifs_masked);
 		return;
 	}
-	if (vc->irq.nopreempt || !PC_NOTIFY_INTERRUPTS || interrupts_off) {
-		vc->irq.deferred = 1;
+	if (interrupted_on_altstack(ucv)) {
+		/*
+		 * Sent again, and blocked until the program's handler
+		 * returns: its sigreturn restores the uthread's mask, and the
+		 * signal lands at once, outside. A deferral would be taken
+		 * at the end of the next nopreempt section, maybe inside the
+		 * handler (a wake-up it makes), or never if the uthread then
+		 * spins; a second reader found both.
+		 */
+		sigaddset(&((ucontext_t *)ucv)->uc_sigmask, PC_NOTIFY_SIGNAL);
+		send_signal(vc, v);
 		STAT_INC(v, notifs_deferred);
 		return;
 	}
-	if (interrupted_on_altstack(ucv)) {
-		/*
-		 * No section's end will take it: the program's handler just
-		 * returns. So the next post or tick signals again, and a
-		 * signal that finds the uthread out of the handler takes it.
-		 */
+	if (vc->irq.nopreempt || !PC_NOTIFY_INTERRUPTS || interrupts_off) {
 		vc->irq.deferred = 1;
-		atomic_fetch_and(&v->notif_pending, ~(uint32_t)PC_NP_SIGNALED);
 		STAT_INC(v, notifs_deferred);
 		return;
 	}
