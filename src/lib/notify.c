@@ -137,8 +137,9 @@ static void rollback(ucontext_t *uc, struct pc__vcore *vc)
  * 0's thread may keep one of the program's, and a program may change it.
  * Else the loop runs them, as before.
  *
- * Races: the interrupted uthread holds no runtime spinlock and is in no
- * 2LS call (those run in nopreempt sections, which defer); a restartable
+ * Races: the interrupted uthread holds no runtime lock (spinlocks,
+ * grant_lock) and is in no 2LS call, stack cache change or coroutine
+ * claim: those run in nopreempt sections, which defer. A restartable
  * region it is in is rolled back after, as when the loop runs first.
  * nopreempt is 1 meanwhile, so that a section a handler opens never ends
  * at 0 and takes a deferral (one may be left set by a switch interrupted

@@ -380,9 +380,9 @@ void pc__stack_overflow_init(void)
 }
 
 /*
- * Parcore's alternate signal stack on this thread, if it made one: kept
- * across re-entries of multi-core mode (vcore 0's thread may bind to a
- * new vcore). Read outside signal handlers only.
+ * Parcore's alternate signal stack on this thread, if it made one, so
+ * that a second binding of the thread to a vcore finds it its own. Read
+ * outside signal handlers only.
  */
 static __thread char *own_alt_lo;
 
