@@ -167,9 +167,7 @@ static void early_look(struct pc__vcore *vc, const ucontext_t *uc)
 	vc->current = t;
 	errno = err;
 }
-#endif
 
-#if PC_NOTIFY_INTERRUPTS
 /*
  * Whether the interrupted code ran on the alternate stack itself: a
  * signal handler of the program's, installed with SA_ONSTACK. Saved

@@ -380,13 +380,6 @@ void pc__stack_overflow_init(void)
 }
 
 /*
- * Parcore's alternate signal stack on this thread, if it made one, so
- * that a second binding of the thread to a vcore finds it its own. Read
- * outside signal handlers only.
- */
-static __thread char *own_alt_lo;
-
-/*
  * pc__altstack_init() - see internal.h. Guarded like a transition stack:
  * event handlers run here (notify.c: early_look()), and an overflow is
  * reported. The program's own stack is kept, and handlers then run from
@@ -398,12 +391,10 @@ int pc__altstack_init(struct pc__vcore *vc)
 	char *map;
 	int err;
 
+	/* Each thread is bound to a vcore once: one found is not ours. */
 	vc->alt_lo = NULL;
-	if (sigaltstack(NULL, &old) == 0 && !(old.ss_flags & SS_DISABLE)) {
-		if ((char *)old.ss_sp == own_alt_lo)
-			vc->alt_lo = own_alt_lo;
+	if (sigaltstack(NULL, &old) == 0 && !(old.ss_flags & SS_DISABLE))
 		return 0;
-	}
 	map = mmap(NULL, PC_GUARD + PC_ALTSTACK_SIZE, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
 		   -1, 0);
@@ -414,8 +405,7 @@ int pc__altstack_init(struct pc__vcore *vc)
 	ss.ss_flags = 0;
 	if (mprotect(map, PC_GUARD, PROT_NONE) == 0 &&
 	    sigaltstack(&ss, NULL) == 0) {
-		own_alt_lo = ss.ss_sp;
-		vc->alt_lo = own_alt_lo;
+		vc->alt_lo = ss.ss_sp;
 		return 0;
 	}
 	err = -errno;

@@ -708,7 +708,8 @@ static void *post_into_own_handler(void *arg)
 	return NULL;
 }
 
-static void own_handler_set(void (*fn)(int))
+/* The program's own handler of @sig, on the alternate stack. */
+static void own_handler_set(int sig, void (*fn)(int))
 {
 	struct sigaction sa;
 
@@ -716,7 +717,7 @@ static void own_handler_set(void (*fn)(int))
 	sa.sa_handler = fn;
 	sa.sa_flags = SA_ONSTACK;
 	sigemptyset(&sa.sa_mask);
-	ASSERT_EQ(sigaction(SIGUSR1, &sa, NULL), 0);
+	ASSERT_EQ(sigaction(sig, &sa, NULL), 0);
 }
 
 TEST(a_notification_waits_for_the_programs_own_handler)
@@ -725,7 +726,7 @@ TEST(a_notification_waits_for_the_programs_own_handler)
 
 	if (!INTERRUPTS)
 		SKIP("notifications interrupt uthreads on x86-64 without TSan");
-	own_handler_set(own_handler);
+	own_handler_set(SIGUSR1, own_handler);
 	test_enter(2);
 	ASSERT_EQ(pc_vcore_id(), 0);
 	ASSERT_EQ(pc_event_handler_set(EV_A, note_inside, NULL), 0);
@@ -798,17 +799,12 @@ static void slow_handler(const struct pc_event *ev, void *arg)
 
 TEST(a_wakeup_from_the_programs_handler_keeps_its_frame)
 {
-	struct sigaction sa;
 	struct pc_thread *t;
 
 	if (!INTERRUPTS)
 		SKIP("notifications interrupt uthreads on x86-64 without TSan");
-	own_handler_set(unpark_in_own_handler);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = count_other;
-	sa.sa_flags = SA_ONSTACK;
-	sigemptyset(&sa.sa_mask);
-	ASSERT_EQ(sigaction(SIGUSR2, &sa, NULL), 0);
+	own_handler_set(SIGUSR1, unpark_in_own_handler);
+	own_handler_set(SIGUSR2, count_other);
 	vcore_0_thread = pthread_self();
 	test_enter(2);
 	ASSERT_EQ(pc_vcore_id(), 0);
