@@ -88,20 +88,26 @@ static int notify_err;
 
 #if PC_NOTIFY_INTERRUPTS
 /*
- * Make the frame return to pc__notify_entry with the interrupted rip and
- * the save area @a (NULL: save on the stack) stored just below the
+ * Make the frame return to pc__notify_landing, which takes the
+ * interrupted rip and rsp and the save area @a (NULL: save on the stack)
+ * from the frame's siginfo @si, and enters pc__notify_entry below the
  * uthread's red zone (LESSONS 3.14: the red zone may hold live data of a
- * leaf function).
+ * leaf function). Not written below the red zone from here: if the
+ * program disabled the alternate stack, this frame is there, and two
+ * words just below the red zone overwrote the end of its vector state
+ * (the kernel then restored x87 and SSE only, and the upper halves of
+ * the vector registers came back zero: test_regs).
  */
-static void redirect(ucontext_t *uc, struct pc__xarea *a)
+static void redirect(ucontext_t *uc, siginfo_t *si, struct pc__xarea *a)
 {
 	greg_t *g = uc->uc_mcontext.gregs;
-	uint64_t *sp = (uint64_t *)(g[REG_RSP] - 128 - 16);
+	uint64_t *w = (uint64_t *)(void *)si;
 
-	sp[0] = (uint64_t)g[REG_RIP];
-	sp[1] = (uint64_t)(uintptr_t)a;
-	g[REG_RSP] = (greg_t)sp;
-	g[REG_RIP] = (greg_t)pc__notify_entry;
+	w[0] = (uint64_t)g[REG_RIP];
+	w[1] = (uint64_t)(uintptr_t)a;
+	w[2] = (uint64_t)g[REG_RSP];
+	g[REG_RSP] = (greg_t)w;
+	g[REG_RIP] = (greg_t)pc__notify_landing;
 }
 #endif
 
@@ -236,7 +242,7 @@ static void notify_handler(int sig, siginfo_t *si, void *ucv)
 	rollback((ucontext_t *)ucv, vc);
 	vc->intr_movable = pc__safepoint_at(
 		(uintptr_t)((ucontext_t *)ucv)->uc_mcontext.gregs[REG_RIP]);
-	redirect(ucv, pc__xarea_take(vc, vc->current));
+	redirect(ucv, si, pc__xarea_take(vc, vc->current));
 #endif
 }
 

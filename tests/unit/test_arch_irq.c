@@ -319,21 +319,21 @@ static void redirect_handler(int sig, siginfo_t *si, void *ucv)
 {
 	ucontext_t *uc = ucv;
 	greg_t *g = uc->uc_mcontext.gregs;
-	uint64_t *sp;
+	uint64_t *w = (uint64_t *)(void *)si;
 
 	(void)sig;
 	if (si->si_code != SI_TKILL || (uintptr_t)g[REG_RIP] <
 						  (uintptr_t)test_spin ||
 	    (uintptr_t)g[REG_RIP] >= (uintptr_t)test_spin_end)
 		return; /* not in the loop yet: the sender tries again */
-	/* As notify.c does: the rip and the area below the red zone. */
-	sp = (uint64_t *)(g[REG_RSP] - 128 - 16);
-	sp[0] = (uint64_t)g[REG_RIP];
-	sp[1] = (uint64_t)(uintptr_t)test_area;
+	/* As notify.c does: rip, area and rsp in the siginfo. */
+	w[0] = (uint64_t)g[REG_RIP];
+	w[1] = (uint64_t)(uintptr_t)test_area;
+	w[2] = (uint64_t)g[REG_RSP];
 	if (test_area)
 		test_area->busy = 1;
-	g[REG_RSP] = (greg_t)sp;
-	g[REG_RIP] = (greg_t)pc__notify_entry;
+	g[REG_RSP] = (greg_t)w;
+	g[REG_RIP] = (greg_t)pc__notify_landing;
 }
 
 /* Signals the victim until the trampoline ran (it may be early). */

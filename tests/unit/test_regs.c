@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include <parcore/parcore.h>
+#include <alloca.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -291,9 +292,83 @@ TEST(a_uthread_on_the_smallest_stack_is_preempted_deep_in_it)
 	ASSERT_GT(st.preemptions, 1);
 }
 
+/* ---- without an alternate stack ---- */
+
+#define NOALT_ROUNDS 64
+
+static atomic_int noalt_phases;
+
+/*
+ * One phase with the stack pointer at offset 16 * @k (k < 4) of a
+ * cache line: the kernel's frame, and whatever the handler writes
+ * below the red zone, then sit at a different place against the end
+ * of the vector state in that frame.
+ */
+static __attribute__((noinline)) int spin_at(uint64_t pat, int k)
+{
+	volatile char *pad = alloca(16 * (size_t)k + 1);
+
+	pad[0] = 0;
+	return has_avx512 ? zmm_spin(pat, SPINS) : ymm_spin(pat, SPINS);
+}
+
+static void *noalt_spinner(void *arg)
+{
+	uint64_t pat = (uint64_t)(uintptr_t)arg << 32 | 0x3c3c0000u;
+
+	for (int i = 0; i < NOALT_ROUNDS; i++) {
+		atomic_fetch_add(&bad, spin_at(pat + (uint64_t)i, i % 4));
+		atomic_fetch_add(&noalt_phases, 1);
+	}
+	return NULL;
+}
+
+/*
+ * With the vcore thread's alternate stack disabled, the notification's
+ * handler runs on the interrupted uthread's stack, its frame just below
+ * the red zone: what the handler leaves for pc__notify_entry must not
+ * land in that frame's vector state, which sigreturn restores. Written
+ * just below the red zone, it overwrote the state's end marker in one
+ * of the four alignments here; the kernel then restored x87 and SSE
+ * only, and the upper halves of the vector registers came back zero.
+ */
+TEST(registers_survive_preemption_without_an_alternate_stack)
+{
+	stack_t off = { .ss_flags = SS_DISABLE }, old;
+	struct pc_thread *t[2];
+	struct pc_preempt_stats st;
+
+	probe();
+	if (!has_avx2)
+		SKIP("no AVX2: the test watches the upper halves of ymm");
+	ASSERT_EQ(pc_preempt_quantum_set(100 * 1000), 0);
+	test_enter(1);
+	if (!pc_preempt_supported())
+		SKIP("this build does not preempt (docs/design/ticks.md)");
+	/* One vcore: every uthread runs on this Linux thread. */
+	ASSERT_EQ(sigaltstack(&off, &old), 0);
+	for (uintptr_t i = 0; i < 2; i++)
+		ASSERT_EQ(pc_thread_create(&t[i], NULL, noalt_spinner,
+					   (void *)(i + 1)),
+			  0);
+	for (int i = 0; i < 2; i++)
+		ASSERT_EQ(pc_thread_join(t[i], NULL), 0);
+	ASSERT_EQ(sigaltstack(&old, NULL), 0);
+	ASSERT_EQ(pc_preempt_stats(0, &st), 0);
+	printf("  %llu preemptions\n", (unsigned long long)st.preemptions);
+	ASSERT_EQ(atomic_load(&bad), 0);
+	ASSERT_EQ(atomic_load(&noalt_phases), 2 * NOALT_ROUNDS);
+	ASSERT_GT(st.preemptions, 8);
+}
+
 #else
 
 TEST(registers_survive_preemption_and_moves)
+{
+	SKIP("x86-64 only");
+}
+
+TEST(registers_survive_preemption_without_an_alternate_stack)
 {
 	SKIP("x86-64 only");
 }

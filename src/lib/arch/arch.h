@@ -82,10 +82,11 @@ __attribute__((noreturn)) void pc__ctx_pop(const struct pc__ctx *to,
 					   const unsigned int *notif_pending);
 
 /*
- * pc__notify_entry - not a function: where a redirected notification
- * signal frame returns to (x86-64 only; see switch.S).
+ * pc__notify_landing - not a function: where a redirected notification
+ * signal frame returns to, with three words (rip, save area, rsp) left in
+ * its siginfo; it goes on into pc__notify_entry (x86-64 only; switch.S).
  */
-void pc__notify_entry(void);
+void pc__notify_landing(void);
 
 /*
  * A uthread's vector save area (xarea.c), which pc__notify_entry saves

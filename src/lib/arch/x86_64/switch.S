@@ -233,10 +233,10 @@ FUNC(pc__ctx_start)
 END(pc__ctx_start)
 
 /*
- * pc__notify_entry - where a notification's signal frame returns to
- * (notify.c redirects it). The CPU holds the interrupted uthread's
- * registers, except that rip is here and rsp points just below its red
- * zone, at the interrupted rip:
+ * pc__notify_entry - where a notification's signal frame returns to,
+ * by way of pc__notify_landing below. The CPU holds the interrupted
+ * uthread's registers, except that rip is here and rsp points just below
+ * its red zone, at the interrupted rip:
  *
  *     rsp+0     interrupted rip
  *     rsp+8     the uthread's save area (struct pc__xarea), or 0
@@ -279,6 +279,42 @@ END(pc__ctx_start)
 #define XAREA_BUSY 0
 #define XAREA_IMAGE 64
 #define FRAME_AREA 136 /* 16 pushes, then the rip */
+
+/*
+ * pc__notify_landing - where the redirected signal frame returns to.
+ * rsp points at three words the handler left in the frame's siginfo,
+ * which sigreturn does not read (arch/x86/kernel/signal_64.c reads the
+ * ucontext and the vector state only):
+ *
+ *     rsp+0     interrupted rip
+ *     rsp+8     the save area, or 0
+ *     rsp+16    the interrupted rsp
+ *
+ * The frame is dead now, wherever the kernel put it: on the alternate
+ * stack, or, if the program disabled that, on the uthread's own stack
+ * just below the red zone, where the handler could not have written
+ * pc__notify_entry's two words without landing in the frame's vector
+ * state and its end marker (sigreturn then restores x87 and SSE only).
+ * Copies them below the red zone, moves there, and goes on into
+ * pc__notify_entry. The frame lies below those two words, so nothing is
+ * overwritten before it is read. Only mov, lea, push and pop: the flags
+ * stay the uthread's.
+ */
+FUNC(pc__notify_landing)
+	pushq	%rax
+	pushq	%rcx
+	movq	32(%rsp), %rax		/* the interrupted rsp */
+	movq	16(%rsp), %rcx
+	movq	%rcx, -144(%rax)	/* the rip, for ret $136 */
+	movq	24(%rsp), %rcx
+	movq	%rcx, -136(%rax)	/* the save area */
+	movq	8(%rsp), %rcx
+	movq	%rcx, -152(%rax)	/* rax, popped there */
+	popq	%rcx
+	leaq	-152(%rax), %rsp
+	popq	%rax
+	jmp	pc__notify_entry
+END(pc__notify_landing)
 
 FUNC(pc__notify_entry)
 	pushfq
