@@ -618,14 +618,20 @@ static void set_and_cancel(const struct pc_event *ev, void *arg)
 	atomic_fetch_add(&handled_locked, 1);
 }
 
+/* Events to send to vcore 0, one at a time, and the handler's count. */
+struct sends {
+	int n;
+	atomic_int *handled;
+};
+
 static void *send_to_vcore_0(void *arg)
 {
+	struct sends *s = arg;
 	struct pc_event ev = ev_of(EV_A, 0, 0);
 
-	(void)arg;
-	for (int i = 0; i < LOCKED_EVENTS; i++) {
+	for (int i = 0; i < s->n; i++) {
 		ASSERT_EQ(pc_event_send(0, &ev, PC_EVF_NOTIFY), 0);
-		while (atomic_load(&handled_locked) <= i)
+		while (atomic_load(s->handled) <= i)
 			;
 	}
 	return NULL;
@@ -633,6 +639,7 @@ static void *send_to_vcore_0(void *arg)
 
 TEST(a_handler_sets_alarms_while_its_vcore_does)
 {
+	struct sends sends = { LOCKED_EVENTS, &handled_locked };
 	struct pc_thread *t;
 
 	if (!INTERRUPTS)
@@ -640,7 +647,7 @@ TEST(a_handler_sets_alarms_while_its_vcore_does)
 	test_enter(2);
 	ASSERT_EQ(pc_vcore_id(), 0);
 	ASSERT_EQ(pc_event_handler_set(EV_A, set_and_cancel, NULL), 0);
-	ASSERT_EQ(pc_thread_create(&t, NULL, send_to_vcore_0, NULL), 0);
+	ASSERT_EQ(pc_thread_create(&t, NULL, send_to_vcore_0, &sends), 0);
 	/* No yield: the sender runs on vcore 1, and interrupts main. */
 	while (atomic_load(&handled_locked) < LOCKED_EVENTS) {
 		int id = pc_alarm_set(test_now_ns() + 1000000000ull, 0);
@@ -649,6 +656,94 @@ TEST(a_handler_sets_alarms_while_its_vcore_does)
 		ASSERT_EQ(pc_alarm_cancel(id), 0);
 	}
 	ASSERT_EQ(pc_thread_join(t, NULL), 0);
+}
+
+/*
+ * A vcore's stack cache is changed by its uthreads (a create takes a
+ * stack, a join gives the joined one's back) and by its event handlers
+ * (a create from the early look), so uthreads change it in nopreempt
+ * sections. Main creates and joins on vcore 0 while a uthread on vcore 1
+ * sends it events whose handler creates a detached uthread; every new
+ * uthread checks that its stack stayed its own across a yield. Each
+ * event has a few instructions' chance of landing in main's window:
+ * without the sections, 6 runs in 20 went wrong with this many (two
+ * uthreads on one stack: a hang).
+ */
+#define CACHE_EVENTS 100000
+#define CACHE_BATCH 8
+
+static atomic_int handled_creates, detached_done, stack_lost;
+
+static void *keep_own_stack(void *arg)
+{
+	volatile uintptr_t mark[16];
+
+	for (int i = 0; i < 16; i++)
+		mark[i] = (uintptr_t)arg + (uintptr_t)i;
+	pc_thread_yield();
+	for (int i = 0; i < 16; i++)
+		if (mark[i] != (uintptr_t)arg + (uintptr_t)i)
+			atomic_fetch_add(&stack_lost, 1);
+	return arg;
+}
+
+static void *detached_keeper(void *arg)
+{
+	keep_own_stack(arg);
+	atomic_fetch_add(&detached_done, 1);
+	return NULL;
+}
+
+static void create_detached(const struct pc_event *ev, void *arg)
+{
+	struct pc_thread_attr attr = PC_THREAD_ATTR_INIT;
+	uintptr_t n = (uintptr_t)atomic_load(&handled_creates);
+
+	(void)ev;
+	(void)arg;
+	attr.flags = PC_THREAD_DETACHED;
+	ASSERT_EQ(pc_thread_create(NULL, &attr, detached_keeper,
+				   (void *)(n << 32)),
+		  0);
+	atomic_fetch_add(&handled_creates, 1);
+}
+
+TEST(a_handler_creates_uthreads_while_its_vcore_does)
+{
+	struct sends sends = { CACHE_EVENTS, &handled_creates };
+	struct pc_thread *sender, *t[CACHE_BATCH];
+	struct pc_event_stats st;
+	void *ret;
+
+	if (!INTERRUPTS)
+		SKIP("notifications interrupt uthreads on x86-64 without TSan");
+	test_enter(2);
+	ASSERT_EQ(pc_vcore_id(), 0);
+	ASSERT_EQ(pc_event_handler_set(EV_A, create_detached, NULL), 0);
+	ASSERT_EQ(pc_thread_create(&sender, NULL, send_to_vcore_0, &sends), 0);
+	/* In batches: main takes and gives stacks back in a row, unblocked. */
+	for (uintptr_t i = 1; atomic_load(&handled_creates) < CACHE_EVENTS;
+	     i += CACHE_BATCH) {
+		for (uintptr_t k = 0; k < CACHE_BATCH; k++)
+			ASSERT_EQ(pc_thread_create(&t[k], NULL, keep_own_stack,
+						   (void *)(i + k)),
+				  0);
+		for (uintptr_t k = 0; k < CACHE_BATCH; k++) {
+			ASSERT_EQ(pc_thread_join(t[k], &ret), 0);
+			ASSERT_EQ((uintptr_t)ret, i + k);
+		}
+	}
+	ASSERT_EQ(pc_thread_join(sender, NULL), 0);
+	while (atomic_load(&detached_done) < CACHE_EVENTS)
+		pc_thread_yield();
+	ASSERT_EQ(pc_event_stats(0, &st), 0);
+	printf("  %llu signals: %llu interrupted a uthread, %llu deferred, "
+	       "%llu masked\n",
+	       (unsigned long long)st.notifs_sent,
+	       (unsigned long long)st.notifs_taken,
+	       (unsigned long long)st.notifs_deferred,
+	       (unsigned long long)st.notifs_masked);
+	ASSERT_EQ(atomic_load(&stack_lost), 0);
 }
 
 /*
