@@ -7,8 +7,9 @@
  * enabled there, or wakes it if it idles. The handler runs on the vcore
  * thread's alternate stack. It decides, masks, runs the event handlers
  * (early_look()), and redirects the signal frame so that the kernel's
- * sigreturn lands in pc__notify_entry (switch.S) on the uthread's own
- * stack, with every register but rip and rsp as they were. Saving the
+ * sigreturn lands in pc__notify_entry (switch.S; by way of
+ * pc__notify_landing if the program disabled the alternate stack) on the
+ * uthread's own stack, with every register but rip and rsp as they were. Saving the
  * uthread and entering vcore context then run outside the signal
  * handler, as an ordinary cooperative leave.
  */
@@ -88,26 +89,52 @@ static int notify_err;
 
 #if PC_NOTIFY_INTERRUPTS
 /*
- * Make the frame return to pc__notify_landing, which takes the
- * interrupted rip and rsp and the save area @a (NULL: save on the stack)
- * from the frame's siginfo @si, and enters pc__notify_entry below the
- * uthread's red zone (LESSONS 3.14: the red zone may hold live data of a
- * leaf function). Not written below the red zone from here: if the
- * program disabled the alternate stack, this frame is there, and two
- * words just below the red zone overwrote the end of its vector state
- * (the kernel then restored x87 and SSE only, and the upper halves of
- * the vector registers came back zero: test_regs).
+ * Whether @addr is on the alternate stack that the signal frame @uc
+ * records. With SS_AUTODISARM the record is the stack as it was armed,
+ * before the kernel disarmed it for this handler.
+ */
+static bool on_altstack(const ucontext_t *uc, const void *addr)
+{
+	uintptr_t lo = (uintptr_t)uc->uc_stack.ss_sp;
+
+	return !(uc->uc_stack.ss_flags & SS_DISABLE) &&
+	       (uintptr_t)addr - lo < uc->uc_stack.ss_size;
+}
+
+/*
+ * Make the frame return to pc__notify_entry with the interrupted rip and
+ * the save area @a (NULL: save on the stack) just below the uthread's
+ * red zone (LESSONS 3.14: the red zone may hold live data of a leaf
+ * function).
+ *
+ * Written there from here only if this frame is on the alternate stack.
+ * If the program disabled that, the frame is just below the red zone,
+ * and the two words overwrote the end of its vector state (the kernel
+ * then restored x87 and SSE only, and the upper halves of the vector
+ * registers came back zero: test_regs). Then the words, and the
+ * interrupted rsp, go into the frame's siginfo, and pc__notify_landing
+ * puts them in place after sigreturn. Not always so: until the landing
+ * leaves the frame, the stack pointer is in it, and on an alternate
+ * stack with SS_AUTODISARM the next signal's frame would start at the
+ * top again, over those words (a second reader's crash, 8 runs in 8).
  */
 static void redirect(ucontext_t *uc, siginfo_t *si, struct pc__xarea *a)
 {
 	greg_t *g = uc->uc_mcontext.gregs;
-	uint64_t *w = (uint64_t *)(void *)si;
+	uint64_t rip = (uint64_t)g[REG_RIP], rsp = (uint64_t)g[REG_RSP];
+	uint64_t *w;
 
-	w[0] = (uint64_t)g[REG_RIP];
+	if (on_altstack(uc, si)) { /* the frame, which holds @si */
+		w = (uint64_t *)(rsp - 128 - 16);
+		g[REG_RIP] = (greg_t)pc__notify_entry;
+	} else {
+		w = (uint64_t *)(void *)si;
+		w[2] = rsp;
+		g[REG_RIP] = (greg_t)pc__notify_landing;
+	}
+	w[0] = rip;
 	w[1] = (uint64_t)(uintptr_t)a;
-	w[2] = (uint64_t)g[REG_RSP];
 	g[REG_RSP] = (greg_t)w;
-	g[REG_RIP] = (greg_t)pc__notify_landing;
 }
 #endif
 
@@ -183,11 +210,7 @@ static void early_look(struct pc__vcore *vc, const ucontext_t *uc)
  */
 static bool interrupted_on_altstack(const ucontext_t *uc)
 {
-	uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
-	uintptr_t lo = (uintptr_t)uc->uc_stack.ss_sp;
-
-	return !(uc->uc_stack.ss_flags & SS_DISABLE) &&
-	       sp - lo < uc->uc_stack.ss_size;
+	return on_altstack(uc, (void *)uc->uc_mcontext.gregs[REG_RSP]);
 }
 #else
 static bool interrupted_on_altstack(const ucontext_t *uc)

@@ -314,26 +314,37 @@ __asm__(".text\n"
 
 unsigned char test_pat[512], test_out[512]; /* read by test_victim */
 static struct pc__xarea *test_area; /* the handler's area; NULL: stack */
+static bool test_landing; /* by pc__notify_landing, no alternate stack */
 
 static void redirect_handler(int sig, siginfo_t *si, void *ucv)
 {
 	ucontext_t *uc = ucv;
 	greg_t *g = uc->uc_mcontext.gregs;
-	uint64_t *w = (uint64_t *)(void *)si;
+	uint64_t *w;
 
 	(void)sig;
 	if (si->si_code != SI_TKILL || (uintptr_t)g[REG_RIP] <
 						  (uintptr_t)test_spin ||
 	    (uintptr_t)g[REG_RIP] >= (uintptr_t)test_spin_end)
 		return; /* not in the loop yet: the sender tries again */
-	/* As notify.c does: rip, area and rsp in the siginfo. */
+	/*
+	 * As notify.c's redirect() does: on the alternate stack, rip and
+	 * area below the red zone; on the victim's own, those and rsp in
+	 * the siginfo, for the landing.
+	 */
+	if (test_landing) {
+		w = (uint64_t *)(void *)si;
+		w[2] = (uint64_t)g[REG_RSP];
+	} else {
+		w = (uint64_t *)(g[REG_RSP] - 128 - 16);
+	}
 	w[0] = (uint64_t)g[REG_RIP];
 	w[1] = (uint64_t)(uintptr_t)test_area;
-	w[2] = (uint64_t)g[REG_RSP];
 	if (test_area)
 		test_area->busy = 1;
 	g[REG_RSP] = (greg_t)w;
-	g[REG_RIP] = (greg_t)pc__notify_landing;
+	g[REG_RIP] = (greg_t)(test_landing ? pc__notify_landing :
+					     pc__notify_entry);
 }
 
 /* Signals the victim until the trampoline ran (it may be early). */
@@ -350,15 +361,18 @@ static void *sender(void *arg)
 
 /*
  * Interrupts test_victim() through pc__notify_entry, saving by @xsave,
- * into a save area if @area, else on the stack.
+ * into a save area if @area, else on the stack; with the handler on an
+ * alternate stack, or if @landing on the victim's stack, by way of
+ * pc__notify_landing.
  */
-static void run_victim(int xsave, int avx, bool area)
+static void run_victim(int xsave, int avx, bool area, bool landing)
 {
 #if defined(__SANITIZE_THREAD__)
 	/* TSan runs handlers later, not on the interrupted frame. */
 	(void)xsave;
 	(void)avx;
 	(void)area;
+	(void)landing;
 	SKIP("TSan does not deliver signals on the interrupted frame");
 #endif
 	static char alt[64 * 1024];
@@ -386,6 +400,9 @@ static void run_victim(int xsave, int avx, bool area)
 		memset(test_area, 0xcc, n);
 		test_area->busy = 0;
 	}
+	test_landing = landing;
+	if (landing)
+		ss.ss_flags = SS_DISABLE;
 	ASSERT_EQ(sigaltstack(&ss, NULL), 0);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = redirect_handler;
@@ -413,7 +430,7 @@ static void run_victim(int xsave, int avx, bool area)
 
 TEST(notify_entry_keeps_every_register_fxsave)
 {
-	run_victim(0, 0, false);
+	run_victim(0, 0, false, false);
 	ASSERT_GE(reenter_calls, 1);
 }
 
@@ -434,32 +451,46 @@ static void need_xsave(bool compact)
 TEST(notify_entry_keeps_every_register_xsave)
 {
 	need_xsave(false);
-	run_victim(1, __builtin_cpu_supports("avx"), false);
+	run_victim(1, __builtin_cpu_supports("avx"), false, false);
 	ASSERT_GE(reenter_calls, 1);
 }
 
 TEST(notify_entry_keeps_every_register_xsavec)
 {
 	need_xsave(true);
-	run_victim(2, __builtin_cpu_supports("avx"), false);
+	run_victim(2, __builtin_cpu_supports("avx"), false, false);
 	ASSERT_GE(reenter_calls, 1);
 }
 
 /* The same saves into a uthread's save area instead of its stack. */
 TEST(notify_entry_keeps_every_register_fxsave_area)
 {
-	run_victim(0, 0, true);
+	run_victim(0, 0, true, false);
 }
 
 TEST(notify_entry_keeps_every_register_xsave_area)
 {
 	need_xsave(false);
-	run_victim(1, __builtin_cpu_supports("avx"), true);
+	run_victim(1, __builtin_cpu_supports("avx"), true, false);
 }
 
 TEST(notify_entry_keeps_every_register_xsavec_area)
 {
 	need_xsave(true);
-	run_victim(2, __builtin_cpu_supports("avx"), true);
+	run_victim(2, __builtin_cpu_supports("avx"), true, false);
+}
+
+/* With no alternate stack: the handler's frame below the red zone. */
+TEST(notify_landing_keeps_every_register_xsavec)
+{
+	need_xsave(true);
+	run_victim(2, __builtin_cpu_supports("avx"), false, true);
+	ASSERT_GE(reenter_calls, 1);
+}
+
+TEST(notify_landing_keeps_every_register_xsavec_area)
+{
+	need_xsave(true);
+	run_victim(2, __builtin_cpu_supports("avx"), true, true);
 }
 #endif

@@ -16,6 +16,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "rt.h"
 #include "test.h"
@@ -361,9 +363,98 @@ TEST(registers_survive_preemption_without_an_alternate_stack)
 	ASSERT_GT(st.preemptions, 8);
 }
 
+/* ---- the program's own alternate stack, disarmed in its handlers ---- */
+
+#ifndef SS_AUTODISARM
+#define SS_AUTODISARM (1U << 31) /* linux/signal.h */
+#endif
+
+static atomic_long own_signals;
+static struct sigaction runtime_notify;
+
+static void count_own(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)si;
+	(void)uc;
+	atomic_fetch_add(&own_signals, 1);
+}
+
+/* Sends the program's signal, blocked until sigreturn, then goes on. */
+static void notify_then_own(int sig, siginfo_t *si, void *uc)
+{
+	syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), SIGUSR1);
+	runtime_notify.sa_sigaction(sig, si, uc);
+}
+
+/*
+ * The program keeps an alternate stack of its own with SS_AUTODISARM on
+ * the vcore's thread (vcore 0's may be the program's). A notification's
+ * frame is then on that stack, and the kernel starts the next signal's
+ * frame at its top again, whatever the stack pointer: nothing the
+ * uthread needs after sigreturn may stay in the frame. The test makes
+ * one of the program's signals come at every sigreturn of a notification
+ * (sent from a wrapper of the runtime's handler, with it blocked until
+ * then). Returned into the frame, pc__notify_landing read that signal's
+ * siginfo as its words: a crash in every run (a second reader's).
+ */
+TEST(registers_survive_preemption_with_a_self_disarming_alternate_stack)
+{
+	static char alt[64 * 1024];
+	stack_t ss = { .ss_sp = alt,
+		       .ss_size = sizeof(alt),
+		       .ss_flags = (int)SS_AUTODISARM },
+		old;
+	/* With SA_SIGINFO: the kernel writes the frame's siginfo then. */
+	struct sigaction own = { .sa_sigaction = count_own,
+				 .sa_flags = SA_SIGINFO | SA_ONSTACK |
+					     SA_RESTART },
+			 old_own, wrapper;
+	struct pc_thread *t[2];
+	struct pc_preempt_stats st;
+
+	probe();
+	if (!has_avx2)
+		SKIP("no AVX2: the test watches the upper halves of ymm");
+	ASSERT_EQ(pc_preempt_quantum_set(100 * 1000), 0);
+	test_enter(1);
+	if (!pc_preempt_supported())
+		SKIP("this build does not preempt (docs/design/ticks.md)");
+	/* One vcore: every uthread runs on this Linux thread. */
+	ASSERT_EQ(sigaltstack(&ss, &old), 0);
+	sigemptyset(&own.sa_mask);
+	ASSERT_EQ(sigaction(SIGUSR1, &own, &old_own), 0);
+	ASSERT_EQ(sigaction(PC_NOTIFY_SIGNAL, NULL, &runtime_notify), 0);
+	wrapper = runtime_notify;
+	wrapper.sa_sigaction = notify_then_own;
+	sigaddset(&wrapper.sa_mask, SIGUSR1);
+	ASSERT_EQ(sigaction(PC_NOTIFY_SIGNAL, &wrapper, NULL), 0);
+	for (uintptr_t i = 0; i < 2; i++)
+		ASSERT_EQ(pc_thread_create(&t[i], NULL, noalt_spinner,
+					   (void *)(i + 1)),
+			  0);
+	for (int i = 0; i < 2; i++)
+		ASSERT_EQ(pc_thread_join(t[i], NULL), 0);
+	ASSERT_EQ(sigaction(PC_NOTIFY_SIGNAL, &runtime_notify, NULL), 0);
+	ASSERT_EQ(sigaction(SIGUSR1, &old_own, NULL), 0);
+	ASSERT_EQ(sigaltstack(&old, NULL), 0);
+	ASSERT_EQ(pc_preempt_stats(0, &st), 0);
+	printf("  %llu preemptions, %ld signals of the program's\n",
+	       (unsigned long long)st.preemptions, atomic_load(&own_signals));
+	ASSERT_EQ(atomic_load(&bad), 0);
+	ASSERT_EQ(atomic_load(&noalt_phases), 2 * NOALT_ROUNDS);
+	ASSERT_GT(st.preemptions, 8);
+	ASSERT_GT(atomic_load(&own_signals), 8);
+}
+
 #else
 
 TEST(registers_survive_preemption_and_moves)
+{
+	SKIP("x86-64 only");
+}
+
+TEST(registers_survive_preemption_with_a_self_disarming_alternate_stack)
 {
 	SKIP("x86-64 only");
 }

@@ -82,10 +82,12 @@ __attribute__((noreturn)) void pc__ctx_pop(const struct pc__ctx *to,
 					   const unsigned int *notif_pending);
 
 /*
- * pc__notify_landing - not a function: where a redirected notification
- * signal frame returns to, with three words (rip, save area, rsp) left in
- * its siginfo; it goes on into pc__notify_entry (x86-64 only; switch.S).
+ * pc__notify_entry and pc__notify_landing - not functions: where a
+ * redirected notification signal frame returns to, with the rip and the
+ * save area below the red zone, or with those and the rsp in its siginfo
+ * (x86-64 only; see switch.S).
  */
+void pc__notify_entry(void);
 void pc__notify_landing(void);
 
 /*

@@ -234,9 +234,9 @@ END(pc__ctx_start)
 
 /*
  * pc__notify_entry - where a notification's signal frame returns to,
- * by way of pc__notify_landing below. The CPU holds the interrupted
- * uthread's registers, except that rip is here and rsp points just below
- * its red zone, at the interrupted rip:
+ * directly or by way of pc__notify_landing (below). The CPU holds the
+ * interrupted uthread's registers, except that rip is here and rsp
+ * points just below its red zone, at the interrupted rip:
  *
  *     rsp+0     interrupted rip
  *     rsp+8     the uthread's save area (struct pc__xarea), or 0
@@ -290,15 +290,18 @@ END(pc__ctx_start)
  *     rsp+8     the save area, or 0
  *     rsp+16    the interrupted rsp
  *
- * The frame is dead now, wherever the kernel put it: on the alternate
- * stack, or, if the program disabled that, on the uthread's own stack
- * just below the red zone, where the handler could not have written
- * pc__notify_entry's two words without landing in the frame's vector
- * state and its end marker (sigreturn then restores x87 and SSE only).
- * Copies them below the red zone, moves there, and goes on into
+ * For a frame that was not on an alternate stack (the program disabled
+ * it): it was on the uthread's own stack, just below the red zone, where
+ * the handler could not have written pc__notify_entry's two words
+ * without landing in the frame's vector state and its end marker
+ * (sigreturn then restores x87 and SSE only). The frame is dead now;
+ * copies the words below the red zone, moves there, and goes on into
  * pc__notify_entry. The frame lies below those two words, so nothing is
  * overwritten before it is read. Only mov, lea, push and pop: the flags
- * stay the uthread's.
+ * stay the uthread's. (A frame on the alternate stack returns to
+ * pc__notify_entry directly: with SS_AUTODISARM, a signal arriving while
+ * the stack pointer was still in the frame would start a new frame at
+ * the top of that stack, over these words.)
  */
 FUNC(pc__notify_landing)
 	pushq	%rax
