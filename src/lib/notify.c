@@ -5,7 +5,7 @@
  * A poster sets the target's notif_pending and, on its 0 -> 1 transition,
  * sends PC_NOTIFY_SIGNAL to the target's thread if notifications are
  * enabled there, or wakes it if it idles. The handler runs on the vcore
- * thread's alternate stack. It decides, masks, runs the event handlers
+ * thread's alternate stack, unless the program disabled it. It decides, masks, runs the event handlers
  * (early_look()), and redirects the signal frame so that the kernel's
  * sigreturn lands in pc__notify_entry (switch.S; by way of
  * pc__notify_landing if the program disabled the alternate stack) on the

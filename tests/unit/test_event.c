@@ -747,6 +747,75 @@ TEST(a_handler_creates_uthreads_while_its_vcore_does)
 }
 
 /*
+ * pc_thread_switch() claims its target and publishes its caller as a
+ * coroutine in a nopreempt section: an event handler of the vcore may
+ * unpark either, and between a claim's load and its store it would claim
+ * the target a second time, or queue the caller while the caller still
+ * runs. Main and a partner switch to each other on vcore 0 while a
+ * uthread on vcore 1 sends it events whose handler unparks both. A
+ * uthread whose switch fails (an unpark took its partner) parks until
+ * its partner switches to it or an unpark comes. Each counts its turns
+ * on its stack and in a global, which a uthread run twice from one save
+ * would see differ.
+ */
+#define SWITCH_EVENTS 100000
+
+static struct pc_thread *co[2];
+static atomic_int handled_unparks, co_broken;
+static atomic_long co_turns[2];
+
+static void unpark_both(const struct pc_event *ev, void *arg)
+{
+	(void)ev;
+	(void)arg;
+	for (int i = 0; i < 2; i++)
+		ASSERT_EQ(pc_thread_unpark(co[i]), 0);
+	atomic_fetch_add(&handled_unparks, 1);
+}
+
+static void switch_until_done(int me)
+{
+	volatile long mine = 0;
+
+	while (atomic_load(&handled_unparks) < SWITCH_EVENTS) {
+		if (atomic_fetch_add(&co_turns[me], 1) != mine++)
+			atomic_fetch_add(&co_broken, 1);
+		if (pc_thread_switch(co[!me]))
+			ASSERT_EQ(pc_thread_park(), 0);
+	}
+}
+
+static void *switch_partner(void *arg)
+{
+	(void)arg;
+	switch_until_done(1);
+	return NULL;
+}
+
+TEST(a_handler_unparks_coroutines_while_they_switch)
+{
+	struct sends sends = { SWITCH_EVENTS, &handled_unparks };
+	struct pc_thread *sender;
+
+	if (!INTERRUPTS)
+		SKIP("notifications interrupt uthreads on x86-64 without TSan");
+	test_enter(2);
+	ASSERT_EQ(pc_vcore_id(), 0);
+	co[0] = pc_thread_self();
+	ASSERT_EQ(pc_thread_create(&co[1], NULL, switch_partner, NULL), 0);
+	ASSERT_EQ(pc_event_handler_set(EV_A, unpark_both, NULL), 0);
+	ASSERT_EQ(pc_thread_create(&sender, NULL, send_to_vcore_0, &sends), 0);
+	switch_until_done(0);
+	ASSERT_EQ(pc_thread_join(sender, NULL), 0);
+	/* The partner may be parked: the token or the wake-up ends it. */
+	ASSERT_EQ(pc_thread_unpark(co[1]), 0);
+	ASSERT_EQ(pc_thread_join(co[1], NULL), 0);
+	printf("  %ld and %ld turns\n", atomic_load(&co_turns[0]),
+	       atomic_load(&co_turns[1]));
+	ASSERT_EQ(atomic_load(&co_broken), 0);
+}
+
+/*
  * A notification that lands in a signal handler of the program's, running
  * on the alternate stack, waits until that handler has returned: the
  * uthread is never saved on the alternate stack, where the kernel writes

@@ -325,6 +325,42 @@ static void *noalt_spinner(void *arg)
 	return NULL;
 }
 
+/* One vcore, a 100 us quantum, and AVX2 to watch; else the case skips. */
+static void enter_one_preempted_vcore(void)
+{
+	probe();
+	if (!has_avx2)
+		SKIP("no AVX2: the test watches the upper halves of ymm");
+	ASSERT_EQ(pc_preempt_quantum_set(100 * 1000), 0);
+	test_enter(1);
+	if (!pc_preempt_supported())
+		SKIP("this build does not preempt (docs/design/ticks.md)");
+}
+
+/* Uthreads running @fn(1) and @fn(2), joined: on this Linux thread. */
+static void run_two(void *(*fn)(void *))
+{
+	struct pc_thread *t[2];
+
+	for (uintptr_t i = 0; i < 2; i++)
+		ASSERT_EQ(pc_thread_create(&t[i], NULL, fn, (void *)(i + 1)),
+			  0);
+	for (int i = 0; i < 2; i++)
+		ASSERT_EQ(pc_thread_join(t[i], NULL), 0);
+}
+
+/* After run_two(noalt_spinner): every phase ran, preempted, intact. */
+static void check_noalt_spinners(void)
+{
+	struct pc_preempt_stats st;
+
+	ASSERT_EQ(pc_preempt_stats(0, &st), 0);
+	printf("  %llu preemptions\n", (unsigned long long)st.preemptions);
+	ASSERT_EQ(atomic_load(&bad), 0);
+	ASSERT_EQ(atomic_load(&noalt_phases), 2 * NOALT_ROUNDS);
+	ASSERT_GT(st.preemptions, 8);
+}
+
 /*
  * With the vcore thread's alternate stack disabled, the notification's
  * handler runs on the interrupted uthread's stack, its frame just below
@@ -337,30 +373,12 @@ static void *noalt_spinner(void *arg)
 TEST(registers_survive_preemption_without_an_alternate_stack)
 {
 	stack_t off = { .ss_flags = SS_DISABLE }, old;
-	struct pc_thread *t[2];
-	struct pc_preempt_stats st;
 
-	probe();
-	if (!has_avx2)
-		SKIP("no AVX2: the test watches the upper halves of ymm");
-	ASSERT_EQ(pc_preempt_quantum_set(100 * 1000), 0);
-	test_enter(1);
-	if (!pc_preempt_supported())
-		SKIP("this build does not preempt (docs/design/ticks.md)");
-	/* One vcore: every uthread runs on this Linux thread. */
+	enter_one_preempted_vcore();
 	ASSERT_EQ(sigaltstack(&off, &old), 0);
-	for (uintptr_t i = 0; i < 2; i++)
-		ASSERT_EQ(pc_thread_create(&t[i], NULL, noalt_spinner,
-					   (void *)(i + 1)),
-			  0);
-	for (int i = 0; i < 2; i++)
-		ASSERT_EQ(pc_thread_join(t[i], NULL), 0);
+	run_two(noalt_spinner);
 	ASSERT_EQ(sigaltstack(&old, NULL), 0);
-	ASSERT_EQ(pc_preempt_stats(0, &st), 0);
-	printf("  %llu preemptions\n", (unsigned long long)st.preemptions);
-	ASSERT_EQ(atomic_load(&bad), 0);
-	ASSERT_EQ(atomic_load(&noalt_phases), 2 * NOALT_ROUNDS);
-	ASSERT_GT(st.preemptions, 8);
+	check_noalt_spinners();
 }
 
 /* ---- the program's own alternate stack, disarmed in its handlers ---- */
@@ -410,17 +428,8 @@ TEST(registers_survive_preemption_with_a_self_disarming_alternate_stack)
 				 .sa_flags = SA_SIGINFO | SA_ONSTACK |
 					     SA_RESTART },
 			 old_own, wrapper;
-	struct pc_thread *t[2];
-	struct pc_preempt_stats st;
 
-	probe();
-	if (!has_avx2)
-		SKIP("no AVX2: the test watches the upper halves of ymm");
-	ASSERT_EQ(pc_preempt_quantum_set(100 * 1000), 0);
-	test_enter(1);
-	if (!pc_preempt_supported())
-		SKIP("this build does not preempt (docs/design/ticks.md)");
-	/* One vcore: every uthread runs on this Linux thread. */
+	enter_one_preempted_vcore();
 	ASSERT_EQ(sigaltstack(&ss, &old), 0);
 	sigemptyset(&own.sa_mask);
 	ASSERT_EQ(sigaction(SIGUSR1, &own, &old_own), 0);
@@ -429,22 +438,88 @@ TEST(registers_survive_preemption_with_a_self_disarming_alternate_stack)
 	wrapper.sa_sigaction = notify_then_own;
 	sigaddset(&wrapper.sa_mask, SIGUSR1);
 	ASSERT_EQ(sigaction(PC_NOTIFY_SIGNAL, &wrapper, NULL), 0);
-	for (uintptr_t i = 0; i < 2; i++)
-		ASSERT_EQ(pc_thread_create(&t[i], NULL, noalt_spinner,
-					   (void *)(i + 1)),
-			  0);
-	for (int i = 0; i < 2; i++)
-		ASSERT_EQ(pc_thread_join(t[i], NULL), 0);
+	run_two(noalt_spinner);
 	ASSERT_EQ(sigaction(PC_NOTIFY_SIGNAL, &runtime_notify, NULL), 0);
 	ASSERT_EQ(sigaction(SIGUSR1, &old_own, NULL), 0);
 	ASSERT_EQ(sigaltstack(&old, NULL), 0);
-	ASSERT_EQ(pc_preempt_stats(0, &st), 0);
-	printf("  %llu preemptions, %ld signals of the program's\n",
-	       (unsigned long long)st.preemptions, atomic_load(&own_signals));
-	ASSERT_EQ(atomic_load(&bad), 0);
-	ASSERT_EQ(atomic_load(&noalt_phases), 2 * NOALT_ROUNDS);
-	ASSERT_GT(st.preemptions, 8);
+	printf("  %ld signals of the program's\n", atomic_load(&own_signals));
+	check_noalt_spinners();
 	ASSERT_GT(atomic_load(&own_signals), 8);
+}
+
+/*
+ * A handler of the program's on an SS_AUTODISARM alternate stack, long
+ * enough to be preempted in: the kernel disarmed the stack for it, so
+ * the notification's frame goes on that stack below the handler's frame,
+ * returns by way of pc__notify_landing, and the uthread is saved there,
+ * inside the handler, while the other uthread runs and takes the same
+ * signal on its own stack. One vcore, so the handler ends on the thread
+ * whose stack it disarmed.
+ */
+#define DISARMED_ROUNDS 16
+
+static atomic_int handlers_preempted;
+
+static uint64_t preemptions_of_0(void)
+{
+	struct pc_preempt_stats st;
+
+	return pc_preempt_stats(0, &st) ? 0 : st.preemptions;
+}
+
+static void spin_in_handler(int sig, siginfo_t *si, void *uc)
+{
+	uint64_t before = preemptions_of_0();
+
+	(void)sig;
+	(void)uc;
+	for (int k = 0; k < 4; k++)
+		atomic_fetch_add(&bad, spin_at((uint64_t)(uintptr_t)si + 77, k));
+	if (preemptions_of_0() != before)
+		atomic_fetch_add(&handlers_preempted, 1);
+	atomic_fetch_add(&own_signals, 1);
+}
+
+static void *signal_and_spin(void *arg)
+{
+	uint64_t pat = (uint64_t)(uintptr_t)arg << 32 | 0x1e1e0000u;
+
+	for (int i = 0; i < DISARMED_ROUNDS; i++) {
+		syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), SIGUSR1);
+		atomic_fetch_add(&bad, spin_at(pat + (uint64_t)i, i % 4));
+	}
+	return NULL;
+}
+
+TEST(registers_survive_preemption_in_a_handler_on_a_disarmed_stack)
+{
+	static char alt[256 * 1024];
+	stack_t ss = { .ss_sp = alt,
+		       .ss_size = sizeof(alt),
+		       .ss_flags = (int)SS_AUTODISARM },
+		old;
+	struct sigaction own = { .sa_sigaction = spin_in_handler,
+				 .sa_flags = SA_SIGINFO | SA_ONSTACK |
+					     SA_RESTART },
+			 old_own;
+
+	enter_one_preempted_vcore();
+	ASSERT_EQ(sigaltstack(&ss, &old), 0);
+	sigemptyset(&own.sa_mask);
+	ASSERT_EQ(sigaction(SIGUSR1, &own, &old_own), 0);
+	run_two(signal_and_spin);
+	ASSERT_EQ(sigaction(SIGUSR1, &old_own, NULL), 0);
+	ASSERT_EQ(sigaltstack(&old, NULL), 0);
+	printf("  %d of %ld handlers preempted\n",
+	       atomic_load(&handlers_preempted), atomic_load(&own_signals));
+	ASSERT_EQ(atomic_load(&bad), 0);
+	/*
+	 * Fewer handlers than signals: the thread's mask is the preempted
+	 * handler's while the other uthread runs, and a signal it sends
+	 * meanwhile waits, merged with the next.
+	 */
+	ASSERT_GT(atomic_load(&own_signals), 0);
+	ASSERT_GT(atomic_load(&handlers_preempted), 0);
 }
 
 #else
@@ -455,6 +530,11 @@ TEST(registers_survive_preemption_and_moves)
 }
 
 TEST(registers_survive_preemption_with_a_self_disarming_alternate_stack)
+{
+	SKIP("x86-64 only");
+}
+
+TEST(registers_survive_preemption_in_a_handler_on_a_disarmed_stack)
 {
 	SKIP("x86-64 only");
 }

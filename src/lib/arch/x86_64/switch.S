@@ -291,10 +291,11 @@ END(pc__ctx_start)
  *     rsp+16    the interrupted rsp
  *
  * For a frame that was not on an alternate stack (the program disabled
- * it): it was on the uthread's own stack, just below the red zone, where
- * the handler could not have written pc__notify_entry's two words
- * without landing in the frame's vector state and its end marker
- * (sigreturn then restores x87 and SSE only). The frame is dead now;
+ * it, or it is disarmed under a handler of the program's running there):
+ * it was on the stack in use, just below the red zone, where the
+ * handler could not have written pc__notify_entry's two words without
+ * landing in the frame's vector state and its end marker (sigreturn
+ * then restores x87 and SSE only). The frame is dead now;
  * copies the words below the red zone, moves there, and goes on into
  * pc__notify_entry. The frame lies below those two words, so nothing is
  * overwritten before it is read. Only mov, lea, push and pop: the flags
