@@ -18,6 +18,14 @@
  * stdio, no locks a uthread may hold. They may post events, unpark
  * uthreads and read any memory. Parcore takes the real-time signal
  * PC_NOTIFY_SIGNAL for notifications; a program must not use it.
+ *
+ * A program's own signal handlers keep working, with or without an
+ * alternate stack of theirs. A notification that lands in one running on
+ * an (armed) alternate stack waits until it returns. One running on the
+ * uthread's stack, or on an alternate stack disarmed by SS_AUTODISARM,
+ * may be interrupted there like any code; its signal mask then stays on
+ * the vcore's thread, for the uthreads that run there, until the handler
+ * resumes and returns (docs/design/notifications.md, "Limits").
  */
 #ifndef PARCORE_EVENT_H
 #define PARCORE_EVENT_H

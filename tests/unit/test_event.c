@@ -623,6 +623,7 @@ struct sends {
 	int n;
 	atomic_int *handled;
 	atomic_int on; /* the sender's vcore, once it runs */
+	atomic_int go; /* it sends once this is set */
 };
 
 static void *send_to_vcore_0(void *arg)
@@ -631,6 +632,8 @@ static void *send_to_vcore_0(void *arg)
 	struct pc_event ev = ev_of(EV_A, 0, 0);
 
 	atomic_store(&s->on, pc_vcore_id());
+	while (!atomic_load(&s->go))
+		;
 	for (int i = 0; i < s->n; i++) {
 		ASSERT_EQ(pc_event_send(0, &ev, PC_EVF_NOTIFY), 0);
 		while (atomic_load(s->handled) <= i)
@@ -641,7 +644,7 @@ static void *send_to_vcore_0(void *arg)
 
 TEST(a_handler_sets_alarms_while_its_vcore_does)
 {
-	struct sends sends = { LOCKED_EVENTS, &handled_locked, -1 };
+	struct sends sends = { LOCKED_EVENTS, &handled_locked, -1, 1 };
 	struct pc_thread *t;
 
 	if (!INTERRUPTS)
@@ -712,7 +715,7 @@ static void create_detached(const struct pc_event *ev, void *arg)
 
 TEST(a_handler_creates_uthreads_while_its_vcore_does)
 {
-	struct sends sends = { CACHE_EVENTS, &handled_creates, -1 };
+	struct sends sends = { CACHE_EVENTS, &handled_creates, -1, 1 };
 	struct pc_thread *sender, *t[CACHE_BATCH];
 	struct pc_event_stats st;
 	void *ret;
@@ -796,7 +799,7 @@ static void *switch_partner(void *arg)
 
 TEST(a_handler_unparks_coroutines_while_they_switch)
 {
-	struct sends sends = { SWITCH_EVENTS, &handled_unparks, -1 };
+	struct sends sends = { SWITCH_EVENTS, &handled_unparks, -1, 0 };
 	struct pc_thread *sender;
 
 	if (!INTERRUPTS)
@@ -810,11 +813,13 @@ TEST(a_handler_unparks_coroutines_while_they_switch)
 	 * Vcore 1 steals the sender, and then never picks again: the
 	 * partner stays on vcore 0. Made first, it could be stolen and bound
 	 * to vcore 1, where an unpark from vcore 0 gets -EXDEV (likely the
-	 * one failure in about 350 runs of the first version).
+	 * one failure in about 350 runs of the first version). The sender
+	 * waits for it.
 	 */
 	while (atomic_load(&sends.on) != 1)
 		;
 	ASSERT_EQ(pc_thread_create(&co[1], NULL, switch_partner, NULL), 0);
+	atomic_store(&sends.go, 1);
 	switch_until_done(0);
 	ASSERT_EQ(pc_thread_join(sender, NULL), 0);
 	/* The partner may be parked: the token or the wake-up ends it. */
