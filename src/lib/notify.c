@@ -5,13 +5,14 @@
  * A poster sets the target's notif_pending and, on its 0 -> 1 transition,
  * sends PC_NOTIFY_SIGNAL to the target's thread if notifications are
  * enabled there, or wakes it if it idles. The handler runs on the vcore
- * thread's alternate stack, unless the program disabled it. It decides, masks, runs the event handlers
- * (early_look()), and redirects the signal frame so that the kernel's
- * sigreturn lands in pc__notify_entry (switch.S; by way of
- * pc__notify_landing if the program disabled the alternate stack) on the
- * uthread's own stack, with every register but rip and rsp as they were. Saving the
- * uthread and entering vcore context then run outside the signal
- * handler, as an ordinary cooperative leave.
+ * thread's alternate stack, unless the program disabled it. It decides,
+ * masks, runs the event handlers (early_look()), and redirects the
+ * signal frame so that the kernel's sigreturn lands in pc__notify_entry
+ * (switch.S; by way of pc__notify_landing for a frame not on the
+ * alternate stack) on the uthread's own stack, with every register but
+ * rip and rsp as they were. Saving the uthread and entering vcore
+ * context then run outside the signal handler, as an ordinary
+ * cooperative leave.
  */
 #include "internal.h"
 #include "shared.h"
@@ -108,7 +109,8 @@ static bool on_altstack(const ucontext_t *uc, const void *addr)
  * function).
  *
  * Written there from here only if this frame is on the alternate stack.
- * If the program disabled that, the frame is just below the red zone,
+ * If the program disabled that (or its handler running there disarmed
+ * it, with SS_AUTODISARM), the frame is just below the red zone,
  * and the two words overwrote the end of its vector state (the kernel
  * then restored x87 and SSE only, and the upper halves of the vector
  * registers came back zero: test_regs). Then the words, and the

@@ -281,28 +281,29 @@ END(pc__ctx_start)
 #define FRAME_AREA 136 /* 16 pushes, then the rip */
 
 /*
- * pc__notify_landing - where the redirected signal frame returns to.
- * rsp points at three words the handler left in the frame's siginfo,
- * which sigreturn does not read (arch/x86/kernel/signal_64.c reads the
- * ucontext and the vector state only):
+ * pc__notify_landing - where a redirected signal frame that was not on
+ * an alternate stack returns to. rsp points at three words the handler
+ * left in the frame's siginfo, which sigreturn does not read
+ * (arch/x86/kernel/signal_64.c reads the ucontext and the vector state
+ * only):
  *
  *     rsp+0     interrupted rip
  *     rsp+8     the save area, or 0
  *     rsp+16    the interrupted rsp
  *
- * For a frame that was not on an alternate stack (the program disabled
- * it, or it is disarmed under a handler of the program's running there):
- * it was on the stack in use, just below the red zone, where the
- * handler could not have written pc__notify_entry's two words without
- * landing in the frame's vector state and its end marker (sigreturn
- * then restores x87 and SSE only). The frame is dead now;
- * copies the words below the red zone, moves there, and goes on into
- * pc__notify_entry. The frame lies below those two words, so nothing is
- * overwritten before it is read. Only mov, lea, push and pop: the flags
- * stay the uthread's. (A frame on the alternate stack returns to
- * pc__notify_entry directly: with SS_AUTODISARM, a signal arriving while
- * the stack pointer was still in the frame would start a new frame at
- * the top of that stack, over these words.)
+ * Such a frame (the program disabled the alternate stack, or it is
+ * disarmed under a handler of the program's running there) was on the
+ * stack in use, just below the red zone, where the handler could not
+ * have written pc__notify_entry's two words without landing in the
+ * frame's vector state and its end marker (sigreturn then restores x87
+ * and SSE only). The frame is dead now: this copies the words below the
+ * red zone, moves there, and goes on into pc__notify_entry. The frame
+ * lies below those two words, so nothing is overwritten before it is
+ * read. Only mov, lea, push and pop: the flags stay the uthread's.
+ * (A frame on the alternate stack returns to pc__notify_entry directly:
+ * with SS_AUTODISARM, a signal arriving while the stack pointer was
+ * still in the frame would start a new frame at the top of that stack,
+ * over these words.)
  */
 FUNC(pc__notify_landing)
 	pushq	%rax
