@@ -116,12 +116,9 @@ bool pc__waitq_remove(struct pc__waitq *q, struct pc__waiter *w)
 
 /*
  * How long the first waiter spins before it blocks. 0: not at all.
- * 1 us halved the cost of an acquisition between two contenders on two
- * vcores (1080 -> 490 ns, docs/design/sync.md), but under qemu-aarch64
- * test_sync's counting case then hung in 2 runs of 8 (uthreads polling
- * with trylock while the owner yields holding the mutex; the owner was
- * found waiting for the mutex it owned). Not understood yet: off until
- * it is.
+ * 1 us once halved the cost of an acquisition between two contenders on
+ * two vcores (1080 -> 490 ns); since the hand-off slot it makes them six
+ * times slower (docs/design/sync.md).
  */
 #ifndef PC_SYNC_SPIN_NS
 #define PC_SYNC_SPIN_NS 0u
