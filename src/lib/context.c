@@ -172,6 +172,14 @@ PC_NO_TSAN void pc__sanitize_leave(struct pc__vcore *vc, struct pc_thread *t)
 	tsan_to_vcore(vc);
 }
 
+/* pc__thread_leave_unsaved() - see internal.h. */
+void pc__thread_leave_unsaved(struct pc_thread *t, pc__vcore_cb cb, void *arg)
+{
+	struct pc__vcore *vc = pc__leave_prepare(t, cb, arg);
+
+	pc__ctx_call(vc->tstack_hi, pc__leave_trampoline, t, vc);
+}
+
 /*
  * pc__thread_leave_forever() - like pc__thread_leave() for a uthread that
  * will never run again: @cb may free its stack.

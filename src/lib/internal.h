@@ -576,7 +576,7 @@ int pc__notify_init(void);
  * (interrupted) and pc__ctx_pop (reenter), notify.c.
  */
 int pc__notify_interrupted(void);
-int pc__notify_reenter(void);
+int pc__notify_reenter(const void *popped_sp);
 /* Safe points (safepoint.c): collect the ranges once; check a pc. */
 void pc__safepoint_init(void);
 bool pc__safepoint_at(uintptr_t pc);
@@ -695,6 +695,15 @@ static inline int pc__thread_leave(struct pc_thread *t, pc__vcore_cb cb,
 				      pc__leave_trampoline, vc);
 #endif
 }
+
+/*
+ * Like pc__thread_leave() for a uthread whose context is saved already
+ * (in @t->ctx) and whose stack holds nothing above it that it needs:
+ * never returns; @t resumes from that context.
+ */
+__attribute__((noreturn)) void pc__thread_leave_unsaved(struct pc_thread *t,
+							pc__vcore_cb cb,
+							void *arg);
 
 /* Like pc__thread_leave() for a uthread that never resumes (exit). */
 __attribute__((noreturn)) void pc__thread_leave_forever(struct pc_thread *t,

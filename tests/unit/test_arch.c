@@ -20,11 +20,12 @@
  * The runtime's callbacks that switch.S may call (pc__ctx_pop and
  * pc__ctx_switch_irq, tested in test_arch_irq.c); nothing here makes it.
  */
-int pc__notify_reenter(void);
+int pc__notify_reenter(const void *popped_sp);
 int pc__notify_interrupted(void);
 void pc__notify_deferred(void);
-int pc__notify_reenter(void)
+int pc__notify_reenter(const void *popped_sp)
 {
+	(void)popped_sp;
 	test_fail(__FILE__, __LINE__, "pc__notify_reenter called");
 }
 

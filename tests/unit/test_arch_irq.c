@@ -37,9 +37,10 @@ static volatile int tramp_hits __attribute__((used)); /* test_victim reads it */
 #endif
 
 /* The pop found notif_pending: the runtime would enter vcore context. */
-int pc__notify_reenter(void);
-int pc__notify_reenter(void)
+int pc__notify_reenter(const void *popped_sp);
+int pc__notify_reenter(const void *popped_sp)
 {
+	(void)popped_sp;
 	reenter_calls++;
 	disabled_at_reenter = notif_disabled;
 	notif_pending = 0;
@@ -72,7 +73,7 @@ int pc__notify_reenter(void)
 int pc__notify_interrupted(void);
 int pc__notify_interrupted(void)
 {
-	return pc__notify_reenter();
+	return pc__notify_reenter(NULL);
 }
 
 /* A direct switch ended the nopreempt section with a deferred notice. */

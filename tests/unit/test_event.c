@@ -11,6 +11,8 @@
 #include <signal.h>
 #include <string.h>
 
+#include "../../src/lib/internal.h"
+#include "../../src/lib/shared.h"
 #include "rt.h"
 #include "test.h"
 
@@ -661,6 +663,51 @@ TEST(a_handler_sets_alarms_while_its_vcore_does)
 		ASSERT_EQ(pc_alarm_cancel(id), 0);
 	}
 	ASSERT_EQ(pc_thread_join(t, NULL), 0);
+}
+
+/*
+ * A notification can find a deferral left set: a nopreempt section's end
+ * lowers the count to 0 and only then reads `deferred`, and a signal
+ * between the two finds the count at 0. The early look keeps the count
+ * at 1 while the handlers run, so that a handler's own section (here
+ * pc_alarm_set()'s) never ends at 0 and takes that deferral from inside
+ * the signal handler, with no uthread current. The window is one
+ * instruction; a wrapper of the runtime's handler sets `deferred` before
+ * every notification instead.
+ */
+static struct sigaction runtime_handler;
+
+static void defer_then_notify(int sig, siginfo_t *si, void *uc)
+{
+	struct pc__vcore *vc = pc__vcore_self();
+
+	if (vc && !vc->irq.nopreempt &&
+	    !atomic_load(&vc->vcpd->notif_disabled))
+		vc->irq.deferred = 1;
+	runtime_handler.sa_sigaction(sig, si, uc);
+}
+
+TEST(a_handler_keeps_a_deferral_left_set_for_later)
+{
+	struct sends sends = { LOCKED_EVENTS, &handled_locked, -1, 1 };
+	struct sigaction wrapper;
+	struct pc_thread *t;
+
+	if (!INTERRUPTS)
+		SKIP("notifications interrupt uthreads on x86-64 without TSan");
+	test_enter(2);
+	ASSERT_EQ(pc_vcore_id(), 0);
+	ASSERT_EQ(sigaction(PC_NOTIFY_SIGNAL, NULL, &runtime_handler), 0);
+	wrapper = runtime_handler;
+	wrapper.sa_sigaction = defer_then_notify;
+	ASSERT_EQ(sigaction(PC_NOTIFY_SIGNAL, &wrapper, NULL), 0);
+	ASSERT_EQ(pc_event_handler_set(EV_A, set_and_cancel, NULL), 0);
+	ASSERT_EQ(pc_thread_create(&t, NULL, send_to_vcore_0, &sends), 0);
+	/* No yield: the sender runs on vcore 1, and interrupts main. */
+	while (atomic_load(&handled_locked) < LOCKED_EVENTS)
+		;
+	ASSERT_EQ(pc_thread_join(t, NULL), 0);
+	ASSERT_EQ(sigaction(PC_NOTIFY_SIGNAL, &runtime_handler, NULL), 0);
 }
 
 /*

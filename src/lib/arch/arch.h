@@ -75,7 +75,8 @@ void *pc__ctx_switch_irq(struct pc__ctx *from, const struct pc__ctx *to,
 /*
  * pc__ctx_pop() - resume @to (passing 0) with notifications enabled:
  * on @to's stack, *@notif_disabled = 0, a full barrier, then if
- * *@notif_pending is set, pc__notify_reenter() as @to first.
+ * *@notif_pending is set, pc__notify_reenter(@to's stack pointer) as @to
+ * first.
  */
 __attribute__((noreturn)) void pc__ctx_pop(const struct pc__ctx *to,
 					   unsigned int *notif_disabled,

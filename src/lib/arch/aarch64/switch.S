@@ -148,6 +148,7 @@ FUNC(pc__ctx_pop)
 	dmb	ish
 	ldr	w9, [x2]
 	cbz	w9, 1f
+	mov	x0, sp
 	bl	pc__notify_reenter
 1:	mov	x0, #0
 	b	restore

@@ -158,9 +158,10 @@ END(pc__ctx_switch_irq)
  * Leave vcore context for @to, enabling notifications on the way
  * (docs/design/notifications.md, "the pop"): on @to's stack first, then
  * the enable, a full barrier (here or, through membarrier(), in the
- * poster), and the recheck of notif_pending. If it is
- * set, pc__notify_reenter() takes @to back into vcore context as a
- * cooperative leave and returns here when @to is resumed.
+ * poster), and the recheck of notif_pending. If it is set,
+ * pc__notify_reenter(sp) takes @to back into vcore context, given the
+ * stack pointer popped: usually for good, @to's context still the one
+ * saved; or, as a cooperative leave, returning here when @to is resumed.
  */
 FUNC(pc__ctx_pop)
 	movq	(%rdi), %rsp
@@ -176,7 +177,8 @@ FUNC(pc__ctx_pop)
 	jne	1f
 	xorl	%eax, %eax
 	jmp	resume_here
-1:	call	pc__notify_reenter
+1:	movq	%rsp, %rdi
+	call	pc__notify_reenter
 	xorl	%eax, %eax
 	jmp	resume_here
 END(pc__ctx_pop)
