@@ -172,8 +172,13 @@ PC_NO_TSAN void pc__sanitize_leave(struct pc__vcore *vc, struct pc_thread *t)
 	tsan_to_vcore(vc);
 }
 
-/* pc__thread_leave_unsaved() - see internal.h. */
-void pc__thread_leave_unsaved(struct pc_thread *t, pc__vcore_cb cb, void *arg)
+/*
+ * pc__thread_leave_unsaved() - see internal.h. PC_NO_TSAN: its entry
+ * would stay on the uthread's TSan shadow stack, with no exit (see
+ * pc__sanitize_leave()).
+ */
+PC_NO_TSAN void pc__thread_leave_unsaved(struct pc_thread *t, pc__vcore_cb cb,
+					 void *arg)
 {
 	struct pc__vcore *vc = pc__leave_prepare(t, cb, arg);
 

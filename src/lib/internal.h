@@ -271,6 +271,12 @@ struct pc_thread {
 	_Atomic(struct pc__vcore *) timer_vc;
 	bool in_heap;
 	bool timed;          /* a timed sync wait, not a sleep (waiter.c) */
+	/*
+	 * Its last re-entry into vcore context by a notification was where
+	 * it may not move to another vcore: the pop's recheck, re-entering
+	 * with the same context, keeps to that (notify.c).
+	 */
+	bool pinned;
 	uint32_t wait_gen;   /* sync waits begun: the high bits of granted */
 	uint32_t timer_gen;  /* the wait_gen its timer is for */
 	unsigned int preempt_off; /* pc_preempt_disable() sections open */
@@ -701,9 +707,8 @@ static inline int pc__thread_leave(struct pc_thread *t, pc__vcore_cb cb,
  * (in @t->ctx) and whose stack holds nothing above it that it needs:
  * never returns; @t resumes from that context.
  */
-__attribute__((noreturn)) void pc__thread_leave_unsaved(struct pc_thread *t,
-							pc__vcore_cb cb,
-							void *arg);
+__attribute__((noreturn)) PC_NO_TSAN void
+pc__thread_leave_unsaved(struct pc_thread *t, pc__vcore_cb cb, void *arg);
 
 /* Like pc__thread_leave() for a uthread that never resumes (exit). */
 __attribute__((noreturn)) void pc__thread_leave_forever(struct pc_thread *t,

@@ -277,6 +277,7 @@ static void reenter_cb(struct pc_thread *t, void *movable)
 {
 	struct pc__vcore *vc = pc__vcore_self();
 
+	t->pinned = movable == NULL;
 	vc->resume = t;
 	vc->resume_movable = movable != NULL;
 	pc__xarea_refill(vc); /* the interrupt may have taken the spare */
@@ -320,28 +321,32 @@ int pc__notify_interrupted(void)
 
 /*
  * pc__notify_reenter() - pc__ctx_pop's way in, its recheck having found
- * a notification: the uthread was suspended at a call into the runtime,
- * which is where any uthread may move. Its context is still the one the
- * pop restores from @popped_sp, so vcore context takes it again as it is,
- * from the top of the transition stack. Saved again here, it nested a
+ * a notification. The uthread's context is still the one the pop
+ * restores from @popped_sp, so vcore context takes it again as it is,
+ * from the top of the transition stack; it may move to another vcore
+ * unless its last re-entry was where it may not (t->pinned: until a
+ * second reader's review, this took every such uthread for movable). Saved again here, it nested a
  * frame under its context at every pop that found a notification, and a
  * storm of them (a poster sending each as the last was handled) grew a
  * 256 KiB stack until it overflowed (test_event under ASan, 4 runs in
  * 10). Unless a notification interrupted it between the pop's enable and
  * the nopreempt section here, and its vcore context saved it deeper and
  * resumed it since: then the context is gone, and this saves a new one.
+ * PC_NO_TSAN, as pc__thread_leave_unsaved().
  */
-int pc__notify_reenter(const void *popped_sp)
+PC_NO_TSAN int pc__notify_reenter(const void *popped_sp)
 {
 	struct pc__vcore *vc = pc__vcore_self();
 	struct pc_thread *t = vc->current;
+	bool movable;
 
 	vc->irq.nopreempt = 1;
 	atomic_signal_fence(memory_order_seq_cst);
+	movable = !t->pinned;
 	if (t->ctx.sp != popped_sp)
-		return reenter(true);
+		return reenter(movable);
 	pc__sanitize_settle();
-	pc__thread_leave_unsaved(t, reenter_cb, (void *)1);
+	pc__thread_leave_unsaved(t, reenter_cb, movable ? (void *)1 : NULL);
 }
 
 /*
