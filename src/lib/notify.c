@@ -110,9 +110,9 @@ static bool on_altstack(const ucontext_t *uc, const void *addr)
  *
  * Written there from here only if this frame is on the alternate stack.
  * If the program disabled that (or its handler running there disarmed
- * it, with SS_AUTODISARM), the frame is just below the red zone,
- * and the two words overwrote the end of its vector state (the kernel
- * then restored x87 and SSE only, and the upper halves of the vector
+ * it, with SS_AUTODISARM), the frame is just below the red zone, and
+ * the two words overwrote the end of its vector state (the kernel then
+ * restored x87 and SSE only, and the upper halves of the vector
  * registers came back zero: test_regs). Then the words, and the
  * interrupted rsp, go into the frame's siginfo, and pc__notify_landing
  * puts them in place after sigreturn. Not always so: until the landing
@@ -323,16 +323,18 @@ int pc__notify_interrupted(void)
  * pc__notify_reenter() - pc__ctx_pop's way in, its recheck having found
  * a notification. The uthread's context is still the one the pop
  * restores from @popped_sp, so vcore context takes it again as it is,
- * from the top of the transition stack; it may move to another vcore
- * unless its last re-entry was where it may not (t->pinned: until a
- * second reader's review, this took every such uthread for movable). Saved again here, it nested a
- * frame under its context at every pop that found a notification, and a
- * storm of them (a poster sending each as the last was handled) grew a
- * 256 KiB stack until it overflowed (test_event under ASan, 4 runs in
- * 10). Unless a notification interrupted it between the pop's enable and
- * the nopreempt section here, and its vcore context saved it deeper and
- * resumed it since: then the context is gone, and this saves a new one.
- * PC_NO_TSAN, as pc__thread_leave_unsaved().
+ * from the top of the transition stack. Saved again here instead, it
+ * nested a frame under that context at every pop that found a
+ * notification, and a storm of them (a poster sending each as the last
+ * was handled) grew a 256 KiB stack until it overflowed (test_event
+ * under ASan, 4 runs in 10). Unless a notification interrupted it
+ * between the pop's enable and the nopreempt section here, and its vcore
+ * context saved it deeper and resumed it since: then that context is
+ * gone, and this saves a new one.
+ *
+ * It may move to another vcore only if its last re-entry was where it
+ * may (t->pinned; a second reader found that this took every uthread
+ * for movable). PC_NO_TSAN, as pc__thread_leave_unsaved().
  */
 PC_NO_TSAN int pc__notify_reenter(const void *popped_sp)
 {
