@@ -174,18 +174,26 @@ static struct pc_thread *tcb_reset(struct pc_thread *t)
 	return t;
 }
 
+/*
+ * The vcore's own cache, changed in nopreempt sections: event handlers
+ * create and free uthreads too, from the signal handler (notify.c).
+ */
 static struct pc_thread *cache_pop_local(struct pc__vcore *vc, size_t size)
 {
-	struct pc_thread *t = vc->stack_cache;
+	struct pc_thread *t;
 
-	if (!t || t->stack.size_class != size)
-		return NULL;
-	vc->stack_cache = t->cache_next;
-	vc->stack_cache_len--;
+	pc__nopreempt_enter();
+	t = vc->stack_cache;
+	if (t && t->stack.size_class == size) {
+		vc->stack_cache = t->cache_next;
+		vc->stack_cache_len--;
+	} else {
+		t = NULL;
+	}
+	pc__nopreempt_exit();
 	return t;
 }
 
-/* In a nopreempt section: event handlers create and free uthreads too. */
 static bool cache_push_local(struct pc__vcore *vc, struct pc_thread *t)
 {
 	bool kept = false;
@@ -229,11 +237,8 @@ struct pc_thread *pc__tcb_alloc(size_t size)
 	struct pc_thread *t = NULL;
 
 	size = usable_size(size ? size : PC_THREAD_STACK_DEFAULT);
-	if (vc) {
-		pc__nopreempt_enter(); /* as cache_push_local() */
+	if (vc)
 		t = cache_pop_local(vc, size);
-		pc__nopreempt_exit();
-	}
 	if (!t)
 		t = cache_pop_global(size);
 	if (!t)

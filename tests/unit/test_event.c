@@ -644,16 +644,25 @@ static void *send_to_vcore_0(void *arg)
 	return NULL;
 }
 
+/*
+ * Main on vcore 0, which the events of send_to_vcore_0() go to, with
+ * @fn as their handler; skips where notifications do not interrupt.
+ */
+static void enter_for_sends(pc_event_handler fn)
+{
+	if (!INTERRUPTS)
+		SKIP("notifications interrupt uthreads on x86-64 without TSan");
+	test_enter(2);
+	ASSERT_EQ(pc_vcore_id(), 0);
+	ASSERT_EQ(pc_event_handler_set(EV_A, fn, NULL), 0);
+}
+
 TEST(a_handler_sets_alarms_while_its_vcore_does)
 {
 	struct sends sends = { LOCKED_EVENTS, &handled_locked, -1, 1 };
 	struct pc_thread *t;
 
-	if (!INTERRUPTS)
-		SKIP("notifications interrupt uthreads on x86-64 without TSan");
-	test_enter(2);
-	ASSERT_EQ(pc_vcore_id(), 0);
-	ASSERT_EQ(pc_event_handler_set(EV_A, set_and_cancel, NULL), 0);
+	enter_for_sends(set_and_cancel);
 	ASSERT_EQ(pc_thread_create(&t, NULL, send_to_vcore_0, &sends), 0);
 	/* No yield: the sender runs on vcore 1, and interrupts main. */
 	while (atomic_load(&handled_locked) < LOCKED_EVENTS) {
@@ -693,15 +702,11 @@ TEST(a_handler_keeps_a_deferral_left_set_for_later)
 	struct sigaction wrapper;
 	struct pc_thread *t;
 
-	if (!INTERRUPTS)
-		SKIP("notifications interrupt uthreads on x86-64 without TSan");
-	test_enter(2);
-	ASSERT_EQ(pc_vcore_id(), 0);
+	enter_for_sends(set_and_cancel);
 	ASSERT_EQ(sigaction(PC_NOTIFY_SIGNAL, NULL, &runtime_handler), 0);
 	wrapper = runtime_handler;
 	wrapper.sa_sigaction = defer_then_notify;
 	ASSERT_EQ(sigaction(PC_NOTIFY_SIGNAL, &wrapper, NULL), 0);
-	ASSERT_EQ(pc_event_handler_set(EV_A, set_and_cancel, NULL), 0);
 	ASSERT_EQ(pc_thread_create(&t, NULL, send_to_vcore_0, &sends), 0);
 	/* No yield: the sender runs on vcore 1, and interrupts main. */
 	while (atomic_load(&handled_locked) < LOCKED_EVENTS)
@@ -767,11 +772,7 @@ TEST(a_handler_creates_uthreads_while_its_vcore_does)
 	struct pc_event_stats st;
 	void *ret;
 
-	if (!INTERRUPTS)
-		SKIP("notifications interrupt uthreads on x86-64 without TSan");
-	test_enter(2);
-	ASSERT_EQ(pc_vcore_id(), 0);
-	ASSERT_EQ(pc_event_handler_set(EV_A, create_detached, NULL), 0);
+	enter_for_sends(create_detached);
 	ASSERT_EQ(pc_thread_create(&sender, NULL, send_to_vcore_0, &sends), 0);
 	/* In batches: main takes and gives stacks back in a row, unblocked. */
 	for (uintptr_t i = 1; atomic_load(&handled_creates) < CACHE_EVENTS;
@@ -849,12 +850,8 @@ TEST(a_handler_unparks_coroutines_while_they_switch)
 	struct sends sends = { SWITCH_EVENTS, &handled_unparks, -1, 0 };
 	struct pc_thread *sender;
 
-	if (!INTERRUPTS)
-		SKIP("notifications interrupt uthreads on x86-64 without TSan");
-	test_enter(2);
-	ASSERT_EQ(pc_vcore_id(), 0);
+	enter_for_sends(unpark_both);
 	co[0] = pc_thread_self();
-	ASSERT_EQ(pc_event_handler_set(EV_A, unpark_both, NULL), 0);
 	ASSERT_EQ(pc_thread_create(&sender, NULL, send_to_vcore_0, &sends), 0);
 	/*
 	 * Vcore 1 steals the sender, and then never picks again: the
