@@ -226,13 +226,16 @@ static void bench_event_poll_latency(struct bench_ctx *c,
 /*
  * Contended mutex, @k contenders on 2 cores: uthreads on 2 vcores,
  * pthreads on the CPUs there are, goroutines on 2 Ps. The targets are
- * at 8 (issue: at least Go's throughput, twice pthread_mutex's).
+ * at 8 (issue: at least Go's throughput, twice pthread_mutex's). Beside
+ * them, parcore's floor for any strict-FIFO lock (@floor, ours_sync.c).
  */
 static void bench_mutex(struct bench_ctx *c, struct bench_result *r,
-			unsigned int k, bench_child_fn ours)
+			unsigned int k, bench_child_fn ours,
+			bench_child_fn floor)
 {
 	static char what[3][128];
 	char *w = what[k == 2 ? 0 : k == 8 ? 1 : 2];
+	struct bench_peer *p;
 
 	snprintf(w, sizeof(what[0]),
 		 "contended mutex, %u contenders on 2 cores: lock, short "
@@ -243,21 +246,25 @@ static void bench_mutex(struct bench_ctx *c, struct bench_result *r,
 			   &bench_add_peer(r, "pthread", k == 8 ? 0.5 : 0)->v);
 	bench_go_run_count(c->go_dir, "mutex", &c->bt, k, c->timeout_s,
 			   &bench_add_peer(r, "go", k == 8 ? 1.0 : 0)->v);
+	p = bench_add_peer(r, "fifo_floor", 0);
+	if (bench_run_forked(floor, &c->bt, c->timeout_s,
+			     "parcore's strict-FIFO floor", &p->v))
+		c->ours_failed = 1;
 }
 
 static void bench_mutex_2(struct bench_ctx *c, struct bench_result *r)
 {
-	bench_mutex(c, r, 2, ours_mutex_2);
+	bench_mutex(c, r, 2, ours_mutex_2, ours_fifo_floor_2);
 }
 
 static void bench_mutex_8(struct bench_ctx *c, struct bench_result *r)
 {
-	bench_mutex(c, r, 8, ours_mutex_8);
+	bench_mutex(c, r, 8, ours_mutex_8, ours_fifo_floor_8);
 }
 
 static void bench_mutex_64(struct bench_ctx *c, struct bench_result *r)
 {
-	bench_mutex(c, r, 64, ours_mutex_64);
+	bench_mutex(c, r, 64, ours_mutex_64, ours_fifo_floor_64);
 }
 
 /*

@@ -26,6 +26,15 @@ void ours_mutex_2(void *arg, struct bench_value *v);
 void ours_mutex_8(void *arg, struct bench_value *v);
 void ours_mutex_64(void *arg, struct bench_value *v);
 
+/*
+ * The floor of a strict-FIFO hand-off, ours_sync.c: @k uthreads on one
+ * vcore take a pc_mutex uncontended around bench_critical() in turn,
+ * passing the turn with pc_thread_switch(); ns per acquisition.
+ */
+void ours_fifo_floor_2(void *arg, struct bench_value *v);
+void ours_fifo_floor_8(void *arg, struct bench_value *v);
+void ours_fifo_floor_64(void *arg, struct bench_value *v);
+
 /* bench_spread() of 8 uthreads on 2 vcores taking one pc_mutex. */
 void ours_mutex_fairness_8(void *arg, struct bench_value *v);
 

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <parcore/parcore.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 
 struct contention {
 	struct pc_mutex m;
@@ -98,6 +99,123 @@ void ours_mutex_8(void *arg, struct bench_value *v)
 void ours_mutex_64(void *arg, struct bench_value *v)
 {
 	ours_mutex(arg, v, 64);
+}
+
+/*
+ * ---- the floor of a strict-FIFO hand-off ----
+ *
+ * While k contenders always wait, strict FIFO makes every acquisition
+ * the next contender's: each one costs at least a switch to another
+ * uthread, plus the lock and unlock themselves. This ring does just
+ * that on one vcore, with nothing to hand off: each uthread takes the
+ * mutex uncontended around bench_critical(), lets it go and switches
+ * straight to the next (pc_thread_switch()). A time per acquisition
+ * below this one is out of reach for any strict-FIFO lock of parcore's.
+ */
+struct ring {
+	struct pc_mutex m;
+	uint64_t x; /* under m */
+	unsigned int k;
+	unsigned int next; /* whose turn it is */
+	uint64_t left;     /* turns left in the batch */
+	struct pc_thread *main, *t[BENCH_CONTENDERS_MAX];
+	int err;
+	bool stop;
+};
+
+struct ring_member {
+	struct ring *r;
+	unsigned int i;
+};
+
+/* A switch to a uthread that may not have parked yet (the first pass). */
+static int switch_when_parked(struct pc_thread *to)
+{
+	int err;
+
+	while ((err = pc_thread_switch(to)) == -EINVAL)
+		pc_thread_yield();
+	return err;
+}
+
+static void *ring_turns(void *arg)
+{
+	struct ring_member *me = arg;
+	struct ring *r = me->r;
+	int err = pc_thread_park();
+
+	while (!err && !r->stop) {
+		pc_mutex_lock(&r->m);
+		bench_critical(&r->x);
+		pc_mutex_unlock(&r->m);
+		r->next = (me->i + 1) % r->k;
+		err = switch_when_parked(--r->left ? r->t[r->next] : r->main);
+	}
+	if (err)
+		r->err = err;
+	pc_thread_unpark(r->main);
+	return NULL;
+}
+
+static int ring_batch(void *arg, uint64_t n)
+{
+	struct ring *r = arg;
+
+	int err;
+
+	r->left = n;
+	err = switch_when_parked(r->t[r->next]);
+	return err ? err : r->err;
+}
+
+static void ours_fifo_floor(void *arg, struct bench_value *v, unsigned int k)
+{
+	static struct ring r = { .m = PC_MUTEX_INIT };
+	struct ring_member members[BENCH_CONTENDERS_MAX];
+	unsigned int made = 0;
+	double ns;
+	int err = 0;
+
+	if (ours_enter_vcores(1, v))
+		return;
+	r.k = k;
+	r.main = pc_thread_self();
+	for (; made < k && !err; made++) {
+		members[made] = (struct ring_member){ &r, made };
+		err = pc_thread_create(&r.t[made], NULL, ring_turns,
+				       &members[made]);
+	}
+	if (err) {
+		made--;
+		ours_failed(v, "pc_thread_create", err);
+	} else {
+		err = bench_measure(arg, ring_batch, &r, &ns);
+		if (err)
+			ours_failed(v, "measuring", err);
+		else
+			bench_value_set(v, ns);
+	}
+	r.stop = true;
+	for (unsigned int i = 0; i < made; i++) {
+		/* It sees stop, makes this one runnable again and exits. */
+		switch_when_parked(r.t[i]);
+		pc_thread_join(r.t[i], NULL);
+	}
+}
+
+void ours_fifo_floor_2(void *arg, struct bench_value *v)
+{
+	ours_fifo_floor(arg, v, 2);
+}
+
+void ours_fifo_floor_8(void *arg, struct bench_value *v)
+{
+	ours_fifo_floor(arg, v, 8);
+}
+
+void ours_fifo_floor_64(void *arg, struct bench_value *v)
+{
+	ours_fifo_floor(arg, v, 64);
 }
 
 /* ---- ping-pong between two uthreads on one vcore ---- */
