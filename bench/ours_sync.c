@@ -126,6 +126,7 @@ struct ring {
 struct ring_member {
 	struct ring *r;
 	unsigned int i;
+	bool done; /* it left the ring: a switch to it would fail */
 };
 
 /* A switch to a uthread that may not have parked yet (the first pass). */
@@ -153,6 +154,7 @@ static void *ring_turns(void *arg)
 	}
 	if (err)
 		r->err = err;
+	me->done = true;
 	pc_thread_unpark(r->main);
 	return NULL;
 }
@@ -160,7 +162,6 @@ static void *ring_turns(void *arg)
 static int ring_batch(void *arg, uint64_t n)
 {
 	struct ring *r = arg;
-
 	int err;
 
 	r->left = n;
@@ -181,7 +182,7 @@ static void ours_fifo_floor(void *arg, struct bench_value *v, unsigned int k)
 	r.k = k;
 	r.main = pc_thread_self();
 	for (; made < k && !err; made++) {
-		members[made] = (struct ring_member){ &r, made };
+		members[made] = (struct ring_member){ &r, made, false };
 		err = pc_thread_create(&r.t[made], NULL, ring_turns,
 				       &members[made]);
 	}
@@ -198,7 +199,8 @@ static void ours_fifo_floor(void *arg, struct bench_value *v, unsigned int k)
 	r.stop = true;
 	for (unsigned int i = 0; i < made; i++) {
 		/* It sees stop, makes this one runnable again and exits. */
-		switch_when_parked(r.t[i]);
+		if (!members[i].done)
+			switch_when_parked(r.t[i]);
 		pc_thread_join(r.t[i], NULL);
 	}
 }
