@@ -71,8 +71,7 @@ static void *switch_partner(void *arg)
 	int err;
 
 	/* Only on several vcores could we get here before main parks. */
-	while ((err = pc_thread_switch(s->main)) == -EINVAL)
-		pc_thread_yield();
+	err = ours_switch_when_parked(s->main);
 	while (!err && !atomic_load_explicit(&s->stop, memory_order_relaxed))
 		err = pc_thread_switch(s->main);
 	s->err = err;

@@ -10,6 +10,9 @@
 
 #include "bench.h"
 
+#include <errno.h>
+#include <parcore/parcore.h>
+
 /* Reports @call's failure with @err (a -errno) as the reason in @v. */
 void ours_failed(struct bench_value *v, const char *call, int err);
 /*
@@ -17,6 +20,20 @@ void ours_failed(struct bench_value *v, const char *call, int err);
  * set to @n). Returns 0, or -errno with the reason in @v.
  */
 int ours_enter_vcores(int n, struct bench_value *v);
+
+/*
+ * pc_thread_switch() to @to, yielding while it is not suspended yet
+ * (-EINVAL): on its first pass @to may not have parked. Returns the
+ * switch's result. Inline: fifo_floor's ring takes it at every turn.
+ */
+static inline int ours_switch_when_parked(struct pc_thread *to)
+{
+	int err;
+
+	while ((err = pc_thread_switch(to)) == -EINVAL)
+		pc_thread_yield();
+	return err;
+}
 
 /*
  * Contended mutex, ours_sync.c: @k uthreads on 2 vcores take one

@@ -54,6 +54,27 @@ static int contention_batch(void *arg, uint64_t n)
 	return 0;
 }
 
+/*
+ * The figure of @fn's batches into @v, once the uthreads it needs were
+ * made; @made_err: their pc_thread_create()'s error, if one failed.
+ */
+static void measure_made(void *arg, struct bench_value *v, int made_err,
+			 bench_batch_fn fn, void *state)
+{
+	double ns;
+	int err;
+
+	if (made_err) {
+		ours_failed(v, "pc_thread_create", made_err);
+		return;
+	}
+	err = bench_measure(arg, fn, state, &ns);
+	if (err)
+		ours_failed(v, "measuring", err);
+	else
+		bench_value_set(v, ns);
+}
+
 static void ours_mutex(void *arg, struct bench_value *v, unsigned int k)
 {
 	static struct contention c = { .m = PC_MUTEX_INIT,
@@ -61,7 +82,6 @@ static void ours_mutex(void *arg, struct bench_value *v, unsigned int k)
 				       .done = PC_SEM_INIT(0) };
 	struct pc_thread *t[BENCH_CONTENDERS_MAX];
 	unsigned int made = 0;
-	double ns;
 	int err = 0;
 
 	if (ours_enter_vcores(2, v))
@@ -69,16 +89,9 @@ static void ours_mutex(void *arg, struct bench_value *v, unsigned int k)
 	c.k = k;
 	while (made < k && !err)
 		err = pc_thread_create(&t[made++], NULL, contender, &c);
-	if (err) {
+	if (err)
 		made--;
-		ours_failed(v, "pc_thread_create", err);
-	} else {
-		err = bench_measure(arg, contention_batch, &c, &ns);
-		if (err)
-			ours_failed(v, "measuring", err);
-		else
-			bench_value_set(v, ns);
-	}
+	measure_made(arg, v, err, contention_batch, &c);
 	atomic_store(&c.stop, 1);
 	for (unsigned int i = 0; i < made; i++)
 		pc_sem_post(&c.go);
@@ -129,16 +142,6 @@ struct ring_member {
 	bool done; /* it left the ring: a switch to it would fail */
 };
 
-/* A switch to a uthread that may not have parked yet (the first pass). */
-static int switch_when_parked(struct pc_thread *to)
-{
-	int err;
-
-	while ((err = pc_thread_switch(to)) == -EINVAL)
-		pc_thread_yield();
-	return err;
-}
-
 static void *ring_turns(void *arg)
 {
 	struct ring_member *me = arg;
@@ -150,7 +153,7 @@ static void *ring_turns(void *arg)
 		bench_critical(&r->x);
 		pc_mutex_unlock(&r->m);
 		r->next = (me->i + 1) % r->k;
-		err = switch_when_parked(--r->left ? r->t[r->next] : r->main);
+		err = ours_switch_when_parked(--r->left ? r->t[r->next] : r->main);
 	}
 	if (err)
 		r->err = err;
@@ -165,7 +168,7 @@ static int ring_batch(void *arg, uint64_t n)
 	int err;
 
 	r->left = n;
-	err = switch_when_parked(r->t[r->next]);
+	err = ours_switch_when_parked(r->t[r->next]);
 	return err ? err : r->err;
 }
 
@@ -174,7 +177,6 @@ static void ours_fifo_floor(void *arg, struct bench_value *v, unsigned int k)
 	static struct ring r = { .m = PC_MUTEX_INIT };
 	struct ring_member members[BENCH_CONTENDERS_MAX];
 	unsigned int made = 0;
-	double ns;
 	int err = 0;
 
 	if (ours_enter_vcores(1, v))
@@ -186,21 +188,14 @@ static void ours_fifo_floor(void *arg, struct bench_value *v, unsigned int k)
 		err = pc_thread_create(&r.t[made], NULL, ring_turns,
 				       &members[made]);
 	}
-	if (err) {
+	if (err)
 		made--;
-		ours_failed(v, "pc_thread_create", err);
-	} else {
-		err = bench_measure(arg, ring_batch, &r, &ns);
-		if (err)
-			ours_failed(v, "measuring", err);
-		else
-			bench_value_set(v, ns);
-	}
+	measure_made(arg, v, err, ring_batch, &r);
 	r.stop = true;
 	for (unsigned int i = 0; i < made; i++) {
 		/* It sees stop, makes this one runnable again and exits. */
 		if (!members[i].done)
-			switch_when_parked(r.t[i]);
+			ours_switch_when_parked(r.t[i]);
 		pc_thread_join(r.t[i], NULL);
 	}
 }
