@@ -405,6 +405,39 @@ static void notify_then_own(int sig, siginfo_t *si, void *uc)
 	runtime_notify.sa_sigaction(sig, si, uc);
 }
 
+/* What own_signal_on_disarming_stack() replaced, to put back. */
+struct own_signal {
+	stack_t old_stack;
+	struct sigaction old_action;
+};
+
+/*
+ * The program's own alternate stack, @alt of @size bytes with
+ * SS_AUTODISARM, on this thread, and @fn its SIGUSR1 handler, on that
+ * stack (SA_SIGINFO: the kernel then writes the frame's siginfo).
+ */
+static void own_signal_on_disarming_stack(struct own_signal *o, char *alt,
+					  size_t size,
+					  void (*fn)(int, siginfo_t *, void *))
+{
+	stack_t ss = { .ss_sp = alt,
+		       .ss_size = size,
+		       .ss_flags = (int)SS_AUTODISARM };
+	struct sigaction own = { .sa_sigaction = fn,
+				 .sa_flags = SA_SIGINFO | SA_ONSTACK |
+					     SA_RESTART };
+
+	ASSERT_EQ(sigaltstack(&ss, &o->old_stack), 0);
+	sigemptyset(&own.sa_mask);
+	ASSERT_EQ(sigaction(SIGUSR1, &own, &o->old_action), 0);
+}
+
+static void own_signal_restore(const struct own_signal *o)
+{
+	ASSERT_EQ(sigaction(SIGUSR1, &o->old_action, NULL), 0);
+	ASSERT_EQ(sigaltstack(&o->old_stack, NULL), 0);
+}
+
 /*
  * The program keeps an alternate stack of its own with SS_AUTODISARM on
  * the vcore's thread (vcore 0's may be the program's). A notification's
@@ -419,20 +452,11 @@ static void notify_then_own(int sig, siginfo_t *si, void *uc)
 TEST(registers_survive_preemption_with_a_self_disarming_alternate_stack)
 {
 	static char alt[64 * 1024];
-	stack_t ss = { .ss_sp = alt,
-		       .ss_size = sizeof(alt),
-		       .ss_flags = (int)SS_AUTODISARM },
-		old;
-	/* With SA_SIGINFO: the kernel writes the frame's siginfo then. */
-	struct sigaction own = { .sa_sigaction = count_own,
-				 .sa_flags = SA_SIGINFO | SA_ONSTACK |
-					     SA_RESTART },
-			 old_own, wrapper;
+	struct own_signal own;
+	struct sigaction wrapper;
 
 	enter_one_preempted_vcore();
-	ASSERT_EQ(sigaltstack(&ss, &old), 0);
-	sigemptyset(&own.sa_mask);
-	ASSERT_EQ(sigaction(SIGUSR1, &own, &old_own), 0);
+	own_signal_on_disarming_stack(&own, alt, sizeof(alt), count_own);
 	ASSERT_EQ(sigaction(PC_NOTIFY_SIGNAL, NULL, &runtime_notify), 0);
 	wrapper = runtime_notify;
 	wrapper.sa_sigaction = notify_then_own;
@@ -440,8 +464,7 @@ TEST(registers_survive_preemption_with_a_self_disarming_alternate_stack)
 	ASSERT_EQ(sigaction(PC_NOTIFY_SIGNAL, &wrapper, NULL), 0);
 	run_two(noalt_spinner);
 	ASSERT_EQ(sigaction(PC_NOTIFY_SIGNAL, &runtime_notify, NULL), 0);
-	ASSERT_EQ(sigaction(SIGUSR1, &old_own, NULL), 0);
-	ASSERT_EQ(sigaltstack(&old, NULL), 0);
+	own_signal_restore(&own);
 	printf("  %ld signals of the program's\n", atomic_load(&own_signals));
 	check_noalt_spinners();
 	ASSERT_GT(atomic_load(&own_signals), 8);
@@ -494,22 +517,12 @@ static void *signal_and_spin(void *arg)
 TEST(registers_survive_preemption_in_a_handler_on_a_disarmed_stack)
 {
 	static char alt[256 * 1024];
-	stack_t ss = { .ss_sp = alt,
-		       .ss_size = sizeof(alt),
-		       .ss_flags = (int)SS_AUTODISARM },
-		old;
-	struct sigaction own = { .sa_sigaction = spin_in_handler,
-				 .sa_flags = SA_SIGINFO | SA_ONSTACK |
-					     SA_RESTART },
-			 old_own;
+	struct own_signal own;
 
 	enter_one_preempted_vcore();
-	ASSERT_EQ(sigaltstack(&ss, &old), 0);
-	sigemptyset(&own.sa_mask);
-	ASSERT_EQ(sigaction(SIGUSR1, &own, &old_own), 0);
+	own_signal_on_disarming_stack(&own, alt, sizeof(alt), spin_in_handler);
 	run_two(signal_and_spin);
-	ASSERT_EQ(sigaction(SIGUSR1, &old_own, NULL), 0);
-	ASSERT_EQ(sigaltstack(&old, NULL), 0);
+	own_signal_restore(&own);
 	printf("  %d of %ld handlers preempted\n",
 	       atomic_load(&handlers_preempted), atomic_load(&own_signals));
 	ASSERT_EQ(atomic_load(&bad), 0);
