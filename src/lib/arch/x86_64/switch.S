@@ -65,38 +65,29 @@ name:					\
 .endm
 
 /*
- * SAVE_FRAME into \from's ctx, taking the FP control words into r10d and
- * r8d, and move to \to's stack. The saved sp is stored last, from \to's
- * stack: a fast yield has queued \from already (context-switch.md), and
- * once the store is seen another vcore may resume it, so nothing may
- * touch its stack after, neither a read here nor a signal frame.
+ * SAVE_FRAME into \from's ctx and move to \to's stack. The saved sp is
+ * stored last, from \to's stack: a fast yield has queued \from already
+ * (context-switch.md), and once the store is seen another vcore may
+ * resume it, so nothing may touch its stack after, neither a read here
+ * nor a signal frame.
  */
 .macro SAVE_AND_SWITCH from, to
 	SAVE_FRAME
-	movl	(%rsp), %r10d
-	movzwl	4(%rsp), %r8d
 	movq	%rsp, %r9
 	movq	(\to), %rsp
 	movq	%r9, (\from)
 .endm
 
 /*
- * ldmxcsr and fldcw are slow (microcoded) and the control state rarely
- * differs between uthreads, so restore loads each only when it differs
- * from the value in the register. MXCSR's sticky status flags (bits 0-5)
- * are not part of the contract: they carry across switches, as the x87
- * flags and aarch64's FPSR do.
- *
- * Entry of the tail below: rsp = the target's saved sp, ecx = MXCSR now,
- * r8w = x87 control word now, rax = the word passed.
+ * Resume the frame at rsp; rax = the word passed. The FP control words
+ * are loaded whatever the current ones are: here ldmxcsr and fldcw cost
+ * under a nanosecond, and reading the current MXCSR back to compare
+ * (stmxcsr) costs 3.5 (context-switch.md, "The FP control words").
  */
-.macro RESUME_WITH_CURRENT_FP
-	xorl	(%rsp), %ecx
-	testl	$0xffc0, %ecx
-	jnz	9f
-8:	cmpw	4(%rsp), %r8w
-	jne	7f
-6:	addq	$8, %rsp
+.macro RESTORE
+	ldmxcsr	(%rsp)
+	fldcw	4(%rsp)
+	addq	$8, %rsp
 	popq	%r15
 	popq	%r14
 	popq	%r13
@@ -105,19 +96,13 @@ name:					\
 	popq	%rbp
 	popq	%rcx
 	JMP_RESUME(%rcx)
-9:	ldmxcsr	(%rsp)
-	jmp	8b
-7:	fldcw	4(%rsp)
-	jmp	6b
 .endm
 
 /* void *pc__ctx_switch(struct pc__ctx *from, const struct pc__ctx *to, void *pass) */
 FUNC(pc__ctx_switch)
-	/* The current FP control state is what the save just stored. */
 	SAVE_AND_SWITCH %rdi, %rsi
-	movl	%r10d, %ecx
 	movq	%rdx, %rax
-	RESUME_WITH_CURRENT_FP
+	RESTORE
 END(pc__ctx_switch)
 
 /*
@@ -144,8 +129,7 @@ FUNC(pc__ctx_switch_irq)
 	cmpl	$0, 4(%rcx)
 	jne	2f
 #endif
-1:	movl	%r10d, %ecx
-	RESUME_WITH_CURRENT_FP
+1:	RESTORE
 2:	call	pc__notify_deferred
 	xorl	%eax, %eax
 	jmp	resume_here
@@ -188,11 +172,7 @@ FUNC(pc__ctx_jump)
 	movq	(%rdi), %rsp
 	movq	%rsi, %rax
 resume_here:
-	stmxcsr	-4(%rsp)
-	fnstcw	-8(%rsp)
-	movl	-4(%rsp), %ecx
-	movzwl	-8(%rsp), %r8d
-	RESUME_WITH_CURRENT_FP
+	RESTORE
 END(pc__ctx_jump)
 
 /* void *pc__ctx_save_call(struct pc__ctx *from, void *stack_hi, fn, void *arg) */
