@@ -295,9 +295,16 @@ static void tick_vcore(int i, struct pc__vcore *vc, uint64_t now)
 		pc__notify(i, true);
 		return;
 	}
-	if (!pc__vcore_pause(vc))
+	/*
+	 * Counted before the flag is set: once set, the uthread may yield,
+	 * and whatever it let run may read the count (test_tick's pausing
+	 * loop read 0 under qemu, the ticker stopped between the two).
+	 * Only a vcore whose thread never ran has no flag, and it keeps it.
+	 */
+	if (!atomic_load(&vc->pause_flag))
 		return;
 	STAT_INC(vc, ticks);
+	pc__vcore_pause(vc);
 	tick_seen[i] = runs;
 	tick_cpu[i] = thread_cpu_ns(vc);
 	tick_wait[i] = NO_WAIT; /* read only if its CPU time is low */
