@@ -53,6 +53,8 @@ void pc_pause_slow(void)
 	 */
 	if (!t || t->preempt_off || vc->irq.nopreempt)
 		return;
+	/* The PAUSE point's load of the flag was relaxed. */
+	atomic_thread_fence(memory_order_acquire);
 	__atomic_store_n(&pc_pause_pending, 0, __ATOMIC_RELAXED);
 	pc_thread_yield();
 }
@@ -86,7 +88,9 @@ bool pc__vcore_pause(struct pc__vcore *vc)
 
 	if (!flag)
 		return false;
-	__atomic_store_n(flag, 1, __ATOMIC_RELAXED);
+	/* Release: what the setter counted first (tick_vcore()) comes with
+	 * it, to pc_pause_slow()'s acquire. */
+	__atomic_store_n(flag, 1, __ATOMIC_RELEASE);
 	return true;
 }
 
@@ -296,10 +300,11 @@ static void tick_vcore(int i, struct pc__vcore *vc, uint64_t now)
 		return;
 	}
 	/*
-	 * Counted before the flag is set: once set, the uthread may yield,
-	 * and whatever it let run may read the count (test_tick's pausing
-	 * loop read 0 under qemu, the ticker stopped between the two).
-	 * Only a vcore whose thread never ran has no flag, and it keeps it.
+	 * Counted before the flag is set (a release): once set, the uthread
+	 * may yield, and whatever it let run may read the count (test_tick's
+	 * pausing loop read 0 under qemu, the ticker stopped between the
+	 * two). Only a vcore whose thread never ran has no flag, and it
+	 * keeps it.
 	 */
 	if (!atomic_load(&vc->pause_flag))
 		return;

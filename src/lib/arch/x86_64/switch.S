@@ -199,7 +199,7 @@ FUNC(pc__ctx_call)
 END(pc__ctx_call)
 
 /*
- * First code of a fresh context, reached by the ret of restore: rax holds
+ * First code of a fresh context, reached by the jmp of RESTORE: rax holds
  * the word passed, r12 the entry function, r13 its argument. rsp is 16-byte
  * aligned here (see pc__ctx_make), so the call leaves the ABI's alignment.
  * The zero return address above terminates debugger backtraces.
