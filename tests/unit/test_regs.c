@@ -237,17 +237,16 @@ TEST(registers_survive_preemption_and_moves)
 
 /* ---- the save's room on the stack ---- */
 
-static atomic_int small_done;
-
-#define DEEP_PREEMPTIONS 3
-
-static bool deep_preempted_enough(void)
+static uint64_t preemptions_of_0(void)
 {
 	struct pc_preempt_stats st;
 
-	return pc_preempt_stats(0, &st) == 0 &&
-	       st.preemptions >= DEEP_PREEMPTIONS;
+	return pc_preempt_stats(0, &st) ? 0 : st.preemptions;
 }
+
+static atomic_int small_done;
+
+#define DEEP_PREEMPTIONS 3
 
 /*
  * About 11 KiB of frames, then a spin until vcore 0 has preempted
@@ -261,7 +260,8 @@ static long descend(int depth)
 	frame[0] = (char)depth;
 	if (depth > 0)
 		return descend(depth - 1) + frame[0];
-	for (int round = 0; round < 10000 && !deep_preempted_enough(); round++)
+	for (int round = 0;
+	     round < 10000 && preemptions_of_0() < DEEP_PREEMPTIONS; round++)
 		for (volatile uint64_t i = 0; i < 1000000; i++)
 			;
 	return frame[0];
@@ -310,13 +310,6 @@ TEST(a_uthread_on_the_smallest_stack_is_preempted_deep_in_it)
 }
 
 /* ---- without an alternate stack ---- */
-
-static uint64_t preemptions_of_0(void)
-{
-	struct pc_preempt_stats st;
-
-	return pc_preempt_stats(0, &st) ? 0 : st.preemptions;
-}
 
 /*
  * Each spinner runs NOALT_ROUNDS phases, and more, up to
