@@ -53,8 +53,11 @@ void pc_pause_slow(void)
 	 */
 	if (!t || t->preempt_off || vc->irq.nopreempt)
 		return;
-	/* The PAUSE point's load of the flag was relaxed. */
-	atomic_thread_fence(memory_order_acquire);
+	/*
+	 * The PAUSE point's load of the flag was relaxed: this one pairs
+	 * with its setter's release (a load, not a fence: TSan has none).
+	 */
+	(void)__atomic_load_n(&pc_pause_pending, __ATOMIC_ACQUIRE);
 	__atomic_store_n(&pc_pause_pending, 0, __ATOMIC_RELAXED);
 	pc_thread_yield();
 }
@@ -89,7 +92,7 @@ bool pc__vcore_pause(struct pc__vcore *vc)
 	if (!flag)
 		return false;
 	/* Release: what the setter counted first (tick_vcore()) comes with
-	 * it, to pc_pause_slow()'s acquire. */
+	 * it, to pc_pause_slow()'s acquire load. */
 	__atomic_store_n(flag, 1, __ATOMIC_RELEASE);
 	return true;
 }
