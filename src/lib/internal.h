@@ -1038,9 +1038,10 @@ static inline void pc__ticker_kick(void)
 }
 /*
  * Sets @vc's pause flag: its uthread yields at its next PAUSE point.
- * Returns false if its thread has not started. Any thread.
+ * Adds 1 to *@count first, if @count is not NULL. Returns false, with
+ * nothing done, if its thread has not started. Any thread.
  */
-bool pc__vcore_pause(struct pc__vcore *vc);
+bool pc__vcore_pause(struct pc__vcore *vc, atomic_uint_fast64_t *count);
 /*
  * Vcore context: the ticker wants @t, just interrupted on @vc, out.
  * Returns @t to resume it (not at a safe point, or in a

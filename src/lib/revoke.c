@@ -153,7 +153,7 @@ int pc_vcore_preempt(int vcoreid, uint64_t warning_ns)
 	 * deadline if it pauses at all. A vcore that switches to another
 	 * uthread meanwhile sets the flag again (pc__thread_run()).
 	 */
-	pc__vcore_pause(pc__vcore_get(vcoreid));
+	pc__vcore_pause(pc__vcore_get(vcoreid), NULL);
 	/*
 	 * A vcore that handled the warning before the word was set and went
 	 * idle looks again (a busy one looks at its next loop pass anyway).

@@ -84,15 +84,21 @@ int pc_preempt_enable(void)
 }
 
 /* pc__vcore_pause() - see internal.h. */
-bool pc__vcore_pause(struct pc__vcore *vc)
+bool pc__vcore_pause(struct pc__vcore *vc, atomic_uint_fast64_t *count)
 {
 	/* Race: a vcore published before its thread ran (no flag yet). */
 	int *flag = atomic_load(&vc->pause_flag);
 
 	if (!flag)
 		return false;
-	/* Release: what the setter counted first (tick_vcore()) comes with
-	 * it, to pc_pause_slow()'s acquire load. */
+	/*
+	 * Counted before the flag is set: once set, the uthread may yield,
+	 * and whatever it let run may read the count (test_tick's pausing
+	 * loop read 0 under qemu, the ticker stopped between the two). The
+	 * release carries the count to pc_pause_slow()'s acquire load.
+	 */
+	if (count)
+		atomic_fetch_add_explicit(count, 1, memory_order_relaxed);
 	__atomic_store_n(flag, 1, __ATOMIC_RELEASE);
 	return true;
 }
@@ -106,7 +112,7 @@ int pc_sched_pause(int vcoreid)
 	vc = pc__vcore_get(vcoreid);
 	if (!vc || !pc_sched_vcore_online(vcoreid))
 		return -ENXIO;
-	pc__vcore_pause(vc);
+	pc__vcore_pause(vc, NULL);
 	return 0;
 }
 
@@ -302,17 +308,8 @@ static void tick_vcore(int i, struct pc__vcore *vc, uint64_t now)
 		pc__notify(i, true);
 		return;
 	}
-	/*
-	 * Counted before the flag is set (a release): once set, the uthread
-	 * may yield, and whatever it let run may read the count (test_tick's
-	 * pausing loop read 0 under qemu, the ticker stopped between the
-	 * two). Only a vcore whose thread never ran has no flag, and it
-	 * keeps it.
-	 */
-	if (!atomic_load(&vc->pause_flag))
+	if (!pc__vcore_pause(vc, &vc->tstat.ticks))
 		return;
-	STAT_INC(vc, ticks);
-	pc__vcore_pause(vc);
 	tick_seen[i] = runs;
 	tick_cpu[i] = thread_cpu_ns(vc);
 	tick_wait[i] = NO_WAIT; /* read only if its CPU time is low */
