@@ -12,9 +12,14 @@
  *     sp+48  rbp
  *     sp+56  return address
  *
- * Restore resumes with pop and an indirect jmp, not ret: a ret into
- * another stack never matches the return-stack predictor, and the
- * misprediction costs more than the whole switch on this kind of CPU.
+ * Restore resumes with pop and an indirect jmp, not ret, unless the
+ * return-stack predictor holds the right address: a ret then keeps the
+ * predictor in step with the resumed stack, and a jmp would leave it one
+ * entry off, so that each ret on up the resumed calls mispredicts. It
+ * holds the right one on a direct switch between two uthreads that
+ * suspended at the same call site (RESTORE_PREDICTED). Anywhere else a
+ * ret mispredicts, and costs more than the whole switch on this kind of
+ * CPU (context-switch.md, "Why the fast paths look the way they do").
  * The word passed through a switch travels in rax (the suspended call's
  * return value) and, for a fresh context, is moved to rdi by the start
  * trampoline.
@@ -65,14 +70,16 @@ name:					\
 .endm
 
 /*
- * SAVE_FRAME into \from's ctx and move to \to's stack. The saved sp is
- * stored last, from \to's stack: a fast yield has queued \from already
- * (context-switch.md), and once the store is seen another vcore may
- * resume it, so nothing may touch its stack after, neither a read here
- * nor a signal frame.
+ * SAVE_FRAME into \from's ctx and move to \to's stack, with \from's
+ * return address in r8 for RESTORE_PREDICTED. The saved sp is stored
+ * last, from \to's stack: a fast yield or block has published \from
+ * already (context-switch.md), and once the store is seen another vcore
+ * may resume it, so nothing may touch its stack after, neither a read
+ * here nor a signal frame.
  */
 .macro SAVE_AND_SWITCH from, to
 	SAVE_FRAME
+	movq	56(%rsp), %r8
 	movq	%rsp, %r9
 	movq	(\to), %rsp
 	movq	%r9, (\from)
@@ -98,11 +105,38 @@ name:					\
 	JMP_RESUME(%rcx)
 .endm
 
+/*
+ * RESTORE after SAVE_AND_SWITCH. The suspending uthread's call into the
+ * switch pushed its return address, \ra, on the return-stack predictor.
+ * If the resumed uthread returns to the same address, a ret consumes
+ * that entry as predicted, and the entries below it, the suspender's
+ * callers, are the resumed uthread's too as far as the two came down the
+ * same calls: a block's hand-off between two uthreads waiting in the
+ * same call resumes with no misprediction up to where they part.
+ */
+.macro RESTORE_PREDICTED ra
+	ldmxcsr	(%rsp)
+	fldcw	4(%rsp)
+	addq	$8, %rsp
+	popq	%r15
+	popq	%r14
+	popq	%r13
+	popq	%r12
+	popq	%rbx
+	popq	%rbp
+	cmpq	\ra, (%rsp)
+	jne	.Lunpredicted\@
+	ret
+.Lunpredicted\@:
+	popq	%rcx
+	JMP_RESUME(%rcx)
+.endm
+
 /* void *pc__ctx_switch(struct pc__ctx *from, const struct pc__ctx *to, void *pass) */
 FUNC(pc__ctx_switch)
 	SAVE_AND_SWITCH %rdi, %rsi
 	movq	%rdx, %rax
-	RESTORE
+	RESTORE_PREDICTED %r8
 END(pc__ctx_switch)
 
 /*
@@ -129,7 +163,7 @@ FUNC(pc__ctx_switch_irq)
 	cmpl	$0, 4(%rcx)
 	jne	2f
 #endif
-1:	RESTORE
+1:	RESTORE_PREDICTED %r8
 2:	call	pc__notify_deferred
 	xorl	%eax, %eax
 	jmp	resume_here
