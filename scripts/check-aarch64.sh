@@ -61,7 +61,7 @@ for src in "$root"/tests/unit/test_*.c "$root"/tests/stress/stress_*.c; do
 	"$cc" $warn ${CFLAGS:-} -static -I"$root/include" \
 		-I"$root/tests/harness" -I"$root/examples" -o "$out/$name" \
 		"$src" "$root/tests/harness/test.c" "$root/tests/harness/rt.c" \
-		"$root/tests/harness/provision.c" \
+		"$root/tests/harness/provision.c" "$root/tests/harness/whole.c" \
 		"$root/examples/fifo_sched.c" "$out/libparcore.a" -lpthread -lm
 	tests="$tests $name"
 done

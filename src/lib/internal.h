@@ -348,10 +348,11 @@ typedef void (*pc__vcore_cb)(struct pc_thread *t, void *arg);
 __attribute__((noreturn)) void pc__thread_run(struct pc_thread *t);
 /*
  * Race: a fast yield queues its uthread before the switch has saved it
- * (pc__vcore_yield_target()), and another vcore may steal it, or take it
- * from its own queue, at once. The save's last store is the stack
- * pointer (a release on aarch64), so once it is there everything is: who
- * resumes a uthread from a queue waits for it. The window is a few
+ * (pc__vcore_yield_target()), and a fast block publishes its uthread
+ * blocked (waiter.c), which a waker may then queue; another vcore may
+ * steal it, or take it from its own queue, at once. The save's last
+ * store is the stack pointer (a release on aarch64), so once it is there
+ * everything is: who resumes a uthread from a queue waits for it. The window is a few
  * instructions in a nopreempt section, unless Linux deschedules the
  * yielder's thread in it: then the CPU is given up, as for a spinlock's
  * holder.
@@ -645,6 +646,19 @@ void pc__resumed(void);
 void pc__sanitize_settle(void);
 void pc__leave_trampoline(void *from, void *vc);
 
+/* A leave's bookkeeping once nopreempt is raised and errno saved. */
+static inline void pc__leave_arm(struct pc__vcore *vc, struct pc_thread *t,
+				 pc__vcore_cb cb, void *arg)
+{
+	vc->leave_cb = cb;
+	vc->leave_arg = arg;
+#if PC_ASAN || PC_TSAN
+	pc__sanitize_leave(vc, t);
+#else
+	(void)t;
+#endif
+}
+
 /* Everything a leave does before the registers are saved. */
 static inline struct pc__vcore *pc__leave_prepare(struct pc_thread *t,
 						  pc__vcore_cb cb, void *arg)
@@ -655,11 +669,7 @@ static inline struct pc__vcore *pc__leave_prepare(struct pc_thread *t,
 	vc->irq.nopreempt = 1;
 	atomic_signal_fence(memory_order_seq_cst);
 	t->err = *vc->errno_loc;
-	vc->leave_cb = cb;
-	vc->leave_arg = arg;
-#if PC_ASAN || PC_TSAN
-	pc__sanitize_leave(vc, t);
-#endif
+	pc__leave_arm(vc, t, cb, arg);
 	return vc;
 }
 
@@ -681,6 +691,26 @@ static inline void pc__switch_enter(struct pc__vcore *vc,
 }
 
 /*
+ * The end of pc__thread_leave(), for a uthread whose nopreempt is raised
+ * to 1, whose errno is saved and whose leave is armed (pc__leave_arm()):
+ * a fast block that published itself, then found the hand-off slot
+ * emptied (waiter.c), must not save its errno again, since a waker may
+ * already read it. Tail position only.
+ */
+static inline int pc__thread_leave_raised(struct pc__vcore *vc,
+					  struct pc_thread *t)
+{
+#if PC_ASAN
+	pc__ctx_save_call(&t->ctx, vc->tstack_hi, pc__leave_trampoline, vc);
+	pc__resumed();
+	return 0;
+#else
+	return pc__ctx_save_call_tail(&t->ctx, vc->tstack_hi,
+				      pc__leave_trampoline, vc);
+#endif
+}
+
+/*
  * pc__thread_leave() - leave the calling uthread @t for vcore context and
  * run cb(t, arg) there. Returns 0 when @t is resumed, possibly on another
  * vcore. Uthread context of @t. A public call that switches uses it as
@@ -692,14 +722,7 @@ static inline int pc__thread_leave(struct pc_thread *t, pc__vcore_cb cb,
 {
 	struct pc__vcore *vc = pc__leave_prepare(t, cb, arg);
 
-#if PC_ASAN
-	pc__ctx_save_call(&t->ctx, vc->tstack_hi, pc__leave_trampoline, vc);
-	pc__resumed();
-	return 0;
-#else
-	return pc__ctx_save_call_tail(&t->ctx, vc->tstack_hi,
-				      pc__leave_trampoline, vc);
-#endif
+	return pc__thread_leave_raised(vc, t);
 }
 
 /*
@@ -720,6 +743,10 @@ __attribute__((noreturn)) void pc__thread_leave_forever(struct pc_thread *t,
  */
 #ifndef PC_FAST_YIELD
 #define PC_FAST_YIELD 1
+#endif
+/* The same for a block's hand-off (waiter.c). 0: never, to compare. */
+#ifndef PC_FAST_BLOCK
+#define PC_FAST_BLOCK 1
 #endif
 
 /*
@@ -759,6 +786,15 @@ __attribute__((noreturn)) void pc__vcore_loop(struct pc__vcore *vc);
  */
 struct pc_thread *pc__vcore_yield_target(struct pc__vcore *vc,
 					 struct pc_thread *t);
+/*
+ * A block without the loop (waiter.c's fast block): whether the loop's
+ * pass on @vc would do nothing but take the 2LS's hand-off slot; and,
+ * once the blocking uthread is published, that pick, counted as the
+ * loop's run would be, or NULL (the slot was stolen meanwhile). Uthread
+ * context, in a nopreempt section of depth 1.
+ */
+bool pc__vcore_block_ready(struct pc__vcore *vc);
+struct pc_thread *pc__vcore_block_target(struct pc__vcore *vc);
 
 /* Makes the calling thread vcore 0 and enters _M (arbiter.c calls it). */
 int pc__vcore_start_first(void);
@@ -1067,6 +1103,13 @@ uint64_t pc__sched_default_recheck_ns(int vcoreid);
  * (pc__vcore_yield_target()).
  */
 struct pc_thread *pc__sched_default_yield(int vcoreid, struct pc_thread *y);
+/*
+ * A block on vcore @vcoreid without the loop (pc__vcore_block_ready()):
+ * whether the default 2LS's pick would take its hand-off slot now, and
+ * that pick, or NULL. Uthread context, in a nopreempt section.
+ */
+bool pc__sched_default_next_ready(int vcoreid);
+struct pc_thread *pc__sched_default_take_next(int vcoreid);
 
 extern atomic_bool pc__autoscale_on;
 /*

@@ -578,6 +578,43 @@ struct pc_thread *pc__sched_default_yield(int vcoreid, struct pc_thread *y)
 	return pc__unhandle_raw(t);
 }
 
+/*
+ * pc__sched_default_next_ready() - see internal.h. What pick() checks
+ * before its take_next(), with nothing yielded (a block, not a yield):
+ * the default's picker and no estimate, as for a fast yield, and no
+ * steal due.
+ */
+bool pc__sched_default_next_ready(int vcoreid)
+{
+	struct rq *rq;
+
+	if (!rqs || pc__rt.ops->pick_next != def_pick_next ||
+	    atomic_load_explicit(&pc__autoscale_on, memory_order_relaxed))
+		return false;
+	rq = &rqs[vcoreid];
+	return (atomic_load_explicit(&rq->picks, memory_order_relaxed) + 1) %
+			       STEAL_EVERY &&
+	       atomic_load_explicit(&rq->next, memory_order_relaxed);
+}
+
+/*
+ * pc__sched_default_take_next() - see internal.h. pick()'s take_next(),
+ * counted as a pick (steal_next() watches the count); NULL if a stealer
+ * emptied the slot since pc__sched_default_next_ready().
+ */
+struct pc_thread *pc__sched_default_take_next(int vcoreid)
+{
+	struct rq *rq = &rqs[vcoreid];
+	struct pc_thread *t = take_next(rq);
+
+	if (!t)
+		return NULL;
+	atomic_store_explicit(
+	    &rq->picks, atomic_load_explicit(&rq->picks, memory_order_relaxed) + 1,
+	    memory_order_relaxed);
+	return pc__unhandle_raw(t);
+}
+
 /* Appends the chain @head..@tail of @n uthreads to vcore @v's queue. */
 static void push_chain(int v, struct pc_thread *head, struct pc_thread *tail,
 		       int n)

@@ -587,6 +587,29 @@ struct pc_thread *pc__vcore_yield_target(struct pc__vcore *vc,
 	return to;
 }
 
+/* pc__vcore_block_ready() - see internal.h. */
+bool pc__vcore_block_ready(struct pc__vcore *vc)
+{
+	return !chores_due(vc, 0) && pc__sched_default_next_ready(vc->id);
+}
+
+/*
+ * pc__vcore_block_target() - see internal.h; the protocol and its races:
+ * docs/design/sync.md, "Fast block". The slot's uthread may be another
+ * fast blocker's, published before it was saved: wait for its save.
+ */
+struct pc_thread *pc__vcore_block_target(struct pc__vcore *vc)
+{
+	struct pc_thread *to = pc__sched_default_take_next(vc->id);
+
+	if (to) {
+		count_pass(vc);
+		pc__thread_wait_saved(to);
+		pc__thread_run_begin(vc, to);
+	}
+	return to;
+}
+
 /* ---- vcore creation ---- */
 
 static struct pc__vcore *vcore_alloc(int id)

@@ -225,12 +225,57 @@ static void block_cb(struct pc_thread *t, void *arg)
 	pc__vcore_loop(pc__vcore_self());
 }
 
+/* A fast block's way through the loop: the uthread is published. */
+static void loop_cb(struct pc_thread *t, void *unused)
+{
+	(void)t;
+	(void)unused;
+	pc__vcore_loop(pc__vcore_self());
+}
+
+/*
+ * A fast block (docs/design/sync.md), in a nopreempt section of depth 1
+ * and ready (pc__vcore_block_ready()): the uthread publishes its block
+ * itself and switches straight to the 2LS's hand-off slot's uthread.
+ * Published before its context is saved, it may be woken and taken by
+ * another vcore at once: its cleared stack pointer makes the taker wait
+ * for the save, as for a fast yield. The section keeps a notification
+ * from saving it in between. A grant that came first fails the publish:
+ * it runs on.
+ */
+static int block_fast(struct pc__vcore *vc, struct pc_thread *t,
+		      const struct block_req *r)
+{
+	struct pc_thread *to;
+
+	t->err = *vc->errno_loc; /* before a taker can restore it */
+	t->ctx.sp = NULL;
+	if (!block_publish(t, r)) {
+		pc__nopreempt_exit();
+		return 0;
+	}
+	to = pc__vcore_block_target(vc);
+	if (to)
+		return pc__thread_switch_raised(vc, t, to);
+	/* The slot was stolen: through the loop, errno saved already. */
+	pc__leave_arm(vc, t, loop_cb, NULL);
+	return pc__thread_leave_raised(vc, t);
+}
+
 /* Blocks uthread @w->t until its wait has an outcome. */
-static void block_once(struct pc__waiter *w, bool cancellable)
+static int block_once(struct pc__waiter *w, bool cancellable)
 {
 	struct block_req r = { w->granted, w->waiting, cancellable };
+	struct pc__vcore *vc = pc__vcore_self();
 
-	pc__thread_leave(w->t, block_cb, &r);
+	if (PC_FAST_BLOCK && !vc->irq.nopreempt) {
+		vc->irq.nopreempt = 1;
+		atomic_signal_fence(memory_order_seq_cst);
+		if (pc__vcore_block_ready(vc))
+			return block_fast(vc, w->t, &r);
+		pc__nopreempt_exit();
+	}
+	return pc__thread_leave(w->t, block_cb, &r);
 }
 
 /*
