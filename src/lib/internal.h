@@ -554,6 +554,23 @@ static inline void pc__nopreempt_exit(void)
 
 /* ---- notifications and events (notify.c, event.c) ---- */
 
+/*
+ * The asymmetric fence (liburcu's; LESSONS): once membarrier() is
+ * registered (x86-64 only), a fast side that stores a flag and then
+ * loads another's needs only a compiler barrier between the two, if the
+ * slow side stores its own, calls pc__asym_fence(), which makes every
+ * running thread of the process pass a full barrier, and then loads the
+ * fast side's: one of the two loads sees the other's store. Set up with
+ * the notifications, before the first vcore runs; read by the pop too
+ * (pc__pop_fence, switch.S).
+ */
+extern int pc__pop_fence;
+static inline bool pc__asym_fence_ok(void)
+{
+	return !pc__pop_fence;
+}
+void pc__asym_fence(void);
+
 /* An event handler and its argument, read consistently (event.c). */
 struct pc__handler {
 	atomic_uint seq;

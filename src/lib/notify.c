@@ -394,10 +394,16 @@ static bool masked(struct pc__vcpd *v)
 {
 	if (!atomic_load(&v->notif_disabled))
 		return false;
-	if (pc__pop_fence)
+	if (!pc__asym_fence_ok())
 		return true;
-	syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+	pc__asym_fence();
 	return atomic_load(&v->notif_disabled);
+}
+
+/* pc__asym_fence() - see internal.h. */
+void pc__asym_fence(void)
+{
+	syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
 }
 
 /*

@@ -62,6 +62,8 @@ struct rq {
 	 * (about 100 ns on this VM).
 	 */
 	_Alignas(PC_CACHELINE) _Atomic(struct pc_thread *) next;
+	atomic_int taking;   /* the owner takes `next` (slot_take()) */
+	atomic_int stealing; /* a stealer claims it (slot_steal()) */
 	atomic_uint picks;         /* written by the owner vcore only */
 	struct pc_thread *yielded; /* owner vcore only */
 	uint32_t rand;             /* owner vcore only */
@@ -336,6 +338,62 @@ static struct pc_thread *steal_from(struct rq *victim, struct rq *mine)
 }
 
 /*
+ * The owner's take of its slot, and a stealer's (steal_next()). Both
+ * once took it by an RMW, which at a block's hand-off costs 6 ns of a
+ * 60 ns channel hand-off (docs/design/sync.md, "The slot's take"). The
+ * owner takes it at every hand-off, a stealer after microseconds of the
+ * owner not picking: so the owner takes it with plain accesses, and a
+ * stealer pays for both with the asymmetric fence. The owner raises
+ * `taking` and then looks at `stealing`; a stealer raises `stealing`,
+ * fences, and then looks at `taking`: one of the two sees the other's
+ * flag (pc__asym_fence()).
+ *
+ * Races:
+ *  - the owner takes while a stealer steals: the stealer sees `taking`
+ *    and gives up, or the owner sees `stealing` and takes by an
+ *    exchange, which the stealer's CAS is atomic with;
+ *  - the stealer sees `taking` lowered: the owner's plain take is over,
+ *    and visible with it (release, acquire), so the CAS sees the slot
+ *    emptied, or filled again by a later hand-off, which may be stolen;
+ *  - two stealers: one claim at a time (an exchange on `stealing`);
+ *  - the owner's hand-off fills the slot meanwhile: it stores into an
+ *    empty slot, which no stealer writes, and exchanges a full one;
+ *  - no membarrier (aarch64): the owner always takes by exchange.
+ */
+static struct pc_thread *slot_take(struct rq *rq)
+{
+	struct pc_thread *t;
+
+	if (!pc__asym_fence_ok())
+		return atomic_exchange(&rq->next, NULL);
+	atomic_store_explicit(&rq->taking, 1, memory_order_relaxed);
+	atomic_signal_fence(memory_order_seq_cst); /* the fence's fast side */
+	if (atomic_load_explicit(&rq->stealing, memory_order_relaxed))
+		t = atomic_exchange(&rq->next, NULL);
+	else {
+		t = atomic_load_explicit(&rq->next, memory_order_relaxed);
+		atomic_store_explicit(&rq->next, NULL, memory_order_relaxed);
+	}
+	atomic_store_explicit(&rq->taking, 0, memory_order_release);
+	return t;
+}
+
+/* Steals @t, seen in @rq's slot; NULL if it is gone or being taken. */
+static struct pc_thread *slot_steal(struct rq *rq, struct pc_thread *t)
+{
+	bool stolen = false;
+
+	if (atomic_exchange(&rq->stealing, 1))
+		return NULL;
+	if (pc__asym_fence_ok())
+		pc__asym_fence();
+	if (!atomic_load_explicit(&rq->taking, memory_order_acquire))
+		stolen = atomic_compare_exchange_strong(&rq->next, &t, NULL);
+	atomic_store_explicit(&rq->stealing, 0, memory_order_release);
+	return stolen ? t : NULL;
+}
+
+/*
  * Takes another vcore's `next`, but only once that vcore has not picked
  * for NEXT_STEAL_NS since this one first saw the slot so: the uthread
  * that filled it usually blocks within a critical section's time and its
@@ -377,9 +435,7 @@ static __attribute__((noinline)) struct pc_thread *steal_next(int vcoreid)
 		if (pc__now_ns() - mine->seen_at < NEXT_STEAL_NS)
 			return NULL;
 		mine->seen_vcore = -1;
-		return atomic_compare_exchange_strong(&rq->next, &t, NULL) ?
-			       t :
-			       NULL;
+		return slot_steal(rq, t);
 	}
 	return NULL;
 }
@@ -422,7 +478,7 @@ static struct pc_thread *take_next(struct rq *rq)
 	struct pc_thread *t;
 
 	if (!atomic_load_explicit(&rq->next, memory_order_relaxed) ||
-	    !(t = atomic_exchange(&rq->next, NULL))) {
+	    !(t = slot_take(rq))) {
 		rq->next_run = 0;
 		return NULL;
 	}
