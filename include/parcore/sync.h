@@ -68,10 +68,11 @@ struct pc_mutex {
 	unsigned int _pad;
 	void *_owner;
 	void *_head, *_tail;
+	void *_heir;
 };
-#define PC_MUTEX_INIT { 0, PC_MUTEX_NORMAL, 0, 0, NULL, NULL, NULL }
+#define PC_MUTEX_INIT { 0, PC_MUTEX_NORMAL, 0, 0, NULL, NULL, NULL, NULL }
 #define PC_MUTEX_ERRORCHECK_INIT                                          \
-	{ 0, PC_MUTEX_ERRORCHECK, 0, 0, NULL, NULL, NULL }
+	{ 0, PC_MUTEX_ERRORCHECK, 0, 0, NULL, NULL, NULL, NULL }
 
 /*
  * pc_mutex_init() - make @m an unlocked mutex of @kind (PC_MUTEX_NORMAL

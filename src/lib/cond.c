@@ -175,9 +175,7 @@ int pc_cond_timedwait(struct pc_cond *c, struct pc_mutex *m,
  */
 static void move(struct pc_mutex *m, struct pc__waiter *w, void *caller)
 {
-	bool first;
-
-	if (pc__mutex_take_or_queue(m, w, caller, &first))
+	if (pc__mutex_move(m, w, caller))
 		pc__waiter_grant(w);
 }
 

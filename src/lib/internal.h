@@ -1060,6 +1060,12 @@ void *pc__sync_owner(void);
  */
 bool pc__mutex_take_or_queue(struct pc_mutex *m, struct pc__waiter *w,
 			     void *caller, bool *first);
+/*
+ * pc__mutex_take_or_queue() for a waiter that a condition variable's
+ * signal moves: if @caller owns @m and nobody is queued, @w becomes its
+ * heir, the next owner, without the spinlock (mutex.c).
+ */
+bool pc__mutex_move(struct pc_mutex *m, struct pc__waiter *w, void *caller);
 /* @m's spinlock and waiter queue (cond.c settles a timed-out waiter). */
 struct pc__spinlock *pc__mutex_spinlock(struct pc_mutex *m);
 struct pc__waitq *pc__mutex_queue(struct pc_mutex *m);

@@ -12,15 +12,17 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdbool.h>
 #include <time.h>
 
 #include "rt.h"
 #include "test.h"
 
-/* Waiters queued on @m now. */
+/* Waiters queued on @m now, its heir included (mutex.c). */
 static int queued(struct pc_mutex *m)
 {
-	return test_waiters(&m->_lock, &m->_head);
+	return test_waiters(&m->_lock, &m->_head) +
+	       (__atomic_load_n(&m->_heir, __ATOMIC_RELAXED) != NULL);
 }
 
 /* ---- bad input ---- */
@@ -323,6 +325,113 @@ TEST(a_broadcast_moves_the_waiters_onto_the_mutex_in_order)
 		ASSERT_EQ(pc_thread_join(t[i], NULL), 0);
 	for (int i = 0; i < 4; i++)
 		ASSERT_EQ(atomic_load(&woke_order[i]), i);
+}
+
+/*
+ * A signal by the owner with nobody queued makes the waiter the mutex's
+ * heir; a locker that comes later queues behind it. With the locker
+ * queued first, the signaled waiter queues behind the locker. Either
+ * way they own the mutex in the order they reached its queue.
+ */
+static struct pc_mutex heir_m = PC_MUTEX_INIT;
+static struct pc_cond heir_c = PC_COND_INIT;
+static int heir_order[2], heir_owned; /* under heir_m */
+
+static void *heir_waiter(void *arg)
+{
+	ASSERT_EQ(pc_mutex_lock(&heir_m), 0);
+	ASSERT_EQ(pc_cond_wait(&heir_c, &heir_m), 0);
+	heir_order[heir_owned++] = (int)(intptr_t)arg;
+	ASSERT_EQ(pc_mutex_unlock(&heir_m), 0);
+	return NULL;
+}
+
+static void *heir_locker(void *arg)
+{
+	ASSERT_EQ(pc_mutex_lock(&heir_m), 0);
+	heir_order[heir_owned++] = (int)(intptr_t)arg;
+	ASSERT_EQ(pc_mutex_unlock(&heir_m), 0);
+	return NULL;
+}
+
+/* The waiter waits; main signals before a locker queues, or after. */
+static void signal_and_lock_in_order(bool lock_first)
+{
+	struct pc_thread *w, *l;
+
+	heir_owned = 0;
+	ASSERT_EQ(pc_thread_create(&w, NULL, heir_waiter, (void *)0), 0);
+	while (cond_waiters(&heir_c) == 0)
+		pc_thread_yield();
+	ASSERT_EQ(pc_mutex_lock(&heir_m), 0);
+	if (!lock_first)
+		ASSERT_EQ(pc_cond_signal(&heir_c), 0);
+	ASSERT_EQ(pc_thread_create(&l, NULL, heir_locker, (void *)1), 0);
+	while (queued(&heir_m) < (lock_first ? 1 : 2))
+		pc_thread_yield();
+	if (lock_first)
+		ASSERT_EQ(pc_cond_signal(&heir_c), 0);
+	ASSERT_EQ(queued(&heir_m), 2);
+	ASSERT_EQ(pc_mutex_unlock(&heir_m), 0);
+	ASSERT_EQ(pc_thread_join(w, NULL), 0);
+	ASSERT_EQ(pc_thread_join(l, NULL), 0);
+	ASSERT_EQ(heir_owned, 2);
+	ASSERT_EQ(heir_order[0], lock_first ? 1 : 0);
+	ASSERT_EQ(heir_order[1], lock_first ? 0 : 1);
+	ASSERT_EQ(pc_mutex_destroy(&heir_m), 0);
+}
+
+TEST(a_signaled_waiter_and_a_locker_own_the_mutex_in_queue_order)
+{
+	test_enter(2);
+	signal_and_lock_in_order(false);
+	signal_and_lock_in_order(true);
+}
+
+/*
+ * A timed wait signaled by the owner, its deadline passing while the
+ * owner still holds the mutex, and a cancelled one: signaled first, both
+ * return 0 once the owner unlocks, owning the mutex in turn.
+ */
+static atomic_int heir_rc[2] = { 1, 1 };
+
+static void *heir_timed_waiter(void *arg)
+{
+	int i = (int)(intptr_t)arg;
+	struct timespec d = test_deadline_in(2 * 1000 * 1000);
+
+	ASSERT_EQ(pc_mutex_lock(&heir_m), 0);
+	atomic_store(&heir_rc[i], pc_cond_timedwait(&heir_c, &heir_m, &d));
+	ASSERT_EQ(pc_mutex_trylock(&heir_m), -EBUSY); /* held, by itself */
+	ASSERT_EQ(pc_mutex_unlock(&heir_m), 0);
+	return NULL;
+}
+
+TEST(signaled_waits_that_time_out_or_are_cancelled_still_own_the_mutex)
+{
+	struct pc_thread *t[2];
+
+	test_enter(2);
+	for (int i = 0; i < 2; i++) {
+		ASSERT_EQ(pc_thread_create(&t[i], NULL, heir_timed_waiter,
+					   (void *)(intptr_t)i),
+			  0);
+		while (cond_waiters(&heir_c) <= i)
+			pc_thread_yield();
+	}
+	ASSERT_EQ(pc_mutex_lock(&heir_m), 0);
+	ASSERT_EQ(pc_cond_broadcast(&heir_c), 0); /* the first is the heir */
+	ASSERT_EQ(queued(&heir_m), 2);
+	ASSERT_EQ(pc_sync_cancel(t[1]), 0);
+	ASSERT_EQ(pc_thread_sleep(5 * 1000 * 1000), 0); /* past the deadlines */
+	ASSERT_EQ(atomic_load(&heir_rc[0]), 1);
+	ASSERT_EQ(atomic_load(&heir_rc[1]), 1);
+	ASSERT_EQ(pc_mutex_unlock(&heir_m), 0);
+	for (int i = 0; i < 2; i++) {
+		ASSERT_EQ(pc_thread_join(t[i], NULL), 0);
+		ASSERT_EQ(atomic_load(&heir_rc[i]), 0);
+	}
+	ASSERT_EQ(pc_mutex_destroy(&heir_m), 0);
 }
 
 static struct pc_mutex other_m = PC_MUTEX_INIT;
