@@ -236,6 +236,14 @@ struct pc_thread {
 	 * still take it as the TCB is reused.
 	 */
 	struct pc__spinlock cancel_lock;
+	/*
+	 * The wait word's plain grant and the RMWs that race it (waiter.c's
+	 * grant_plain(), pc__word_mark_begin()): a granter in its window,
+	 * and the markers (a timer, a cancellation) at work. Never reset
+	 * either: a canceller may still be at work as the TCB is reused.
+	 */
+	atomic_int granting;
+	atomic_int marking;
 #if PC_TSAN
 	/* Kept with the cached TCB: creating TSan fibers is slow. */
 	void *tsan_fiber;
@@ -806,12 +814,14 @@ struct pc_thread *pc__vcore_yield_target(struct pc__vcore *vc,
 /*
  * A block without the loop (waiter.c's fast block): whether the loop's
  * pass on @vc would do nothing but take the 2LS's hand-off slot; and,
- * once the blocking uthread is published, that pick, counted as the
- * loop's run would be, or NULL (the slot was stolen meanwhile). Uthread
- * context, in a nopreempt section of depth 1.
+ * once the blocking uthread @t is published, that pick, counted as the
+ * loop's run would be: @t itself if it was made runnable meanwhile, or
+ * NULL (the slot was stolen meanwhile). Uthread context, in a nopreempt
+ * section of depth 1.
  */
 bool pc__vcore_block_ready(struct pc__vcore *vc);
-struct pc_thread *pc__vcore_block_target(struct pc__vcore *vc);
+struct pc_thread *pc__vcore_block_target(struct pc__vcore *vc,
+					 struct pc_thread *t);
 
 /* Makes the calling thread vcore 0 and enters _M (arbiter.c calls it). */
 int pc__vcore_start_first(void);
@@ -982,6 +992,15 @@ void *pc__sync_thread_tag(void);
 void pc__waiter_init(struct pc__waiter *w, void *self);
 /* Gives uthread @w->t's wait a new number (a late canceller's CAS fails). */
 void pc__waiter_renumber(struct pc__waiter *w);
+/*
+ * Around an outcome's CAS on @t's word by anyone but a granter (a
+ * timer, a cancellation), given @v, the word as last read: when it says
+ * BLOCKED, a granter may be setting GRANTED with a plain store
+ * (waiter.c's grant_plain()), and begin waits until it is done and keeps
+ * the next one to an RMW. Returns whether end must follow.
+ */
+bool pc__word_mark_begin(struct pc_thread *t, uintptr_t v);
+void pc__word_mark_end(struct pc_thread *t);
 void pc__waitq_push(struct pc__waitq *q, struct pc__waiter *w);
 struct pc__waiter *pc__waitq_pop(struct pc__waitq *q);
 /* Unlinks @w if it is queued in @q (in constant time); false if not. */

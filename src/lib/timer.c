@@ -135,13 +135,20 @@ static bool due_wakes_locked(struct pc_thread *t)
 	if (!t->timed)
 		return true;
 	v = atomic_load(&t->granted);
-	do {
+	for (;;) {
+		bool marked, end;
+
 		if ((v & ~(uintptr_t)PC_W_BITS) != gen ||
 		    (v & (PC_W_GRANTED | PC_W_TIMEDOUT)))
 			return false;
-	} while (!atomic_compare_exchange_weak(&t->granted, &v,
-					       v | PC_W_TIMEDOUT));
-	return v & PC_W_BLOCKED;
+		end = pc__word_mark_begin(t, v);
+		marked = atomic_compare_exchange_strong(&t->granted, &v,
+							v | PC_W_TIMEDOUT);
+		if (end)
+			pc__word_mark_end(t);
+		if (marked)
+			return v & PC_W_BLOCKED;
+	}
 }
 
 /*

@@ -597,12 +597,18 @@ bool pc__vcore_block_ready(struct pc__vcore *vc)
  * pc__vcore_block_target() - see internal.h; the protocol and its races:
  * docs/design/sync.md, "Fast block". The slot's uthread may be another
  * fast blocker's, published before it was saved: wait for its save.
+ * The pick may also be @t itself: made runnable since it published its
+ * block (a timer, a plain thread's grant) and queued on this vcore, it
+ * is the queue's head that the slot's run limit puts first. Waiting for
+ * its own save would never end (a TSan run of stress_provision hung so,
+ * a uthread spinning in a nopreempt section): it runs on instead.
  */
-struct pc_thread *pc__vcore_block_target(struct pc__vcore *vc)
+struct pc_thread *pc__vcore_block_target(struct pc__vcore *vc,
+					 struct pc_thread *t)
 {
 	struct pc_thread *to = pc__sched_default_take_next(vc->id);
 
-	if (to) {
+	if (to && to != t) {
 		count_pass(vc);
 		pc__thread_wait_saved(to);
 		pc__thread_run_begin(vc, to);

@@ -181,10 +181,17 @@ struct block_req {
  */
 static bool mark_cancelled(struct pc_thread *t, uintptr_t blocked)
 {
-	if (!atomic_load_explicit(&t->cancel_req, memory_order_relaxed) ||
-	    !atomic_compare_exchange_strong(&t->granted, &blocked,
-					    blocked | PC_W_TIMEDOUT |
-						    PC_W_CANCELLED))
+	bool marked, end;
+
+	if (!atomic_load_explicit(&t->cancel_req, memory_order_relaxed))
+		return false;
+	end = pc__word_mark_begin(t, blocked);
+	marked = atomic_compare_exchange_strong(&t->granted, &blocked,
+						blocked | PC_W_TIMEDOUT |
+							PC_W_CANCELLED);
+	if (end)
+		pc__word_mark_end(t);
+	if (!marked)
 		return false;
 	atomic_store_explicit(&t->cancel_req, 0, memory_order_relaxed);
 	return true;
@@ -254,7 +261,11 @@ static int block_fast(struct pc__vcore *vc, struct pc_thread *t,
 		pc__nopreempt_exit();
 		return 0;
 	}
-	to = pc__vcore_block_target(vc);
+	to = pc__vcore_block_target(vc, t);
+	if (to == t) { /* made runnable already, and picked: runs on */
+		pc__nopreempt_exit();
+		return 0;
+	}
 	if (to)
 		return pc__thread_switch_raised(vc, t, to);
 	/* The slot was stolen: through the loop, errno saved already. */
@@ -420,12 +431,77 @@ void pc__waiter_settle(struct pc__waiter *w)
  * waiter that timed out is not woken: it is awake, or its timer woke
  * it, and it settles under the primitive's lock.
  */
+
+/*
+ * A grant to a uthread that has blocked, without an RMW (docs/design/
+ * sync.md, "The plain grant"): the waiter's block is published, so the
+ * word's only other writers are the markers, a timer and a cancellation,
+ * which pay for both with the asymmetric fence, as a slot's stealer
+ * does. The granter raises `granting` and then looks at `marking`; a
+ * marker raises `marking`, fences, and waits while `granting` is up: a
+ * plain store never overlaps a marker's CAS. True if it granted; false,
+ * with nothing changed, if the word or a marker sends it to the RMW.
+ * Its window is a nopreempt section, which a marker's wait relies on.
+ */
+static bool grant_plain(struct pc_thread *t, atomic_uintptr_t *word)
+{
+	uintptr_t v;
+	bool granted = false;
+
+	pc__nopreempt_enter();
+	atomic_store_explicit(&t->granting, 1, memory_order_relaxed);
+	atomic_signal_fence(memory_order_seq_cst); /* the fence's fast side */
+	if (!atomic_load_explicit(&t->marking, memory_order_relaxed)) {
+		/*
+		 * Acquire, as the RMW was: what the waiter wrote before its
+		 * block (its errno, its cleared stack pointer) is seen by
+		 * whoever runs it from here (TSan found the edge missing).
+		 */
+		v = atomic_load_explicit(word, memory_order_acquire);
+		if ((v & (PC_W_BLOCKED | PC_W_GRANTED | PC_W_TIMEDOUT)) ==
+		    PC_W_BLOCKED) {
+			atomic_store_explicit(word, v | PC_W_GRANTED,
+					      memory_order_release);
+			granted = true;
+		}
+	}
+	atomic_store_explicit(&t->granting, 0, memory_order_release);
+	pc__nopreempt_exit();
+	return granted;
+}
+
+/* pc__word_mark_begin() and pc__word_mark_end() - see internal.h. */
+bool pc__word_mark_begin(struct pc_thread *t, uintptr_t v)
+{
+	/*
+	 * Not blocked: no plain grant can start before the block's CAS,
+	 * which changes the word and fails the caller's.
+	 */
+	if (!(v & PC_W_BLOCKED) || !pc__asym_fence_ok())
+		return false;
+	atomic_fetch_add(&t->marking, 1);
+	pc__asym_fence();
+	for (unsigned int i = 1;
+	     atomic_load_explicit(&t->granting, memory_order_acquire); i++)
+		pc__spin_pause(i);
+	return true;
+}
+
+void pc__word_mark_end(struct pc_thread *t)
+{
+	atomic_fetch_sub_explicit(&t->marking, 1, memory_order_release);
+}
+
 static void grant(struct pc__waiter *w, bool handoff)
 {
 	struct pc_thread *t = w->t;
 	atomic_uintptr_t *word = w->granted;
-	uintptr_t old = atomic_fetch_or(word, PC_W_GRANTED);
+	uintptr_t old;
 
+	if (t && pc__asym_fence_ok() && grant_plain(t, word))
+		old = PC_W_BLOCKED;
+	else
+		old = atomic_fetch_or(word, PC_W_GRANTED);
 	if (old & PC_W_TIMEDOUT)
 		return;
 	if (!t)

@@ -10,7 +10,9 @@
  *  - Rings of 4 uthreads pass a token round over unbuffered channels:
  *    each send hands the token to the next one, blocked in its receive,
  *    and the sender's own receive then blocks and switches to it.
- *  - 16 uthreads take turns at one mutex, handed from owner to owner.
+ *  - 16 uthreads take turns at one mutex, handed from owner to owner;
+ *    one take in three is timed, 0-50 us, so that timers make blocked
+ *    waiters runnable as hand-offs and fast blocks go on.
  * Now and then one sleeps a moment, so that vcores go idle and steal
  * what waits in the others' slots and queues. A third case runs fewer
  * uthreads, which spin a few microseconds after each send: idle vcores
@@ -26,6 +28,7 @@
  * Once alone, once with the provisioner taking cores away and giving
  * them back. $PC_STRESS_SECONDS sets how long they run (default 2).
  */
+#include <errno.h>
 #include <parcore/parcore.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -67,7 +70,7 @@ static atomic_long moves;
 struct member {
 	int id;       /* among all the uthreads */
 	int ring, at; /* for a ring's member */
-	uint64_t turns;
+	uint64_t turns, timeouts;
 };
 
 static struct member members[UTHREADS];
@@ -156,10 +159,25 @@ static void *locker(void *arg)
 	uint64_t h = whole_begin(&w, m->id, on_stack, &running[m->id]);
 
 	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+		uint64_t tries = m->turns + m->timeouts;
+		int rc = 0;
+
 		h = whole_step(h, w.i);
 		whole_leave(&w);
-		ASSERT_EQ(pc_mutex_lock(&lock), 0);
+		if (tries % 3 == 0) {
+			struct timespec d = test_deadline_in(tries * 7919 % 50000);
+
+			rc = pc_mutex_timedlock(&lock, &d);
+		} else {
+			ASSERT_EQ(pc_mutex_lock(&lock), 0);
+		}
 		whole_back(&w, h);
+		if (rc) {
+			ASSERT_EQ(rc, -ETIMEDOUT);
+			m->timeouts++;
+			between_turns(m, &vc);
+			continue;
+		}
 		counter++;
 		ASSERT_EQ(pc_mutex_unlock(&lock), 0);
 		spin_after_hand_off();
@@ -184,7 +202,7 @@ static void run_blockers(bool provision)
 	for (int i = 0; i < n; i++) {
 		bool in_ring = i < nrings * RING;
 
-		members[i] = (struct member){ i, i / RING, i % RING, 0 };
+		members[i] = (struct member){ i, i / RING, i % RING, 0, 0 };
 		if (in_ring)
 			ASSERT_EQ(pc_chan_init(&chans[i / RING][i % RING],
 					       PC_CHAN_UNBUFFERED, NULL, 0),
