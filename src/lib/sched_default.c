@@ -368,9 +368,9 @@ static struct pc_thread *slot_take(struct rq *rq)
 		return atomic_exchange(&rq->next, NULL);
 	atomic_store_explicit(&rq->taking, 1, memory_order_relaxed);
 	atomic_signal_fence(memory_order_seq_cst); /* the fence's fast side */
-	if (atomic_load_explicit(&rq->stealing, memory_order_relaxed))
+	if (atomic_load_explicit(&rq->stealing, memory_order_relaxed)) {
 		t = atomic_exchange(&rq->next, NULL);
-	else {
+	} else {
 		t = atomic_load_explicit(&rq->next, memory_order_relaxed);
 		atomic_store_explicit(&rq->next, NULL, memory_order_relaxed);
 	}

@@ -421,18 +421,6 @@ void pc__waiter_settle(struct pc__waiter *w)
 }
 
 /*
- * pc__waiter_grant() and pc__waiter_wake() - see internal.h. Who waits is
- * read before the grant is published: from then on the waiter may return
- * and its stack, which holds @w, be reused. A uthread's word is in its
- * TCB, and one RMW both sets the outcome and tells whether the uthread
- * had blocked (block_publish()): if it had, it is still stopped, and
- * this grant makes it run; if not, it sees GRANTED itself. A futex wake
- * on a reused stack address wakes nobody, or someone who rechecks. A
- * waiter that timed out is not woken: it is awake, or its timer woke
- * it, and it settles under the primitive's lock.
- */
-
-/*
  * A grant to a uthread that has blocked, without an RMW (docs/design/
  * sync.md, "The plain grant"): the waiter's block is published, so the
  * word's only other writers are the markers, a timer and a cancellation,
@@ -492,6 +480,18 @@ void pc__word_mark_end(struct pc_thread *t)
 	atomic_fetch_sub_explicit(&t->marking, 1, memory_order_release);
 }
 
+/*
+ * pc__waiter_grant() and pc__waiter_wake() - see internal.h. Who waits is
+ * read before the grant is published: from then on the waiter may return
+ * and its stack, which holds @w, be reused. A uthread's word is in its
+ * TCB, and one RMW both sets the outcome and tells whether the uthread
+ * had blocked (block_publish()): if it had, it is still stopped, and
+ * this grant makes it run; if not, it sees GRANTED itself. Found blocked
+ * already, it is granted with a plain store instead (grant_plain()). A
+ * futex wake on a reused stack address wakes nobody, or someone who
+ * rechecks. A waiter that timed out is not woken: it is awake, or its
+ * timer woke it, and it settles under the primitive's lock.
+ */
 static void grant(struct pc__waiter *w, bool handoff)
 {
 	struct pc_thread *t = w->t;
