@@ -391,14 +391,17 @@ TEST(a_signaled_waiter_and_a_locker_own_the_mutex_in_queue_order)
 /*
  * A timed wait signaled by the owner, its deadline passing while the
  * owner still holds the mutex, and a cancelled one: signaled first, both
- * return 0 once the owner unlocks, owning the mutex in turn.
+ * return 0 once the owner unlocks, owning the mutex in turn. No timing
+ * is assumed: a round where a deadline passes before the broadcast moved
+ * both waiters (a loaded machine) is run again with a longer deadline.
  */
-static atomic_int heir_rc[2] = { 1, 1 };
+static atomic_int heir_rc[2];
+static uint64_t heir_wait_ns;
 
 static void *heir_timed_waiter(void *arg)
 {
 	int i = (int)(intptr_t)arg;
-	struct timespec d = test_deadline_in(2 * 1000 * 1000);
+	struct timespec d = test_deadline_in(heir_wait_ns);
 
 	ASSERT_EQ(pc_mutex_lock(&heir_m), 0);
 	atomic_store(&heir_rc[i], pc_cond_timedwait(&heir_c, &heir_m, &d));
@@ -407,23 +410,50 @@ static void *heir_timed_waiter(void *arg)
 	return NULL;
 }
 
-TEST(signaled_waits_that_time_out_or_are_cancelled_still_own_the_mutex)
+/*
+ * Starts the two waiters, *@started of them, and broadcasts holding the
+ * mutex; false, the mutex not held, if a deadline passed too soon.
+ */
+static bool heir_waiters_queue(struct pc_thread *t[2], int *started)
 {
-	struct pc_thread *t[2];
+	for (*started = 0; *started < 2; ++*started) {
+		int i = *started;
 
-	test_enter(2);
-	for (int i = 0; i < 2; i++) {
+		atomic_store(&heir_rc[i], 1);
 		ASSERT_EQ(pc_thread_create(&t[i], NULL, heir_timed_waiter,
 					   (void *)(intptr_t)i),
 			  0);
-		while (cond_waiters(&heir_c) <= i)
+		while (cond_waiters(&heir_c) <= i) {
+			if (atomic_load(&heir_rc[0]) != 1) {
+				*started = i + 1;
+				return false;
+			}
 			pc_thread_yield();
+		}
 	}
 	ASSERT_EQ(pc_mutex_lock(&heir_m), 0);
 	ASSERT_EQ(pc_cond_broadcast(&heir_c), 0); /* the first is the heir */
-	ASSERT_EQ(queued(&heir_m), 2);
+	if (queued(&heir_m) == 2)
+		return true;
+	ASSERT_EQ(pc_mutex_unlock(&heir_m), 0);
+	return false;
+}
+
+TEST(signaled_waits_that_time_out_or_are_cancelled_still_own_the_mutex)
+{
+	struct pc_thread *t[2];
+	int started;
+
+	test_enter(2);
+	for (heir_wait_ns = 2000000; !heir_waiters_queue(t, &started);
+	     heir_wait_ns *= 4) {
+		for (int i = 0; i < started; i++)
+			ASSERT_EQ(pc_thread_join(t[i], NULL), 0);
+		ASSERT_TRUE(heir_wait_ns < 1000000000u);
+	}
 	ASSERT_EQ(pc_sync_cancel(t[1]), 0);
-	ASSERT_EQ(pc_thread_sleep(5 * 1000 * 1000), 0); /* past the deadlines */
+	/* Past the deadlines. */
+	ASSERT_EQ(pc_thread_sleep(heir_wait_ns + 5000000), 0);
 	ASSERT_EQ(atomic_load(&heir_rc[0]), 1);
 	ASSERT_EQ(atomic_load(&heir_rc[1]), 1);
 	ASSERT_EQ(pc_mutex_unlock(&heir_m), 0);
