@@ -360,10 +360,10 @@ __attribute__((noreturn)) void pc__thread_run(struct pc_thread *t);
  * blocked (waiter.c), which a waker may then queue; another vcore may
  * steal it, or take it from its own queue, at once. The save's last
  * store is the stack pointer (a release on aarch64), so once it is there
- * everything is: who resumes a uthread from a queue waits for it. The window is a few
- * instructions in a nopreempt section, unless Linux deschedules the
- * yielder's thread in it: then the CPU is given up, as for a spinlock's
- * holder.
+ * everything is: who resumes a uthread from a queue waits for it. The
+ * window is a few instructions in a nopreempt section, unless Linux
+ * deschedules the uthread's thread in it: then the CPU is given up, as
+ * for a spinlock's holder.
  */
 void pc__thread_wait_saved_slow(struct pc_thread *t);
 static inline void pc__thread_wait_saved(struct pc_thread *t)
