@@ -8,6 +8,7 @@
 #include <parcore/parcore.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -108,4 +109,21 @@ long test_provisioner_join(void)
 {
 	ASSERT_EQ(pthread_join(thread, NULL), 0);
 	return atomic_load(&changes);
+}
+
+uint64_t test_stress_ns(unsigned long dflt)
+{
+	const char *env = getenv("PC_STRESS_SECONDS");
+
+	return (env ? strtoull(env, NULL, 10) : dflt) * 1000000000ull;
+}
+
+void test_stress_run(int nvcores, uint64_t ns, bool provision)
+{
+	if (provision) {
+		test_provisioner_start(nvcores, ns);
+		ASSERT_GT(test_provisioner_join(), 0);
+	} else {
+		ASSERT_EQ(pc_thread_sleep(ns), 0);
+	}
 }

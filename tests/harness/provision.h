@@ -18,4 +18,13 @@ bool test_provisioner_done(void);
 /* Waits until it is done; returns the changes it made. */
 long test_provisioner_join(void);
 
+/* How long a stress test runs: $PC_STRESS_SECONDS, else @dflt seconds. */
+uint64_t test_stress_ns(unsigned long dflt);
+/*
+ * Lets the uthreads of a stress test run for @ns: with the provisioner
+ * taking the cores of @nvcores vcores away and back if @provision, else
+ * asleep. Uthread context.
+ */
+void test_stress_run(int nvcores, uint64_t ns, bool provision);
+
 #endif

@@ -31,7 +31,6 @@
 #include <errno.h>
 #include <parcore/parcore.h>
 #include <stdatomic.h>
-#include <stdlib.h>
 #include <time.h>
 
 #include "provision.h"
@@ -191,8 +190,6 @@ static void *locker(void *arg)
 /* Runs everything for $PC_STRESS_SECONDS, with the provisioner if asked. */
 static void run_blockers(bool provision)
 {
-	const char *env = getenv("PC_STRESS_SECONDS");
-	unsigned long seconds = env ? strtoul(env, NULL, 10) : 2;
 	struct pc_thread *t[UTHREADS];
 	uint64_t turns = 0, locked = 0;
 	int n = nrings * RING + nlockers;
@@ -214,12 +211,7 @@ static void run_blockers(bool provision)
 	}
 	for (int r = 0; r < nrings; r++)
 		ASSERT_EQ(pc_chan_send(&chans[r][0], (void *)0), 0);
-	if (provision) {
-		test_provisioner_start(VCORES, seconds * 1000000000ull);
-		ASSERT_GT(test_provisioner_join(), 0);
-	} else {
-		ASSERT_EQ(pc_thread_sleep(seconds * 1000000000ull), 0);
-	}
+	test_stress_run(VCORES, test_stress_ns(2), provision);
 	atomic_store(&stop, 1);
 	for (int i = 0; i < n; i++)
 		ASSERT_EQ(pc_thread_join(t[i], NULL), 0);

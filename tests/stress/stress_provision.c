@@ -272,8 +272,7 @@ static void all_preemptions_done(void)
 
 TEST(cores_taken_and_given_back_at_random_lose_nothing)
 {
-	const char *env = getenv("PC_STRESS_SECONDS");
-	uint64_t ns = (env ? strtoull(env, NULL, 10) : 3) * 1000000000ull;
+	uint64_t ns = test_stress_ns(3);
 	uint64_t sent = 0, done = 0;
 	struct pc_thread **t = malloc(WORKERS * sizeof(*t)), *qw[QWAITERS];
 	pthread_t post;

@@ -24,7 +24,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 
 #include "provision.h"
 #include "rt.h"
@@ -330,8 +329,7 @@ static void *party(void *arg)
 
 TEST(every_primitive_keeps_its_invariants_under_preemption)
 {
-	const char *env = getenv("PC_STRESS_SECONDS");
-	uint64_t ns = (env ? strtoull(env, NULL, 10) : 3) * 1000000000ull;
+	uint64_t ns = test_stress_ns(3);
 	static struct hammer_arg args[NADAPTERS][PER_ADAPTER + 1];
 	struct pc_thread *rd[4], *fl[6], *pt[PARTIES], *canceller;
 	pthread_t p[NADAPTERS];

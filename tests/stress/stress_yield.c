@@ -16,7 +16,6 @@
  */
 #include <parcore/parcore.h>
 #include <stdatomic.h>
-#include <stdlib.h>
 
 #include "provision.h"
 #include "rt.h"
@@ -59,8 +58,6 @@ static void *yielder(void *arg)
 /* Runs the yielders for $PC_STRESS_SECONDS, with the provisioner if asked. */
 static void run_yielders(bool provision)
 {
-	const char *env = getenv("PC_STRESS_SECONDS");
-	unsigned long seconds = env ? strtoul(env, NULL, 10) : 2;
 	struct pc_thread *t[YIELDERS];
 	uint64_t yields = 0;
 
@@ -69,12 +66,7 @@ static void run_yielders(bool provision)
 		ASSERT_EQ(pc_thread_create(&t[i], NULL, yielder,
 					   (void *)(intptr_t)i),
 			  0);
-	if (provision) {
-		test_provisioner_start(VCORES, seconds * 1000000000ull);
-		ASSERT_GT(test_provisioner_join(), 0);
-	} else {
-		ASSERT_EQ(pc_thread_sleep(seconds * 1000000000ull), 0);
-	}
+	test_stress_run(VCORES, test_stress_ns(2), provision);
 	atomic_store(&stop, 1);
 	for (int i = 0; i < YIELDERS; i++) {
 		void *n;
