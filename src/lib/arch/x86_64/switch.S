@@ -86,12 +86,12 @@ name:					\
 .endm
 
 /*
- * Resume the frame at rsp; rax = the word passed. The FP control words
+ * Pop the frame at rsp up to its return address. The FP control words
  * are loaded whatever the current ones are: here ldmxcsr and fldcw cost
  * under a nanosecond, and reading the current MXCSR back to compare
  * (stmxcsr) costs 3.5 (context-switch.md, "The FP control words").
  */
-.macro RESTORE
+.macro RESTORE_FRAME
 	ldmxcsr	(%rsp)
 	fldcw	4(%rsp)
 	addq	$8, %rsp
@@ -101,6 +101,11 @@ name:					\
 	popq	%r12
 	popq	%rbx
 	popq	%rbp
+.endm
+
+/* Resume the frame at rsp; rax = the word passed. */
+.macro RESTORE
+	RESTORE_FRAME
 	popq	%rcx
 	JMP_RESUME(%rcx)
 .endm
@@ -115,15 +120,7 @@ name:					\
  * same call resumes with no misprediction up to where they part.
  */
 .macro RESTORE_PREDICTED ra
-	ldmxcsr	(%rsp)
-	fldcw	4(%rsp)
-	addq	$8, %rsp
-	popq	%r15
-	popq	%r14
-	popq	%r13
-	popq	%r12
-	popq	%rbx
-	popq	%rbp
+	RESTORE_FRAME
 	cmpq	\ra, (%rsp)
 	jne	.Lunpredicted\@
 	ret
