@@ -238,7 +238,7 @@ struct pc_thread {
 	struct pc__spinlock cancel_lock;
 	/*
 	 * The wait word's plain grant and the RMWs that race it (waiter.c's
-	 * grant_plain(), pc__word_mark_begin()): a granter in its window,
+	 * grant_plain(), pc__word_mark()): a granter in its window,
 	 * and the markers (a timer, a cancellation) at work. Never reset
 	 * either: a canceller may still be at work as the TCB is reused.
 	 */
@@ -993,14 +993,13 @@ void pc__waiter_init(struct pc__waiter *w, void *self);
 /* Gives uthread @w->t's wait a new number (a late canceller's CAS fails). */
 void pc__waiter_renumber(struct pc__waiter *w);
 /*
- * Around an outcome's CAS on @t's word by anyone but a granter (a
- * timer, a cancellation), given @v, the word as last read: when it says
- * BLOCKED, a granter may be setting GRANTED with a plain store
- * (waiter.c's grant_plain()), and begin waits until it is done and keeps
- * the next one to an RMW. Returns whether end must follow.
+ * An outcome's CAS on @t's word, from *@v to @to, by anyone but a
+ * granter (a timer, a cancellation): when *@v says BLOCKED, a granter
+ * may be setting GRANTED with a plain store (waiter.c's grant_plain()),
+ * so this waits until it is done and keeps the next one to an RMW.
+ * Returns whether the CAS succeeded; if not, *@v is the word now.
  */
-bool pc__word_mark_begin(struct pc_thread *t, uintptr_t v);
-void pc__word_mark_end(struct pc_thread *t);
+bool pc__word_mark(struct pc_thread *t, uintptr_t *v, uintptr_t to);
 void pc__waitq_push(struct pc__waitq *q, struct pc__waiter *w);
 struct pc__waiter *pc__waitq_pop(struct pc__waitq *q);
 /* Unlinks @w if it is queued in @q (in constant time); false if not. */

@@ -135,20 +135,12 @@ static bool due_wakes_locked(struct pc_thread *t)
 	if (!t->timed)
 		return true;
 	v = atomic_load(&t->granted);
-	for (;;) {
-		bool marked, end;
-
+	do {
 		if ((v & ~(uintptr_t)PC_W_BITS) != gen ||
 		    (v & (PC_W_GRANTED | PC_W_TIMEDOUT)))
 			return false;
-		end = pc__word_mark_begin(t, v);
-		marked = atomic_compare_exchange_strong(&t->granted, &v,
-							v | PC_W_TIMEDOUT);
-		if (end)
-			pc__word_mark_end(t);
-		if (marked)
-			return v & PC_W_BLOCKED;
-	}
+	} while (!pc__word_mark(t, &v, v | PC_W_TIMEDOUT));
+	return v & PC_W_BLOCKED;
 }
 
 /*

@@ -181,17 +181,9 @@ struct block_req {
  */
 static bool mark_cancelled(struct pc_thread *t, uintptr_t blocked)
 {
-	bool marked, end;
-
-	if (!atomic_load_explicit(&t->cancel_req, memory_order_relaxed))
-		return false;
-	end = pc__word_mark_begin(t, blocked);
-	marked = atomic_compare_exchange_strong(&t->granted, &blocked,
-						blocked | PC_W_TIMEDOUT |
-							PC_W_CANCELLED);
-	if (end)
-		pc__word_mark_end(t);
-	if (!marked)
+	if (!atomic_load_explicit(&t->cancel_req, memory_order_relaxed) ||
+	    !pc__word_mark(t, &blocked,
+			   blocked | PC_W_TIMEDOUT | PC_W_CANCELLED))
 		return false;
 	atomic_store_explicit(&t->cancel_req, 0, memory_order_relaxed);
 	return true;
@@ -458,26 +450,25 @@ static bool grant_plain(struct pc_thread *t, atomic_uintptr_t *word)
 	return granted;
 }
 
-/* pc__word_mark_begin() and pc__word_mark_end() - see internal.h. */
-bool pc__word_mark_begin(struct pc_thread *t, uintptr_t v)
+/* pc__word_mark() - see internal.h. */
+bool pc__word_mark(struct pc_thread *t, uintptr_t *v, uintptr_t to)
 {
+	bool marked;
+
 	/*
 	 * Not blocked: no plain grant can start before the block's CAS,
-	 * which changes the word and fails the caller's.
+	 * which changes the word and fails this one.
 	 */
-	if (!(v & PC_W_BLOCKED) || !pc__asym_fence_ok())
-		return false;
+	if (!(*v & PC_W_BLOCKED) || !pc__asym_fence_ok())
+		return atomic_compare_exchange_strong(&t->granted, v, to);
 	atomic_fetch_add(&t->marking, 1);
 	pc__asym_fence();
 	for (unsigned int i = 1;
 	     atomic_load_explicit(&t->granting, memory_order_acquire); i++)
 		pc__spin_pause(i);
-	return true;
-}
-
-void pc__word_mark_end(struct pc_thread *t)
-{
+	marked = atomic_compare_exchange_strong(&t->granted, v, to);
 	atomic_fetch_sub_explicit(&t->marking, 1, memory_order_release);
+	return marked;
 }
 
 /*
