@@ -591,6 +591,19 @@ static struct pc_thread *def_pick_next(int vcoreid)
 }
 
 /*
+ * Whether a pick may be made outside the loop (a fast yield or block):
+ * the default 2LS is set up and picks itself, not a copy of its table
+ * with its own pick_next, which must see every pick (a second reader's
+ * wrapper counted 82,000 picks for 5.2 million yields), and no estimate
+ * is fed from the picks.
+ */
+static bool picks_own(void)
+{
+	return rqs && pc__rt.ops->pick_next == def_pick_next &&
+	       !atomic_load_explicit(&pc__autoscale_on, memory_order_relaxed);
+}
+
+/*
  * pc__sched_default_yield() - see internal.h. What pick() would do for
  * @y's yield, when that is only a swap with the queue's head: nothing in
  * `next`, no steal due, no estimate to feed. Else NULL, with nothing
@@ -603,14 +616,7 @@ struct pc_thread *pc__sched_default_yield(int vcoreid, struct pc_thread *y)
 	struct pc_thread *t, *h = pc__handle(y);
 	unsigned int picks;
 
-	/*
-	 * Its picker, not just its queues: a copy of the table with its
-	 * own pick_next must see every yield (a second reader's wrapper
-	 * counted 82,000 picks for 5.2 million yields).
-	 */
-	if (!rqs || pc__rt.ops->thread_paused != def_thread_paused ||
-	    pc__rt.ops->pick_next != def_pick_next ||
-	    atomic_load_explicit(&pc__autoscale_on, memory_order_relaxed))
+	if (!picks_own() || pc__rt.ops->thread_paused != def_thread_paused)
 		return NULL;
 	rq = &rqs[vcoreid];
 	picks = atomic_load_explicit(&rq->picks, memory_order_relaxed) + 1;
@@ -637,15 +643,13 @@ struct pc_thread *pc__sched_default_yield(int vcoreid, struct pc_thread *y)
 /*
  * pc__sched_default_next_ready() - see internal.h. What pick() checks
  * before its take_next(), with nothing yielded (a block, not a yield):
- * the default's picker and no estimate, as for a fast yield, and no
- * steal due.
+ * picks_own(), as for a fast yield, and no steal due.
  */
 bool pc__sched_default_next_ready(int vcoreid)
 {
 	struct rq *rq;
 
-	if (!rqs || pc__rt.ops->pick_next != def_pick_next ||
-	    atomic_load_explicit(&pc__autoscale_on, memory_order_relaxed))
+	if (!picks_own())
 		return false;
 	rq = &rqs[vcoreid];
 	return (atomic_load_explicit(&rq->picks, memory_order_relaxed) + 1) %
