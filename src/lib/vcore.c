@@ -564,6 +564,18 @@ void pc__vcore_loop(struct pc__vcore *vc)
 }
 
 /*
+ * A pick made without the loop, by a fast yield or block: counted as the
+ * loop's pass, and @to's run begun once it is saved (it may be another
+ * fast yielder or blocker, queued or published before its save).
+ */
+static void fast_pick(struct pc__vcore *vc, struct pc_thread *to)
+{
+	count_pass(vc);
+	pc__thread_wait_saved(to);
+	pc__thread_run_begin(vc, to);
+}
+
+/*
  * pc__vcore_yield_target() - see internal.h; the protocol and its races:
  * docs/design/context-switch.md, "Fast yield". From the 2LS's queue,
  * @t may be taken before the switch has saved it: its saved stack
@@ -579,11 +591,8 @@ struct pc_thread *pc__vcore_yield_target(struct pc__vcore *vc,
 		return NULL;
 	t->ctx.sp = NULL;
 	to = pc__sched_default_yield(vc->id, t);
-	if (to) {
-		count_pass(vc);
-		pc__thread_wait_saved(to); /* queued by a fast yield too */
-		pc__thread_run_begin(vc, to);
-	}
+	if (to)
+		fast_pick(vc, to);
 	return to;
 }
 
@@ -608,11 +617,8 @@ struct pc_thread *pc__vcore_block_target(struct pc__vcore *vc,
 {
 	struct pc_thread *to = pc__sched_default_take_next(vc->id);
 
-	if (to && to != t) {
-		count_pass(vc);
-		pc__thread_wait_saved(to);
-		pc__thread_run_begin(vc, to);
-	}
+	if (to && to != t)
+		fast_pick(vc, to);
 	return to;
 }
 
