@@ -48,7 +48,14 @@
 #define NEXT_RUN_MAX 32
 /* How long a `next` must wait, its vcore not picking, to be stolen. */
 #define NEXT_STEAL_NS 3000u
-/* An idle vcore's passes between two looks at the others' `next`. */
+/*
+ * How long an idle vcore leaves the others' `next` alone after a look
+ * that stole nothing. Each look makes the owner's next pick a cache miss:
+ * looking every 2 us or so cost a contended mutex's hand-offs on the
+ * other vcore a fifth of their throughput.
+ */
+#define NEXT_LOOK_NS 25000u
+/* An idle vcore's passes between two clock reads for the above. */
 #define NEXT_LOOK_EVERY 32
 
 struct rq {
@@ -72,7 +79,8 @@ struct rq {
 	struct pc_thread *seen;
 	uint64_t seen_at;
 	unsigned int seen_picks;
-	int seen_vcore;
+	int seen_vcore;      /* -1: none watched */
+	uint64_t look_at;    /* no look at the others' `next` before this */
 	unsigned int steal_next_calls;
 } __attribute__((aligned(PC_CACHELINE)));
 
@@ -393,51 +401,91 @@ static struct pc_thread *slot_steal(struct rq *rq, struct pc_thread *t)
 	return stolen ? t : NULL;
 }
 
+/* One look at another vcore's `next` (its occupant and its vcore's picks). */
+static struct pc_thread *look_next(struct rq *rq, unsigned int *picks)
+{
+	/* Acquire: @picks is no older than the occupant (weak memory). */
+	struct pc_thread *t = atomic_load_explicit(&rq->next,
+						   memory_order_acquire);
+
+	*picks = atomic_load_explicit(&rq->picks, memory_order_relaxed);
+	return t;
+}
+
+/* steal_next()'s first look: watches the first full `next` it finds. */
+static void watch_next(struct rq *mine, int vcoreid, uint64_t now)
+{
+	int n = atomic_load_explicit(&nr_seen, memory_order_relaxed);
+
+	for (int v = 0; v < n; v++) {
+		unsigned int picks;
+		struct pc_thread *t;
+
+		if (v == vcoreid || !(t = look_next(&rqs[v], &picks)))
+			continue;
+		mine->seen_vcore = v;
+		mine->seen = t;
+		mine->seen_picks = picks;
+		mine->seen_at = now;
+		return;
+	}
+	mine->look_at = now + NEXT_LOOK_NS;
+}
+
+/* steal_next()'s second look: steals the watched `next` if unchanged. */
+static struct pc_thread *steal_seen(struct rq *mine, uint64_t now)
+{
+	struct rq *rq = &rqs[mine->seen_vcore];
+	unsigned int picks;
+	struct pc_thread *t = look_next(rq, &picks);
+
+	mine->seen_vcore = -1;
+	if (t && t == mine->seen && picks == mine->seen_picks &&
+	    (t = slot_steal(rq, t)))
+		return t;
+	mine->look_at = now + NEXT_LOOK_NS;
+	return NULL;
+}
+
 /*
  * Takes another vcore's `next`, but only once that vcore has not picked
  * for NEXT_STEAL_NS since this one first saw the slot so: the uthread
  * that filled it usually blocks within a critical section's time and its
  * vcore runs the slot at once, warm and without a wake-up (Go's stealers
- * leave runnext alone for about 3 us too). One candidate at a time.
- * A vcore that parks meanwhile comes back within NEXT_STEAL_NS to look
- * again (pc__sched_default_recheck_ns()).
+ * leave runnext alone for about 3 us too). One candidate at a time, seen
+ * twice: at a first look, and again NEXT_STEAL_NS later. A look that
+ * steals nothing is followed by none for NEXT_LOOK_NS, so a slot that
+ * nobody runs waits NEXT_LOOK_NS + NEXT_STEAL_NS at most for a spinning
+ * vcore. A vcore that parks meanwhile comes back when its next look is
+ * due (pc__sched_default_recheck_ns()).
  */
 static __attribute__((noinline)) struct pc_thread *steal_next(int vcoreid)
 {
 	struct rq *mine = &rqs[vcoreid];
-	int n = atomic_load_explicit(&nr_seen, memory_order_relaxed);
+	uint64_t now;
 
 	if (++mine->steal_next_calls % NEXT_LOOK_EVERY)
 		return NULL;
-	for (int v = 0; v < n; v++) {
-		struct rq *rq;
-		struct pc_thread *t;
-		unsigned int picks;
-
-		if (mine->seen_vcore >= 0)
-			v = mine->seen_vcore;
-		rq = &rqs[v];
-		/* Acquire: @picks is no older than @t (weak memory). */
-		t = atomic_load_explicit(&rq->next, memory_order_acquire);
-		picks = atomic_load_explicit(&rq->picks, memory_order_relaxed);
-		if (v == vcoreid || !t) {
-			mine->seen_vcore = -1;
-			continue;
-		}
-		if (mine->seen_vcore != v || mine->seen != t ||
-		    mine->seen_picks != picks) {
-			mine->seen_vcore = v;
-			mine->seen = t;
-			mine->seen_picks = picks;
-			mine->seen_at = pc__now_ns();
+	now = pc__now_ns();
+	if (mine->seen_vcore >= 0) {
+		if (now - mine->seen_at < NEXT_STEAL_NS)
 			return NULL;
-		}
-		if (pc__now_ns() - mine->seen_at < NEXT_STEAL_NS)
-			return NULL;
-		mine->seen_vcore = -1;
-		return slot_steal(rq, t);
+		return steal_seen(mine, now);
 	}
+	if (now < mine->look_at)
+		return NULL;
+	watch_next(mine, vcoreid, now);
 	return NULL;
+}
+
+/* How long until steal_next() on @mine looks again; 1 at least. */
+static uint64_t next_look_in(const struct rq *mine)
+{
+	uint64_t now = pc__now_ns();
+	uint64_t due = mine->seen_vcore >= 0 ? mine->seen_at + NEXT_STEAL_NS
+					     : mine->look_at;
+
+	return due > now ? due - now : 1;
 }
 
 /*
@@ -446,9 +494,10 @@ static __attribute__((noinline)) struct pc_thread *steal_next(int vcoreid)
  * Race: a vcore parks while a uthread that does not block soon fills a
  * slot. The hand-off's pc_sched_wake() and the park are vcore.c's Dekker
  * pair: either the waker sees the vcore parked and wakes it, or this
- * read, after the park's RMW, sees the slot full, and the park ends in
- * time to steal it. Taking the slot here instead moved the uthreads of a
- * contended mutex to the parking vcore at every park: 30% slower.
+ * read, after the park's RMW, sees the slot full, and the park ends
+ * when steal_next() looks next. Taking the slot here instead moved the
+ * uthreads of a contended mutex to the parking vcore at every park: 30%
+ * slower.
  */
 uint64_t pc__sched_default_recheck_ns(int vcoreid)
 {
@@ -463,7 +512,7 @@ uint64_t pc__sched_default_recheck_ns(int vcoreid)
 	for (int v = 0; v < n; v++)
 		if (v != vcoreid &&
 		    atomic_load_explicit(&rqs[v].next, memory_order_relaxed))
-			return NEXT_STEAL_NS;
+			return next_look_in(&rqs[vcoreid]);
 	return 0;
 }
 
