@@ -60,6 +60,7 @@ static int enqueue(struct pc__cond *c, struct pc_mutex *m,
 	} else {
 		c->mutex = m;
 		pc__waitq_push(&c->q, w);
+		pc__waiter_commit(w);
 	}
 	pc__spin_unlock(&c->lock);
 	return err;
@@ -102,7 +103,11 @@ static int give_up(struct pc__cond *c, struct pc_mutex *m,
 			 */
 			if (w->t)
 				pc__waiter_renumber(w);
-			atomic_store(w->granted, w->waiting);
+			/* Uncancellable, as pc__waiter_block() waits. */
+			w->cancellable = false;
+			w->committed = false;
+			if (!pc__waiter_commit(w))
+				atomic_store(w->granted, w->waiting);
 		}
 		granted = atomic_load(w->granted) & PC_W_GRANTED;
 		pc__spin_unlock(ml);

@@ -773,6 +773,10 @@ __attribute__((noreturn)) void pc__thread_leave_forever(struct pc_thread *t,
 #ifndef PC_FAST_BLOCK
 #define PC_FAST_BLOCK 1
 #endif
+/* Blocks published under the primitive's lock (waiter.c). 0: never. */
+#ifndef PC_COMMIT_BLOCK
+#define PC_COMMIT_BLOCK 1
+#endif
 
 /*
  * pc__thread_switch_raised() - switch from the calling uthread @from to
@@ -956,6 +960,7 @@ struct pc__waiter {
 	atomic_uintptr_t own_word;
 	uintptr_t waiting; /* the word's value before the wait blocks */
 	bool cancellable;  /* by pc_sync_cancel() (set by init) */
+	bool committed;    /* pc__waiter_commit() published its block */
 	/*
 	 * The queue it is in, or NULL: set and cleared under that queue's
 	 * lock. Atomic because a condition variable's waiter is read under
@@ -1001,6 +1006,19 @@ void pc__waiter_renumber(struct pc__waiter *w);
  */
 bool pc__word_mark(struct pc_thread *t, uintptr_t *v, uintptr_t to);
 void pc__waitq_push(struct pc__waitq *q, struct pc__waiter *w);
+/*
+ * Under the lock of the primitive whose queue uthread waiter @w has just
+ * joined: publishes its block before anyone can see it queued, so that
+ * the block needs no RMW (docs/design/sync.md, "The committed block").
+ * From here until it leaves, the uthread runs in a nopreempt section of
+ * its own, raised here (the caller drops its lock as usual), and whoever
+ * sets its outcome makes it run, possibly before it has left: it then
+ * must leave, in pc__waiter_block() or pc__waiter_block_until(), unless
+ * it set the outcome itself there. False, with nothing done, for a plain
+ * thread or without the asymmetric fence: the block then publishes
+ * itself by a CAS as it leaves.
+ */
+bool pc__waiter_commit(struct pc__waiter *w);
 struct pc__waiter *pc__waitq_pop(struct pc__waitq *q);
 /* Unlinks @w if it is queued in @q (in constant time); false if not. */
 bool pc__waitq_remove(struct pc__waitq *q, struct pc__waiter *w);
@@ -1072,16 +1090,11 @@ int pc__waiter_wait(struct pc__spinlock *lock, struct pc__waitq *q,
  */
 void *pc__sync_owner(void);
 /*
- * Gives mutex @m to @w if it is free, else queues @w for it (cond.c
- * moves a signaled waiter so, mutex.c); @caller is who calls, as an
- * owner. Returns true if @w got it: the caller then grants @w.
- */
-bool pc__mutex_take_or_queue(struct pc_mutex *m, struct pc__waiter *w,
-			     void *caller, bool *first);
-/*
- * pc__mutex_take_or_queue() for a waiter that a condition variable's
- * signal moves: if @caller owns @m and nobody is queued, @w becomes its
- * heir, the next owner, without the spinlock (mutex.c).
+ * A waiter that a condition variable's signal moves to mutex @m; @caller
+ * is who calls, as an owner. If @caller owns @m and nobody is queued, @w
+ * becomes its heir, the next owner, without the spinlock; else @w takes
+ * @m if it is free, or queues for it (mutex.c). Returns true if @w got
+ * it: the caller then grants @w.
  */
 bool pc__mutex_move(struct pc_mutex *m, struct pc__waiter *w, void *caller);
 /* @m's spinlock and waiter queue (cond.c settles a timed-out waiter). */

@@ -135,20 +135,25 @@ static bool take_or_mark_locked(struct pc__mutex *m, void *self,
 }
 
 /*
- * pc__mutex_take_or_queue() - see internal.h. Under the spinlock: an
+ * Gives @m to @w if it is free, else queues @w for it; @caller is who
+ * calls, as an owner. Returns true if @w got it: the caller then grants
+ * @w, unless it is @w's own uthread (@own), which instead publishes its
+ * block as it queues (pc__waiter_commit()). Under the spinlock: an
  * unlock that finds CONTENDED takes the spinlock and finds @w queued.
  */
-bool pc__mutex_take_or_queue(struct pc_mutex *pm, struct pc__waiter *w,
-			     void *caller, bool *first)
+static bool take_or_queue(struct pc__mutex *m, struct pc__waiter *w,
+			  void *caller, bool own, bool *first)
 {
-	struct pc__mutex *m = M(pm);
 	bool got;
 
 	pc__spin_lock(&m->lock);
 	got = take_or_mark_locked(m, w->tag, caller);
 	*first = !got && !m->q.head;
-	if (!got)
+	if (!got) {
 		pc__waitq_push(&m->q, w);
+		if (own)
+			pc__waiter_commit(w);
+	}
 	pc__spin_unlock(&m->lock);
 	return got;
 }
@@ -178,7 +183,7 @@ bool pc__mutex_move(struct pc_mutex *pm, struct pc__waiter *w, void *caller)
 		atomic_store_explicit(&m->heir, w, memory_order_relaxed);
 		return false;
 	}
-	return pc__mutex_take_or_queue(pm, w, caller, &first);
+	return take_or_queue(m, w, caller, false, &first);
 }
 
 /*
@@ -222,7 +227,7 @@ static int lock_until(struct pc_mutex *pm, uint64_t deadline,
 		return -EDEADLK;
 	pc__waiter_init(&w, self);
 	w.cancellable = cancellable;
-	if (pc__mutex_take_or_queue(pm, &w, self, &first))
+	if (take_or_queue(m, &w, self, true, &first))
 		return 0;
 	/* Returns as the owner, or timed out. */
 	if (pc__waiter_block_until(&w, deadline, first))

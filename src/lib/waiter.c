@@ -49,6 +49,7 @@ void pc__waiter_init(struct pc__waiter *w, void *self)
 	atomic_store_explicit(&w->in, NULL, memory_order_relaxed);
 	w->tag = self;
 	w->cancellable = true;
+	w->committed = false;
 	w->t = pc__thread_current();
 	if (w->t) {
 		w->granted = &w->t->granted;
@@ -282,6 +283,118 @@ static int block_once(struct pc__waiter *w, bool cancellable)
 }
 
 /*
+ * pc__waiter_commit() - see internal.h. Under the primitive's lock, so
+ * the word's plain store overlaps no outcome: a granter has yet to find
+ * @w queued, its timer is not armed, and a canceller marks only a word
+ * that says BLOCKED, after this store. What a taker restores (errno, the
+ * cleared stack pointer that makes it wait for the save) is written
+ * before it, and a granter's acquire load of the word sees it.
+ */
+bool pc__waiter_commit(struct pc__waiter *w)
+{
+	struct pc_thread *t = w->t;
+	struct pc__vcore *vc;
+	uintptr_t v = w->waiting | PC_W_BLOCKED;
+
+	if (!PC_COMMIT_BLOCK || !t || !pc__asym_fence_ok())
+		return false;
+	vc = pc__vcore_self();
+	pc__nopreempt_enter();
+	t->err = *vc->errno_loc;
+	t->ctx.sp = NULL;
+	if (w->cancellable)
+		v |= PC_W_CANCELLABLE;
+	atomic_store_explicit(w->granted, v, memory_order_release);
+	w->committed = true;
+	return true;
+}
+
+/* A committed wait's value of the word: published, no outcome yet. */
+static uintptr_t committed_word(const struct pc__waiter *w)
+{
+	return w->waiting | PC_W_BLOCKED |
+	       (w->cancellable ? PC_W_CANCELLABLE : 0);
+}
+
+/*
+ * A committed waiter's look for a cancellation, the fast side of the
+ * asymmetric fence: its word's store, then this load; pc_sync_cancel()
+ * stores its request, fences, then loads the word. True if it marked its
+ * own wait cancelled: no one else will make it run.
+ */
+static bool cancel_self(struct pc__waiter *w)
+{
+	struct pc_thread *t = w->t;
+	bool marked;
+
+	atomic_signal_fence(memory_order_seq_cst);
+	if (!atomic_load_explicit(&t->cancel_req, memory_order_relaxed))
+		return false;
+	pc__spin_lock_masked(&t->cancel_lock);
+	marked = mark_cancelled(t, committed_word(w));
+	pc__spin_unlock_masked(&t->cancel_lock);
+	return marked;
+}
+
+/*
+ * A committed uthread's leave, published already: to the hand-off
+ * slot's uthread when the loop would only run that (as block_fast()),
+ * else through the loop. The section pc__waiter_commit() raised is the
+ * only one left, unless the caller blocks inside one of its own: the
+ * leave then ends it too, as any leave does (pc__leave_prepare()).
+ */
+static int leave_committed(struct pc_thread *t)
+{
+	struct pc__vcore *vc = pc__vcore_self();
+	struct pc_thread *to;
+
+	if (PC_FAST_BLOCK && vc->irq.nopreempt == 1 &&
+	    pc__vcore_block_ready(vc)) {
+		to = pc__vcore_block_target(vc, t);
+		if (to == t) { /* made runnable already, and picked */
+			pc__nopreempt_exit();
+			return 0;
+		}
+		if (to)
+			return pc__thread_switch_raised(vc, t, to);
+	}
+	vc->irq.nopreempt = 1;
+	atomic_signal_fence(memory_order_seq_cst);
+	pc__leave_arm(vc, t, loop_cb, NULL);
+	return pc__thread_leave_raised(vc, t);
+}
+
+/*
+ * A committed wait: the uthread leaves once, unless it sets the outcome
+ * itself (a cancellation it finds pending, a deadline passed already);
+ * else whoever sets it makes the uthread run, and it returns with it.
+ */
+static int wait_committed(struct pc__waiter *w, uint64_t deadline,
+			  bool cancellable)
+{
+	struct pc_thread *t = w->t;
+	uintptr_t v = committed_word(w);
+
+	if ((cancellable && cancel_self(w)) ||
+	    (deadline != UINT64_MAX && pc__now_ns() >= deadline &&
+	     pc__word_mark(t, &v, v | PC_W_TIMEDOUT))) {
+		pc__nopreempt_exit();
+	} else if (deadline == UINT64_MAX) {
+		leave_committed(t);
+	} else {
+		t->deadline = deadline;
+		t->timed = true;
+		t->timer_gen = t->wait_gen;
+		pc__timer_add(pc__vcore_self(), t);
+		leave_committed(t);
+		pc__timer_cancel(t);
+	}
+	v = atomic_load(w->granted);
+	PC_ASSERT(v & (PC_W_GRANTED | PC_W_TIMEDOUT));
+	return (v & PC_W_GRANTED) ? 0 : -ETIMEDOUT;
+}
+
+/*
  * pc__waiter_block() - see internal.h. A uthread blocks with
  * block_once(); a plain thread waits on a futex (the word's low half:
  * both targets are little-endian).
@@ -290,6 +403,10 @@ void pc__waiter_block(struct pc__waiter *w, bool spin)
 {
 	uintptr_t v;
 
+	if (w->committed) {
+		wait_committed(w, UINT64_MAX, false);
+		return;
+	}
 	if (spin && PC_SYNC_SPIN_NS && spin_for_grant(w))
 		return;
 	while (!((v = atomic_load(w->granted)) & PC_W_GRANTED)) {
@@ -325,6 +442,8 @@ int pc__waiter_block_until(struct pc__waiter *w, uint64_t deadline,
 	bool armed = false, cancellable = t && w->cancellable;
 	uintptr_t v;
 
+	if (w->committed)
+		return wait_committed(w, deadline, cancellable);
 	if (spin && PC_SYNC_SPIN_NS && spin_for_grant(w))
 		return 0;
 	for (;;) {
@@ -390,6 +509,8 @@ int pc_sync_cancel(struct pc_thread *h)
 	/* An exchange: qemu-user does not order an aarch64 STLR before a
 	 * later LDAR (see uthread.c's wait_cb()). */
 	atomic_exchange(&t->cancel_req, 1);
+	if (pc__asym_fence_ok())
+		pc__asym_fence(); /* the slow side of cancel_self()'s */
 	v = atomic_load(&t->granted);
 	marked = (v & PC_W_BITS) == want && mark_cancelled(t, v);
 	pc__spin_unlock(&t->cancel_lock);
@@ -545,6 +666,7 @@ int pc__waiter_wait(struct pc__spinlock *lock, struct pc__waitq *q,
 	bool first = !q->head, gone;
 
 	pc__waitq_push(q, w);
+	pc__waiter_commit(w);
 	pc__spin_unlock(lock);
 	if (!pc__waiter_block_until(w, deadline, first))
 		return 0;
