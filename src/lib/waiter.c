@@ -404,6 +404,7 @@ void pc__waiter_block(struct pc__waiter *w, bool spin)
 	uintptr_t v;
 
 	if (w->committed) {
+		PC_ASSERT(!w->cancellable); /* as its word says */
 		wait_committed(w, UINT64_MAX, false);
 		return;
 	}
