@@ -48,9 +48,12 @@ int pc_cond_destroy(struct pc_cond *pc)
 	return busy ? -EBUSY : 0;
 }
 
-/* Queues @w on @c for @m; -EINVAL if @c's waiters use another mutex. */
+/*
+ * Queues @w, which waits until @deadline, on @c for @m; -EINVAL if @c's
+ * waiters use another mutex.
+ */
 static int enqueue(struct pc__cond *c, struct pc_mutex *m,
-		   struct pc__waiter *w)
+		   struct pc__waiter *w, uint64_t deadline)
 {
 	int err = 0;
 
@@ -60,7 +63,7 @@ static int enqueue(struct pc__cond *c, struct pc_mutex *m,
 	} else {
 		c->mutex = m;
 		pc__waitq_push(&c->q, w);
-		pc__waiter_commit(w);
+		pc__waiter_commit(w, deadline);
 	}
 	pc__spin_unlock(&c->lock);
 	return err;
@@ -106,7 +109,7 @@ static int give_up(struct pc__cond *c, struct pc_mutex *m,
 			/* Uncancellable, as pc__waiter_block() waits. */
 			w->cancellable = false;
 			w->committed = false;
-			if (!pc__waiter_commit(w))
+			if (!pc__waiter_commit(w, UINT64_MAX))
 				atomic_store(w->granted, w->waiting);
 		}
 		granted = atomic_load(w->granted) & PC_W_GRANTED;
@@ -146,7 +149,7 @@ static int wait_until(struct pc_cond *pc, struct pc_mutex *m,
 	     __atomic_load_n(&m->_owner, __ATOMIC_RELAXED) != self))
 		return -EPERM;
 	pc__waiter_init(&w, self);
-	err = enqueue(c, m, &w);
+	err = enqueue(c, m, &w, deadline);
 	if (err)
 		return err;
 	err = pc_mutex_unlock(m);

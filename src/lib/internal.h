@@ -961,6 +961,7 @@ struct pc__waiter {
 	uintptr_t waiting; /* the word's value before the wait blocks */
 	bool cancellable;  /* by pc_sync_cancel() (set by init) */
 	bool committed;    /* pc__waiter_commit() published its block */
+	bool expired;      /* it found the deadline passed instead */
 	/*
 	 * The queue it is in, or NULL: set and cleared under that queue's
 	 * lock. Atomic because a condition variable's waiter is read under
@@ -1015,10 +1016,12 @@ void pc__waitq_push(struct pc__waitq *q, struct pc__waiter *w);
  * sets its outcome makes it run, possibly before it has left: it then
  * must leave, in pc__waiter_block() or pc__waiter_block_until(), unless
  * it set the outcome itself there. False, with nothing done, for a plain
- * thread or without the asymmetric fence: the block then publishes
- * itself by a CAS as it leaves.
+ * thread, without the asymmetric fence, or once @deadline (UINT64_MAX:
+ * none) has passed: the block then publishes itself by a CAS as it
+ * leaves, and a wait that times out at once sets its outcome with a CAS
+ * instead of the markers' fence.
  */
-bool pc__waiter_commit(struct pc__waiter *w);
+bool pc__waiter_commit(struct pc__waiter *w, uint64_t deadline);
 struct pc__waiter *pc__waitq_pop(struct pc__waitq *q);
 /* Unlinks @w if it is queued in @q (in constant time); false if not. */
 bool pc__waitq_remove(struct pc__waitq *q, struct pc__waiter *w);

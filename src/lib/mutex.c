@@ -138,11 +138,13 @@ static bool take_or_mark_locked(struct pc__mutex *m, void *self,
  * Gives @m to @w if it is free, else queues @w for it; @caller is who
  * calls, as an owner. Returns true if @w got it: the caller then grants
  * @w, unless it is @w's own uthread (@own), which instead publishes its
- * block as it queues (pc__waiter_commit()). Under the spinlock: an
- * unlock that finds CONTENDED takes the spinlock and finds @w queued.
+ * block as it queues, for a wait until @deadline (pc__waiter_commit()).
+ * Under the spinlock: an unlock that finds CONTENDED takes the spinlock
+ * and finds @w queued.
  */
 static bool take_or_queue(struct pc__mutex *m, struct pc__waiter *w,
-			  void *caller, bool own, bool *first)
+			  void *caller, bool own, uint64_t deadline,
+			  bool *first)
 {
 	bool got;
 
@@ -152,7 +154,7 @@ static bool take_or_queue(struct pc__mutex *m, struct pc__waiter *w,
 	if (!got) {
 		pc__waitq_push(&m->q, w);
 		if (own)
-			pc__waiter_commit(w);
+			pc__waiter_commit(w, deadline);
 	}
 	pc__spin_unlock(&m->lock);
 	return got;
@@ -183,7 +185,7 @@ bool pc__mutex_move(struct pc_mutex *pm, struct pc__waiter *w, void *caller)
 		atomic_store_explicit(&m->heir, w, memory_order_relaxed);
 		return false;
 	}
-	return take_or_queue(m, w, caller, false, &first);
+	return take_or_queue(m, w, caller, false, UINT64_MAX, &first);
 }
 
 /*
@@ -227,7 +229,7 @@ static int lock_until(struct pc_mutex *pm, uint64_t deadline,
 		return -EDEADLK;
 	pc__waiter_init(&w, self);
 	w.cancellable = cancellable;
-	if (take_or_queue(m, &w, self, true, &first))
+	if (take_or_queue(m, &w, self, true, deadline, &first))
 		return 0;
 	/* Returns as the owner, or timed out. */
 	if (pc__waiter_block_until(&w, deadline, first))

@@ -219,7 +219,7 @@ int pc__chan_select_until(struct pc_chan_op *ops, int n, uint64_t deadline)
 	s.single = n == 1;
 	pc__waiter_init(&s.w, self);
 	enqueue_locked(ops, n, nodes, &s);
-	pc__waiter_commit(&s.w);
+	pc__waiter_commit(&s.w, deadline);
 	chans_unlock(&cs);
 	r = wait_claimed(&s, nodes, deadline);
 	/* A claimer took its node off; the others may still be queued. */

@@ -50,6 +50,7 @@ void pc__waiter_init(struct pc__waiter *w, void *self)
 	w->tag = self;
 	w->cancellable = true;
 	w->committed = false;
+	w->expired = false;
 	w->t = pc__thread_current();
 	if (w->t) {
 		w->granted = &w->t->granted;
@@ -288,9 +289,12 @@ static int block_once(struct pc__waiter *w, bool cancellable)
  * @w queued, its timer is not armed, and a canceller marks only a word
  * that says BLOCKED, after this store. What a taker restores (errno, the
  * cleared stack pointer that makes it wait for the save) is written
- * before it, and a granter's acquire load of the word sees it.
+ * before it, and a granter's acquire load of the word sees it. A wait
+ * past its deadline is not committed: a committed one marks itself timed
+ * out by the markers' protocol, whose membarrier() made a timed wait
+ * that expires at once (a poll) take 470 ns instead of 55.
  */
-bool pc__waiter_commit(struct pc__waiter *w)
+bool pc__waiter_commit(struct pc__waiter *w, uint64_t deadline)
 {
 	struct pc_thread *t = w->t;
 	struct pc__vcore *vc;
@@ -298,6 +302,10 @@ bool pc__waiter_commit(struct pc__waiter *w)
 
 	if (!PC_COMMIT_BLOCK || !t || !pc__asym_fence_ok())
 		return false;
+	if (deadline != UINT64_MAX && pc__now_ns() >= deadline) {
+		w->expired = true; /* pc__waiter_block_until() reads no clock */
+		return false;
+	}
 	vc = pc__vcore_self();
 	pc__nopreempt_enter();
 	t->err = *vc->errno_loc;
@@ -366,18 +374,17 @@ static int leave_committed(struct pc_thread *t)
 
 /*
  * A committed wait: the uthread leaves once, unless it sets the outcome
- * itself (a cancellation it finds pending, a deadline passed already);
- * else whoever sets it makes the uthread run, and it returns with it.
+ * itself (a cancellation it finds pending); else whoever sets it makes
+ * the uthread run, and it returns with it. The deadline was still ahead
+ * at the commit: if it has passed since, the timer fires at once.
  */
 static int wait_committed(struct pc__waiter *w, uint64_t deadline,
 			  bool cancellable)
 {
 	struct pc_thread *t = w->t;
-	uintptr_t v = committed_word(w);
+	uintptr_t v;
 
-	if ((cancellable && cancel_self(w)) ||
-	    (deadline != UINT64_MAX && pc__now_ns() >= deadline &&
-	     pc__word_mark(t, &v, v | PC_W_TIMEDOUT))) {
+	if (cancellable && cancel_self(w)) {
 		pc__nopreempt_exit();
 	} else if (deadline == UINT64_MAX) {
 		leave_committed(t);
@@ -451,7 +458,8 @@ int pc__waiter_block_until(struct pc__waiter *w, uint64_t deadline,
 		v = atomic_load(w->granted);
 		if (v & (PC_W_GRANTED | PC_W_TIMEDOUT))
 			break;
-		if (deadline != UINT64_MAX && pc__now_ns() >= deadline) {
+		if (deadline != UINT64_MAX &&
+		    (w->expired || pc__now_ns() >= deadline)) {
 			if (time_out(w))
 				break;
 			continue; /* granted meanwhile */
@@ -667,7 +675,7 @@ int pc__waiter_wait(struct pc__spinlock *lock, struct pc__waitq *q,
 	bool first = !q->head, gone;
 
 	pc__waitq_push(q, w);
-	pc__waiter_commit(w);
+	pc__waiter_commit(w, deadline);
 	pc__spin_unlock(lock);
 	if (!pc__waiter_block_until(w, deadline, first))
 		return 0;
