@@ -59,7 +59,16 @@ struct pc__runtime pc__rt = {
 	.single = -1,
 };
 
-static atomic_int nr_parked;
+/*
+ * On a cache line of its own: every waker's RMW takes the line, and idle
+ * vcores read what shares it at every pass. A build whose layout put it
+ * beside the default 2LS's nr_seen and rqs, which the idle vcore reads
+ * so, took a contended mutex's acquisition (8 uthreads on 2 vcores) from
+ * 45 to 134 ns.
+ */
+static struct {
+	_Alignas(PC_CACHELINE) atomic_int nr_parked;
+} parking;
 
 __thread struct pc__vcore *pc__tls_vcore
 	__attribute__((tls_model("initial-exec")));
@@ -90,7 +99,7 @@ static bool wake_parked(struct pc__vcore *vc)
 
 	if (!atomic_compare_exchange_strong(&vc->idle, &expect, PC_VC_BUSY))
 		return false;
-	atomic_fetch_sub(&nr_parked, 1);
+	atomic_fetch_sub(&parking.nr_parked, 1);
 	atomic_store_explicit(&vc->wake, 1, memory_order_release);
 	pc__futex_wake((uint32_t *)&vc->wake, 1);
 	return true;
@@ -101,7 +110,7 @@ void pc_sched_wake(void)
 	int max;
 
 	/* Pairs with the RMW in vcore_park(): see the file comment. */
-	if (!atomic_fetch_add(&nr_parked, 0) ||
+	if (!atomic_fetch_add(&parking.nr_parked, 0) ||
 	    atomic_load_explicit(&pc__rt.nr_spinning, memory_order_relaxed))
 		return;
 	max = atomic_load_explicit(&pc__rt.max_vcoreid, memory_order_acquire);
@@ -161,7 +170,7 @@ void pc__vcore_wake_surplus(void)
 /* pc__vcores_idle() - see internal.h. */
 int pc__vcores_idle(void)
 {
-	return atomic_load_explicit(&nr_parked, memory_order_relaxed) +
+	return atomic_load_explicit(&parking.nr_parked, memory_order_relaxed) +
 	       atomic_load_explicit(&pc__rt.nr_spinning, memory_order_relaxed);
 }
 
@@ -262,7 +271,7 @@ static struct pc_thread *vcore_park(struct pc__vcore *vc)
 	atomic_store_explicit(&vc->wake, 0, memory_order_relaxed);
 	/* Pair with the RMWs in pc_sched_wake() and pc_sched_wake_vcore(). */
 	atomic_exchange(&vc->idle, PC_VC_PARKED);
-	atomic_fetch_add(&nr_parked, 1);
+	atomic_fetch_add(&parking.nr_parked, 1);
 	waiting = pc__state_wait_begin(vc);
 	now = pc__now_ns();
 	next = timers_run_all(now);
@@ -283,7 +292,7 @@ static struct pc_thread *vcore_park(struct pc__vcore *vc)
 			       next == UINT64_MAX ? NULL : &ts);
 	}
 	if (atomic_compare_exchange_strong(&vc->idle, &expect, PC_VC_BUSY))
-		atomic_fetch_sub(&nr_parked, 1);
+		atomic_fetch_sub(&parking.nr_parked, 1);
 	if (waiting)
 		pc__state_wait_end(vc);
 	return t;
