@@ -500,10 +500,11 @@ void pc__waiter_keep_cancel(struct pc__waiter *w)
 
 /*
  * pc_sync_cancel() - see parcore/sync.h. The request first, then the
- * word (the Dekker pair of block_publish()): blocked in a cancellable
- * wait with no outcome yet, the uthread is marked cancelled and made to
- * run. A wait that ended meanwhile changed the word, and the CAS fails;
- * one not blocked yet sees the request as it blocks.
+ * word (the Dekker pair of block_publish(), and of cancel_self() for a
+ * committed wait): blocked in a cancellable wait with no outcome yet,
+ * the uthread is marked cancelled and made to run. A wait that ended
+ * meanwhile changed the word, and the CAS fails; one not blocked yet
+ * sees the request as it blocks.
  */
 int pc_sync_cancel(struct pc_thread *h)
 {
@@ -518,9 +519,15 @@ int pc_sync_cancel(struct pc_thread *h)
 	/* An exchange: qemu-user does not order an aarch64 STLR before a
 	 * later LDAR (see uthread.c's wait_cb()). */
 	atomic_exchange(&t->cancel_req, 1);
-	if (pc__asym_fence_ok())
-		pc__asym_fence(); /* the slow side of cancel_self()'s */
 	v = atomic_load(&t->granted);
+	if ((v & PC_W_BITS) != want && pc__asym_fence_ok()) {
+		/*
+		 * The slow side of cancel_self()'s fence: a wait committed
+		 * just now may not show yet. One that shows needs none.
+		 */
+		pc__asym_fence();
+		v = atomic_load(&t->granted);
+	}
 	marked = (v & PC_W_BITS) == want && mark_cancelled(t, v);
 	pc__spin_unlock(&t->cancel_lock);
 	if (marked)
