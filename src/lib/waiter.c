@@ -191,26 +191,38 @@ static bool mark_cancelled(struct pc_thread *t, uintptr_t blocked)
 	return true;
 }
 
-static bool block_publish(struct pc_thread *t, const struct block_req *r)
+/* The word of a wait numbered @waiting, blocked, with no outcome yet. */
+static uintptr_t blocked_word(uintptr_t waiting, bool cancellable)
 {
-	uintptr_t v = r->waiting, blocked = v | PC_W_BLOCKED;
+	return waiting | PC_W_BLOCKED | (cancellable ? PC_W_CANCELLABLE : 0);
+}
+
+/*
+ * A blocker's look for a cancellation requested before its block showed:
+ * true if it found one and marked its wait, @blocked, cancelled itself.
+ * If the mark fails, an outcome came first and @t may already run
+ * elsewhere, even exit and be reused: the lock is never reset, and
+ * nothing is written.
+ */
+static bool cancel_pending(struct pc_thread *t, uintptr_t blocked)
+{
 	bool marked;
 
-	if (r->cancellable)
-		blocked |= PC_W_CANCELLABLE;
-	if (!atomic_compare_exchange_strong(r->word, &v, blocked))
+	if (!atomic_load(&t->cancel_req))
 		return false;
-	if (!r->cancellable || !atomic_load(&t->cancel_req))
-		return true;
-	/*
-	 * If the mark fails, an outcome came first and @t may already run
-	 * elsewhere, even exit and be reused: the lock is never reset, and
-	 * nothing is written.
-	 */
 	pc__spin_lock_masked(&t->cancel_lock);
 	marked = mark_cancelled(t, blocked);
 	pc__spin_unlock_masked(&t->cancel_lock);
-	return !marked;
+	return marked;
+}
+
+static bool block_publish(struct pc_thread *t, const struct block_req *r)
+{
+	uintptr_t v = r->waiting, blocked = blocked_word(v, r->cancellable);
+
+	if (!atomic_compare_exchange_strong(r->word, &v, blocked))
+		return false;
+	return !r->cancellable || !cancel_pending(t, blocked);
 }
 
 static void block_cb(struct pc_thread *t, void *arg)
@@ -235,6 +247,28 @@ static void loop_cb(struct pc_thread *t, void *unused)
 }
 
 /*
+ * The leave of a uthread whose block is published, with errno saved and
+ * in a nopreempt section of depth 1, when the loop would only run the
+ * hand-off slot (pc__vcore_block_ready()): straight to the slot's
+ * uthread. The pick may be @t itself, made runnable already: it runs
+ * on. If a stealer emptied the slot: through the loop, errno saved
+ * already.
+ */
+static int leave_published(struct pc__vcore *vc, struct pc_thread *t)
+{
+	struct pc_thread *to = pc__vcore_block_target(vc, t);
+
+	if (to == t) {
+		pc__nopreempt_exit();
+		return 0;
+	}
+	if (to)
+		return pc__thread_switch_raised(vc, t, to);
+	pc__leave_arm(vc, t, loop_cb, NULL);
+	return pc__thread_leave_raised(vc, t);
+}
+
+/*
  * A fast block (docs/design/sync.md), in a nopreempt section of depth 1
  * and ready (pc__vcore_block_ready()): the uthread publishes its block
  * itself and switches straight to the 2LS's hand-off slot's uthread.
@@ -247,24 +281,13 @@ static void loop_cb(struct pc_thread *t, void *unused)
 static int block_fast(struct pc__vcore *vc, struct pc_thread *t,
 		      const struct block_req *r)
 {
-	struct pc_thread *to;
-
 	t->err = *vc->errno_loc; /* before a taker can restore it */
 	t->ctx.sp = NULL;
 	if (!block_publish(t, r)) {
 		pc__nopreempt_exit();
 		return 0;
 	}
-	to = pc__vcore_block_target(vc, t);
-	if (to == t) { /* made runnable already, and picked: runs on */
-		pc__nopreempt_exit();
-		return 0;
-	}
-	if (to)
-		return pc__thread_switch_raised(vc, t, to);
-	/* The slot was stolen: through the loop, errno saved already. */
-	pc__leave_arm(vc, t, loop_cb, NULL);
-	return pc__thread_leave_raised(vc, t);
+	return leave_published(vc, t);
 }
 
 /* Blocks uthread @w->t until its wait has an outcome. */
@@ -283,6 +306,15 @@ static int block_once(struct pc__waiter *w, bool cancellable)
 	return pc__thread_leave(w->t, block_cb, &r);
 }
 
+/* Arms @t's timer for the wait it is starting, on this vcore's queue. */
+static void arm_timer(struct pc_thread *t, uint64_t deadline)
+{
+	t->deadline = deadline;
+	t->timed = true;
+	t->timer_gen = t->wait_gen;
+	pc__timer_add(pc__vcore_self(), t);
+}
+
 /*
  * pc__waiter_commit() - see internal.h. Under the primitive's lock, so
  * the word's plain store overlaps no outcome: a granter has yet to find
@@ -298,7 +330,6 @@ bool pc__waiter_commit(struct pc__waiter *w, uint64_t deadline)
 {
 	struct pc_thread *t = w->t;
 	struct pc__vcore *vc;
-	uintptr_t v = w->waiting | PC_W_BLOCKED;
 
 	if (!PC_COMMIT_BLOCK || !t || !pc__asym_fence_ok())
 		return false;
@@ -310,18 +341,11 @@ bool pc__waiter_commit(struct pc__waiter *w, uint64_t deadline)
 	pc__nopreempt_enter();
 	t->err = *vc->errno_loc;
 	t->ctx.sp = NULL;
-	if (w->cancellable)
-		v |= PC_W_CANCELLABLE;
-	atomic_store_explicit(w->granted, v, memory_order_release);
+	atomic_store_explicit(w->granted,
+			      blocked_word(w->waiting, w->cancellable),
+			      memory_order_release);
 	w->committed = true;
 	return true;
-}
-
-/* A committed wait's value of the word: published, no outcome yet. */
-static uintptr_t committed_word(const struct pc__waiter *w)
-{
-	return w->waiting | PC_W_BLOCKED |
-	       (w->cancellable ? PC_W_CANCELLABLE : 0);
 }
 
 /*
@@ -332,21 +356,13 @@ static uintptr_t committed_word(const struct pc__waiter *w)
  */
 static bool cancel_self(struct pc__waiter *w)
 {
-	struct pc_thread *t = w->t;
-	bool marked;
-
 	atomic_signal_fence(memory_order_seq_cst);
-	if (!atomic_load_explicit(&t->cancel_req, memory_order_relaxed))
-		return false;
-	pc__spin_lock_masked(&t->cancel_lock);
-	marked = mark_cancelled(t, committed_word(w));
-	pc__spin_unlock_masked(&t->cancel_lock);
-	return marked;
+	return cancel_pending(w->t, blocked_word(w->waiting, w->cancellable));
 }
 
 /*
  * A committed uthread's leave, published already: to the hand-off
- * slot's uthread when the loop would only run that (as block_fast()),
+ * slot's uthread when the loop would only run that (leave_published()),
  * else through the loop. The section pc__waiter_commit() raised is the
  * only one left, unless the caller blocks inside one of its own: the
  * leave then ends it too, as any leave does (pc__leave_prepare()).
@@ -354,18 +370,10 @@ static bool cancel_self(struct pc__waiter *w)
 static int leave_committed(struct pc_thread *t)
 {
 	struct pc__vcore *vc = pc__vcore_self();
-	struct pc_thread *to;
 
 	if (PC_FAST_BLOCK && vc->irq.nopreempt == 1 &&
-	    pc__vcore_block_ready(vc)) {
-		to = pc__vcore_block_target(vc, t);
-		if (to == t) { /* made runnable already, and picked */
-			pc__nopreempt_exit();
-			return 0;
-		}
-		if (to)
-			return pc__thread_switch_raised(vc, t, to);
-	}
+	    pc__vcore_block_ready(vc))
+		return leave_published(vc, t);
 	vc->irq.nopreempt = 1;
 	atomic_signal_fence(memory_order_seq_cst);
 	pc__leave_arm(vc, t, loop_cb, NULL);
@@ -389,10 +397,7 @@ static int wait_committed(struct pc__waiter *w, uint64_t deadline,
 	} else if (deadline == UINT64_MAX) {
 		leave_committed(t);
 	} else {
-		t->deadline = deadline;
-		t->timed = true;
-		t->timer_gen = t->wait_gen;
-		pc__timer_add(pc__vcore_self(), t);
+		arm_timer(t, deadline);
 		leave_committed(t);
 		pc__timer_cancel(t);
 	}
@@ -472,10 +477,7 @@ int pc__waiter_block_until(struct pc__waiter *w, uint64_t deadline,
 			continue;
 		}
 		if (!armed && deadline != UINT64_MAX) {
-			t->deadline = deadline;
-			t->timed = true;
-			t->timer_gen = t->wait_gen;
-			pc__timer_add(pc__vcore_self(), t);
+			arm_timer(t, deadline);
 			armed = true;
 		}
 		block_once(w, cancellable);
