@@ -1153,6 +1153,13 @@ struct pc_thread *pc__tick_preempt(struct pc__vcore *vc, struct pc_thread *t);
 uint64_t pc__sched_default_recheck_ns(int vcoreid);
 
 /*
+ * Vcore @vcoreid leaves its idleness, with work or to leave or handle
+ * what ended it: if it was the default 2LS's watcher, it resigns
+ * (docs/design/vcore-idle.md, "The watcher"). Before it runs anything.
+ */
+void pc__sched_default_idle_ends(int vcoreid);
+
+/*
  * Yield of @y, the uthread running on vcore @vcoreid, without the loop:
  * if the default 2LS would just swap @y for its queue's head, queues @y
  * and returns the head's TCB, else NULL with nothing queued. Uthread

@@ -57,6 +57,10 @@
 #define NEXT_LOOK_NS 25000u
 /* An idle vcore's passes between two clock reads for the above. */
 #define NEXT_LOOK_EVERY 32
+/* How long the watcher parks at most (below). */
+#define WATCH_NS NEXT_LOOK_NS
+/* Parks without a hand-off anywhere after which the watcher resigns. */
+#define WATCH_QUIET_PARKS 4
 
 struct rq {
 	struct pc__spinlock lock;
@@ -72,6 +76,7 @@ struct rq {
 	atomic_int taking;   /* the owner takes `next` (slot_take()) */
 	atomic_int stealing; /* a stealer claims it (slot_steal()) */
 	atomic_uint picks;         /* written by the owner vcore only */
+	atomic_uint handoffs;      /* written by the owner vcore only */
 	struct pc_thread *yielded; /* owner vcore only */
 	uint32_t rand;             /* owner vcore only */
 	uint32_t next_run;         /* owner: picks from `next` in a row */
@@ -82,6 +87,9 @@ struct rq {
 	int seen_vcore;      /* -1: none watched */
 	uint64_t look_at;    /* no look at the others' `next` before this */
 	unsigned int steal_next_calls;
+	/* Owner: the sum of handoffs at its last park, for watch_on(). */
+	unsigned int watch_sum;
+	unsigned int watch_quiet; /* parks in a row that saw it unchanged */
 } __attribute__((aligned(PC_CACHELINE)));
 
 struct node {
@@ -90,6 +98,16 @@ struct node {
 
 static struct rq *rqs;
 static atomic_int nr_seen; /* highest vcoreid seen, plus one */
+
+/*
+ * The watcher's vcore id plus one, or 0: an idle vcore that parks with a
+ * time-out and looks at the hand-off slots at each wake-up, so that a
+ * hand-off need not wake anybody (docs/design/vcore-idle.md, "The
+ * watcher"). On a line of its own: every hand-off reads it.
+ */
+static struct {
+	_Alignas(PC_CACHELINE) atomic_int vcore;
+} watcher;
 
 static struct node *node_of(struct pc_thread *t)
 {
@@ -274,6 +292,7 @@ static void def_thread_runnable(struct pc_thread *t)
 static void def_thread_handoff(struct pc_thread *t)
 {
 	int self = self_id();
+	struct rq *rq = &rqs[self];
 	struct pc_thread *old;
 
 	note_vcore(self);
@@ -281,17 +300,27 @@ static void def_thread_handoff(struct pc_thread *t)
 	 * Stealers only empty a full slot, so an empty one stays empty
 	 * until this store: no exchange needed then.
 	 */
-	old = atomic_load_explicit(&rqs[self].next, memory_order_relaxed);
+	atomic_store_explicit(&rq->handoffs,
+			      atomic_load_explicit(&rq->handoffs,
+						   memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	old = atomic_load_explicit(&rq->next, memory_order_relaxed);
 	if (!old)
-		atomic_store_explicit(&rqs[self].next, t, memory_order_release);
-	else if ((old = atomic_exchange(&rqs[self].next, t)))
+		atomic_store_explicit(&rq->next, t, memory_order_release);
+	else if ((old = atomic_exchange(&rq->next, t)))
 		push(self, old);
 	/*
 	 * Alone, there is no idle vcore to wake (its RMW is a tenth of a
 	 * ping-pong's round trip); a vcore granted meanwhile spins first,
 	 * and steals the slot if this one does not pick it.
+	 *
+	 * Race: the load of the watcher may pass the store of the slot (x86
+	 * reorders them), and read a watcher that is resigning and does not
+	 * see the slot. Its resignation fences after it (watch_resign()),
+	 * so this reads 0 or the slot is seen.
 	 */
-	if (atomic_load_explicit(&pc__rt.nr_vcores, memory_order_relaxed) > 1)
+	if (atomic_load_explicit(&pc__rt.nr_vcores, memory_order_relaxed) > 1 &&
+	    !atomic_load_explicit(&watcher.vcore, memory_order_relaxed))
 		pc_sched_wake();
 }
 
@@ -488,6 +517,73 @@ static uint64_t next_look_in(const struct rq *mine)
 	return due > now ? due - now : 1;
 }
 
+/* Whether a vcore other than @vcoreid holds a uthread in its `next`. */
+static bool next_full_elsewhere(int vcoreid)
+{
+	int n = atomic_load_explicit(&nr_seen, memory_order_relaxed);
+
+	for (int v = 0; v < n; v++)
+		if (v != vcoreid &&
+		    atomic_load_explicit(&rqs[v].next, memory_order_relaxed))
+			return true;
+	return false;
+}
+
+/* The hand-offs made on vcores other than @vcoreid, summed. */
+static unsigned int handoffs_elsewhere(int vcoreid)
+{
+	int n = atomic_load_explicit(&nr_seen, memory_order_relaxed);
+	unsigned int sum = 0;
+
+	for (int v = 0; v < n; v++)
+		if (v != vcoreid)
+			sum += atomic_load_explicit(&rqs[v].handoffs,
+						    memory_order_relaxed);
+	return sum;
+}
+
+/*
+ * The watcher steps down: the slow side of the asymmetric fence with
+ * def_thread_handoff()'s load of the watcher. A hand-off that read this
+ * vcore as the watcher has its slot visible to looks after this; one
+ * that reads 0 makes pc_sched_wake()'s RMW.
+ */
+static void watch_resign(void)
+{
+	atomic_store(&watcher.vcore, 0);
+	pc__asym_fence();
+}
+
+/*
+ * Whether parking vcore @vcoreid watches through its park. It claims the
+ * watch when other vcores handed off since its last park and one of them
+ * holds a uthread in its slot now, and resigns after WATCH_QUIET_PARKS
+ * parks in a row that saw no hand-off. No claim without membarrier():
+ * the hand-off's load would then need a fence of its own.
+ */
+static bool watch_on(struct rq *mine, int vcoreid, bool full)
+{
+	unsigned int sum = handoffs_elsewhere(vcoreid);
+	bool handing = sum != mine->watch_sum;
+	int none = 0;
+
+	mine->watch_sum = sum;
+	if (atomic_load_explicit(&watcher.vcore, memory_order_relaxed) ==
+	    vcoreid + 1) {
+		if (handing)
+			mine->watch_quiet = 0;
+		else if (++mine->watch_quiet >= WATCH_QUIET_PARKS) {
+			watch_resign();
+			return false;
+		}
+		return true;
+	}
+	mine->watch_quiet = 0;
+	return handing && full && pc__asym_fence_ok() &&
+	       atomic_compare_exchange_strong(&watcher.vcore, &none,
+					      vcoreid + 1);
+}
+
 /*
  * pc__sched_default_recheck_ns() - see internal.h.
  *
@@ -497,11 +593,13 @@ static uint64_t next_look_in(const struct rq *mine)
  * read, after the park's RMW, sees the slot full, and the park ends
  * when steal_next() looks next. Taking the slot here instead moved the
  * uthreads of a contended mutex to the parking vcore at every park: 30%
- * slower.
+ * slower. A hand-off that saw a watcher wakes nobody: the watcher's park
+ * ends within WATCH_NS, and a resignation fences before its look here.
  */
 uint64_t pc__sched_default_recheck_ns(int vcoreid)
 {
-	int n = atomic_load_explicit(&nr_seen, memory_order_relaxed);
+	struct rq *mine;
+	bool watching;
 
 	/*
 	 * Its hand-off, not its table: a program may install a copy of the
@@ -509,11 +607,29 @@ uint64_t pc__sched_default_recheck_ns(int vcoreid)
 	 */
 	if (!rqs || pc__rt.ops->thread_handoff != def_thread_handoff)
 		return 0;
-	for (int v = 0; v < n; v++)
-		if (v != vcoreid &&
-		    atomic_load_explicit(&rqs[v].next, memory_order_relaxed))
-			return next_look_in(&rqs[vcoreid]);
-	return 0;
+	mine = &rqs[vcoreid];
+	watching = watch_on(mine, vcoreid, next_full_elsewhere(vcoreid));
+	/* Again: after a resignation's fence, a slot filled meanwhile shows. */
+	if (next_full_elsewhere(vcoreid))
+		return next_look_in(mine);
+	return watching ? WATCH_NS : 0;
+}
+
+/*
+ * pc__sched_default_idle_ends() - see internal.h. A hand-off that read
+ * this vcore as the watcher left its slot for it: after the fence, a
+ * full slot is seen here, and a parked vcore woken for it. The wake's
+ * RMW and a concurrent park are vcore.c's Dekker pair, and the fence
+ * comes before it.
+ */
+void pc__sched_default_idle_ends(int vcoreid)
+{
+	if (atomic_load_explicit(&watcher.vcore, memory_order_relaxed) !=
+	    vcoreid + 1)
+		return;
+	watch_resign();
+	if (next_full_elsewhere(vcoreid))
+		pc_sched_wake();
 }
 
 /*

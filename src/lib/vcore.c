@@ -370,6 +370,7 @@ static struct pc_thread *vcore_idle(struct pc__vcore *vc)
 		if (t || idle_ends(vc))
 			break;
 	}
+	pc__sched_default_idle_ends(vc->id);
 	if (t)
 		pc_sched_wake();
 	return t;

@@ -253,6 +253,61 @@ TEST(a_uthread_handed_a_mutex_runs_while_its_giver_spins)
 }
 
 /*
+ * The same, right after a burst of hand-offs on the giver's vcore: the
+ * idle vcore parks during the burst, and may become the default 2LS's
+ * watcher, which hand-offs do not wake (docs/design/vcore-idle.md, "The
+ * watcher"). The giver then waits 0-600 us, busy, and hands off: to a
+ * watcher that sleeps or spins, or that resigns about then (it does
+ * after four parks without a hand-off).
+ */
+static struct pc_sem burst_go = PC_SEM_INIT(0), burst_back = PC_SEM_INIT(0);
+static atomic_int burst_stop;
+
+static void *burst_partner(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		ASSERT_EQ(pc_sem_wait(&burst_go), 0);
+		if (atomic_load(&burst_stop))
+			return NULL;
+		ASSERT_EQ(pc_sem_post(&burst_back), 0);
+	}
+}
+
+static void busy_for(uint64_t ns)
+{
+	uint64_t until = test_now_ns() + ns;
+
+	while (test_now_ns() < until)
+		; /* busy: this vcore never picks */
+}
+
+TEST(a_uthread_handed_a_mutex_after_a_burst_of_hand_offs_runs)
+{
+	struct pc_thread *partner, *t;
+	uint32_t rnd = 777;
+
+	ASSERT_EQ(pc_preempt_quantum_set(0), 0);
+	test_enter(2);
+	ASSERT_EQ(pc_thread_create(&partner, NULL, burst_partner, NULL), 0);
+	for (int round = 0; round < 400; round++) {
+		uint64_t until;
+
+		t = start_taker();
+		until = test_now_ns() + 30000 + test_xorshift(&rnd) % 570000;
+		while (test_now_ns() < until) {
+			ASSERT_EQ(pc_sem_post(&burst_go), 0);
+			ASSERT_EQ(pc_sem_wait(&burst_back), 0);
+		}
+		busy_for(test_xorshift(&rnd) % 600000);
+		hand_over_spinning(t);
+	}
+	atomic_store(&burst_stop, 1);
+	ASSERT_EQ(pc_sem_post(&burst_go), 0);
+	ASSERT_EQ(pc_thread_join(partner, NULL), 0);
+}
+
+/*
  * Two uthreads passing semaphore units back and forth on one vcore fill
  * its slot at every switch; a third, queued, must still run.
  */
