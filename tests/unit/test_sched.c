@@ -282,13 +282,12 @@ static void busy_for(uint64_t ns)
 		; /* busy: this vcore never picks */
 }
 
-TEST(a_uthread_handed_a_mutex_after_a_burst_of_hand_offs_runs)
+static void hand_off_after_bursts(int vcores, uint32_t rnd)
 {
 	struct pc_thread *partner, *t;
-	uint32_t rnd = 777;
 
 	ASSERT_EQ(pc_preempt_quantum_set(0), 0);
-	test_enter(2);
+	test_enter(vcores);
 	ASSERT_EQ(pc_thread_create(&partner, NULL, burst_partner, NULL), 0);
 	for (int round = 0; round < 400; round++) {
 		uint64_t until;
@@ -305,6 +304,17 @@ TEST(a_uthread_handed_a_mutex_after_a_burst_of_hand_offs_runs)
 	atomic_store(&burst_stop, 1);
 	ASSERT_EQ(pc_sem_post(&burst_go), 0);
 	ASSERT_EQ(pc_thread_join(partner, NULL), 0);
+}
+
+TEST(a_uthread_handed_a_mutex_after_a_burst_of_hand_offs_runs)
+{
+	hand_off_after_bursts(2, 777);
+}
+
+/* Two idle vcores (on 2 CPUs, oversubscribed): both may claim the watch. */
+TEST(a_uthread_handed_a_mutex_after_a_burst_runs_with_two_idle_vcores)
+{
+	hand_off_after_bursts(3, 4242);
 }
 
 /*
