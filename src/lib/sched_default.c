@@ -59,7 +59,15 @@
 #define NEXT_LOOK_EVERY 32
 /* How long the watcher parks at most (below). */
 #define WATCH_NS NEXT_LOOK_NS
-/* Parks without a hand-off anywhere after which the watcher resigns. */
+/*
+ * Hand-offs elsewhere between two parks that make a vcore's park count
+ * towards the watch (about one a microsecond): fewer cost less in RMWs
+ * than a watcher's wake-ups would.
+ */
+#define WATCH_MIN_HANDOFFS 64u
+/* Such parks in a row, with a slot full, before a vcore claims. */
+#define WATCH_CLAIM_PARKS 2
+/* Parks in a row with fewer after which the watcher resigns. */
 #define WATCH_QUIET_PARKS 4
 
 struct rq {
@@ -89,7 +97,8 @@ struct rq {
 	unsigned int steal_next_calls;
 	/* Owner: the sum of handoffs at its last park, for watch_on(). */
 	unsigned int watch_sum;
-	unsigned int watch_quiet; /* parks in a row that saw it unchanged */
+	unsigned int watch_parks; /* of this idleness, counting towards it */
+	unsigned int watch_quiet; /* the watcher's, in a row, that did not */
 } __attribute__((aligned(PC_CACHELINE)));
 
 struct node {
@@ -317,10 +326,16 @@ static void def_thread_handoff(struct pc_thread *t)
 	 * Race: the load of the watcher may pass the store of the slot (x86
 	 * reorders them), and read a watcher that is resigning and does not
 	 * see the slot. Its resignation fences after it (watch_resign()),
-	 * so this reads 0 or the slot is seen.
+	 * so this reads 0 or the slot is seen; the compiler barrier keeps
+	 * the load after the store in the code (the fence's fast side).
+	 *
+	 * Race: an occupant moved to the queue. A resigning watcher looks
+	 * at the slots only, and a second reader stranded the occupant so:
+	 * the queue's push wakes as any push does.
 	 */
+	atomic_signal_fence(memory_order_seq_cst);
 	if (atomic_load_explicit(&pc__rt.nr_vcores, memory_order_relaxed) > 1 &&
-	    !atomic_load_explicit(&watcher.vcore, memory_order_relaxed))
+	    (old || !atomic_load_explicit(&watcher.vcore, memory_order_relaxed)))
 		pc_sched_wake();
 }
 
@@ -555,16 +570,19 @@ static void watch_resign(void)
 }
 
 /*
- * Whether parking vcore @vcoreid watches through its park. It claims the
- * watch when other vcores handed off since its last park and one of them
- * holds a uthread in its slot now, and resigns after WATCH_QUIET_PARKS
- * parks in a row that saw no hand-off. No claim without membarrier():
- * the hand-off's load would then need a fence of its own.
+ * Whether parking vcore @vcoreid watches through its park. A park counts
+ * towards the watch if other vcores made WATCH_MIN_HANDOFFS hand-offs
+ * since its last park and one of them holds a uthread in its slot now.
+ * It claims at WATCH_CLAIM_PARKS such parks in a row within one
+ * idleness: a vcore often woken for work would pay a resignation's
+ * fence each time. The watcher resigns after WATCH_QUIET_PARKS parks in
+ * a row that do not count. No claim without membarrier(): the hand-off's
+ * load would then need a fence of its own.
  */
 static bool watch_on(struct rq *mine, int vcoreid, bool full)
 {
 	unsigned int sum = handoffs_elsewhere(vcoreid);
-	bool handing = sum != mine->watch_sum;
+	bool handing = sum - mine->watch_sum >= WATCH_MIN_HANDOFFS;
 	int none = 0;
 
 	mine->watch_sum = sum;
@@ -579,7 +597,8 @@ static bool watch_on(struct rq *mine, int vcoreid, bool full)
 		return true;
 	}
 	mine->watch_quiet = 0;
-	return handing && full && pc__asym_fence_ok() &&
+	mine->watch_parks = handing && full ? mine->watch_parks + 1 : 0;
+	return mine->watch_parks >= WATCH_CLAIM_PARKS && pc__asym_fence_ok() &&
 	       atomic_compare_exchange_strong(&watcher.vcore, &none,
 					      vcoreid + 1);
 }
@@ -624,6 +643,9 @@ uint64_t pc__sched_default_recheck_ns(int vcoreid)
  */
 void pc__sched_default_idle_ends(int vcoreid)
 {
+	if (!rqs)
+		return;
+	rqs[vcoreid].watch_parks = 0;
 	if (atomic_load_explicit(&watcher.vcore, memory_order_relaxed) !=
 	    vcoreid + 1)
 		return;

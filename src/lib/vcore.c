@@ -279,15 +279,14 @@ static struct pc_thread *vcore_park(struct pc__vcore *vc)
 	if (poll && !waiting && now + poll < next)
 		next = now + poll;
 	t = pick(vc);
-	if (!t) {
+	/* The recheck after idle_ends(): a watch claimed for nothing costs. */
+	if (!t && !idle_ends(vc)) {
 		uint64_t recheck = pc__sched_default_recheck_ns(vc->id);
+		struct timespec ts;
 
 		if (recheck && now + recheck < next)
 			next = now + recheck;
-	}
-	if (!t && !idle_ends(vc)) {
-		struct timespec ts = pc__ns_to_ts(next);
-
+		ts = pc__ns_to_ts(next);
 		pc__futex_wait((uint32_t *)&vc->wake, 0,
 			       next == UINT64_MAX ? NULL : &ts);
 	}
