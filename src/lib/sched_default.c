@@ -576,7 +576,7 @@ static void watch_resign(void)
  * It claims at WATCH_CLAIM_PARKS such parks in a row within one
  * idleness: a vcore often woken for work would pay a resignation's
  * fence each time. The watcher resigns after WATCH_QUIET_PARKS parks in
- * a row that do not count. No claim without membarrier(): the hand-off's
+ * a row with fewer hand-offs than that, a full slot or not. No claim without membarrier(): the hand-off's
  * load would then need a fence of its own.
  */
 static bool watch_on(struct rq *mine, int vcoreid, bool full)
@@ -591,6 +591,7 @@ static bool watch_on(struct rq *mine, int vcoreid, bool full)
 		if (handing)
 			mine->watch_quiet = 0;
 		else if (++mine->watch_quiet >= WATCH_QUIET_PARKS) {
+			mine->watch_parks = 0; /* a claim starts over */
 			watch_resign();
 			return false;
 		}
@@ -659,6 +660,10 @@ void pc__sched_default_idle_ends(int vcoreid)
  * queue's head goes first and the occupant to the tail: two uthreads
  * handing a mutex back and forth would otherwise keep the queue waiting
  * for as long as they run.
+ *
+ * Race: the occupant's hand-off saw a watcher, which is resigning and
+ * looks at the slots only (a second reader's interleaving). Moved to the
+ * queue, it is woken for as any push is, as in def_thread_handoff().
  */
 static struct pc_thread *take_next(struct rq *rq)
 {
@@ -676,6 +681,8 @@ static struct pc_thread *take_next(struct rq *rq)
 	pc__spin_lock_masked(&rq->lock);
 	t = swap_locked(rq, t);
 	pc__spin_unlock_masked(&rq->lock);
+	if (atomic_load_explicit(&pc__rt.nr_vcores, memory_order_relaxed) > 1)
+		pc_sched_wake();
 	return t;
 }
 
