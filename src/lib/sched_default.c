@@ -576,8 +576,9 @@ static void watch_resign(void)
  * It claims at WATCH_CLAIM_PARKS such parks in a row within one
  * idleness: a vcore often woken for work would pay a resignation's
  * fence each time. The watcher resigns after WATCH_QUIET_PARKS parks in
- * a row with fewer hand-offs than that, a full slot or not. No claim without membarrier(): the hand-off's
- * load would then need a fence of its own.
+ * a row with fewer hand-offs than that, a full slot or not. No claim
+ * without membarrier(): the hand-off's load would then need a fence of
+ * its own.
  */
 static bool watch_on(struct rq *mine, int vcoreid, bool full)
 {
