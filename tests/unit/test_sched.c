@@ -274,6 +274,35 @@ static void *burst_partner(void *arg)
 	}
 }
 
+/* No ticks, @vcores vcores, and a partner for bursts of hand-offs. */
+static struct pc_thread *burst_start(int vcores)
+{
+	struct pc_thread *partner;
+
+	ASSERT_EQ(pc_preempt_quantum_set(0), 0);
+	test_enter(vcores);
+	ASSERT_EQ(pc_thread_create(&partner, NULL, burst_partner, NULL), 0);
+	return partner;
+}
+
+/* Hands units back and forth with the partner for @ns. */
+static void burst_for(uint64_t ns)
+{
+	uint64_t until = test_now_ns() + ns;
+
+	while (test_now_ns() < until) {
+		ASSERT_EQ(pc_sem_post(&burst_go), 0);
+		ASSERT_EQ(pc_sem_wait(&burst_back), 0);
+	}
+}
+
+static void burst_stop_partner(struct pc_thread *partner)
+{
+	atomic_store(&burst_stop, 1);
+	ASSERT_EQ(pc_sem_post(&burst_go), 0);
+	ASSERT_EQ(pc_thread_join(partner, NULL), 0);
+}
+
 static void busy_for(uint64_t ns)
 {
 	uint64_t until = test_now_ns() + ns;
@@ -284,26 +313,15 @@ static void busy_for(uint64_t ns)
 
 static void hand_off_after_bursts(int vcores, uint32_t rnd)
 {
-	struct pc_thread *partner, *t;
+	struct pc_thread *partner = burst_start(vcores), *t;
 
-	ASSERT_EQ(pc_preempt_quantum_set(0), 0);
-	test_enter(vcores);
-	ASSERT_EQ(pc_thread_create(&partner, NULL, burst_partner, NULL), 0);
 	for (int round = 0; round < 400; round++) {
-		uint64_t until;
-
 		t = start_taker();
-		until = test_now_ns() + 30000 + test_xorshift(&rnd) % 570000;
-		while (test_now_ns() < until) {
-			ASSERT_EQ(pc_sem_post(&burst_go), 0);
-			ASSERT_EQ(pc_sem_wait(&burst_back), 0);
-		}
+		burst_for(30000 + test_xorshift(&rnd) % 570000);
 		busy_for(test_xorshift(&rnd) % 600000);
 		hand_over_spinning(t);
 	}
-	atomic_store(&burst_stop, 1);
-	ASSERT_EQ(pc_sem_post(&burst_go), 0);
-	ASSERT_EQ(pc_thread_join(partner, NULL), 0);
+	burst_stop_partner(partner);
 }
 
 TEST(a_uthread_handed_a_mutex_after_a_burst_of_hand_offs_runs)
@@ -319,23 +337,14 @@ TEST(a_uthread_handed_a_mutex_after_a_burst_runs_with_two_idle_vcores)
 
 /*
  * Two hand-offs in a row after a burst: the second takes the slot and
- * moves the first to the giver's queue, and then runs, busy, until the
- * first has run. Only the idle vcore can run the first, and the giver
- * waits 150-650 us first, when a watcher resigns for want of hand-offs
- * (a second reader's interleaving stranded it so, in 2 runs of 6).
+ * moves the first (start_taker()'s) to the giver's queue, and then runs,
+ * busy, until the first has run. Only the idle vcore can run the first,
+ * and the giver waits 150-650 us first, when a watcher resigns for want
+ * of hand-offs (a second reader's interleaving stranded it so, in 2 runs
+ * of 6).
  */
-static struct pc_mutex first_m = PC_MUTEX_INIT, second_m = PC_MUTEX_INIT;
-static atomic_int first_waits, second_waits, first_ran;
-
-static void *first_owner(void *arg)
-{
-	(void)arg;
-	atomic_store(&first_waits, 1);
-	ASSERT_EQ(pc_mutex_lock(&first_m), 0);
-	atomic_store(&first_ran, 1);
-	ASSERT_EQ(pc_mutex_unlock(&first_m), 0);
-	return NULL;
-}
+static struct pc_mutex second_m = PC_MUTEX_INIT;
+static atomic_int second_waits;
 
 static void *second_owner(void *arg)
 {
@@ -343,48 +352,33 @@ static void *second_owner(void *arg)
 	atomic_store(&second_waits, 1);
 	ASSERT_EQ(pc_mutex_lock(&second_m), 0);
 	ASSERT_EQ(pc_mutex_unlock(&second_m), 0);
-	while (!atomic_load(&first_ran))
+	while (!atomic_load(&got_it))
 		; /* busy: its vcore never picks */
 	return NULL;
 }
 
 TEST(a_uthread_moved_from_the_slot_to_the_queue_runs)
 {
-	struct pc_thread *partner, *a, *b;
+	struct pc_thread *partner = burst_start(2), *a, *b;
 	uint32_t rnd = 99;
 
-	ASSERT_EQ(pc_preempt_quantum_set(0), 0);
-	test_enter(2);
-	ASSERT_EQ(pc_thread_create(&partner, NULL, burst_partner, NULL), 0);
 	for (int round = 0; round < 1000; round++) {
-		uint64_t until;
-
-		atomic_store(&first_waits, 0);
 		atomic_store(&second_waits, 0);
-		atomic_store(&first_ran, 0);
-		ASSERT_EQ(pc_mutex_lock(&first_m), 0);
+		a = start_taker();
 		ASSERT_EQ(pc_mutex_lock(&second_m), 0);
-		ASSERT_EQ(pc_thread_create(&a, NULL, first_owner, NULL), 0);
 		ASSERT_EQ(pc_thread_create(&b, NULL, second_owner, NULL), 0);
-		while (!atomic_load(&first_waits) ||
-		       !atomic_load(&second_waits))
+		while (!atomic_load(&second_waits))
 			pc_thread_yield();
-		until = test_now_ns() + 400000;
-		while (test_now_ns() < until) {
-			ASSERT_EQ(pc_sem_post(&burst_go), 0);
-			ASSERT_EQ(pc_sem_wait(&burst_back), 0);
-		}
+		burst_for(400000);
 		/* Ends the slot's run: else the queue's head may go first. */
 		pc_thread_yield();
 		busy_for(150000 + test_xorshift(&rnd) % 500000);
-		ASSERT_EQ(pc_mutex_unlock(&first_m), 0);
+		ASSERT_EQ(pc_mutex_unlock(&handed), 0);
 		ASSERT_EQ(pc_mutex_unlock(&second_m), 0);
 		ASSERT_EQ(pc_thread_join(a, NULL), 0);
 		ASSERT_EQ(pc_thread_join(b, NULL), 0);
 	}
-	atomic_store(&burst_stop, 1);
-	ASSERT_EQ(pc_sem_post(&burst_go), 0);
-	ASSERT_EQ(pc_thread_join(partner, NULL), 0);
+	burst_stop_partner(partner);
 }
 
 /*
@@ -473,12 +467,8 @@ TEST(a_copy_of_the_default_table_keeps_the_promise)
 	ASSERT_EQ(pc_vcore_limit_set(2), 0);
 	ASSERT_EQ(pc_vcore_request(2), 2);
 	for (int round = 0; round < 300; round++) {
-		uint64_t until;
-
 		t = start_taker();
-		until = test_now_ns() + 5000 + test_xorshift(&rnd) % 40000;
-		while (test_now_ns() < until)
-			;
+		busy_for(5000 + test_xorshift(&rnd) % 40000);
 		hand_over_spinning(t);
 	}
 }
