@@ -290,6 +290,18 @@ static void def_thread_runnable(struct pc_thread *t)
 }
 
 /*
+ * A wake-up for a uthread this vcore queued or handed off. Alone, there
+ * is no idle vcore to wake (its RMW is a tenth of a ping-pong's round
+ * trip); a vcore granted meanwhile spins first, and looks at the queues
+ * and slots itself.
+ */
+static void wake_others(void)
+{
+	if (atomic_load_explicit(&pc__rt.nr_vcores, memory_order_relaxed) > 1)
+		pc_sched_wake();
+}
+
+/*
  * The hand-off slot: @t was woken owning what the calling uthread
  * released, and goes to that vcore's `next`. The caller usually blocks
  * on the same mutex next, and its vcore then switches to @t at once; a
@@ -319,10 +331,6 @@ static void def_thread_handoff(struct pc_thread *t)
 	else if ((old = atomic_exchange(&rq->next, t)))
 		push(self, old);
 	/*
-	 * Alone, there is no idle vcore to wake (its RMW is a tenth of a
-	 * ping-pong's round trip); a vcore granted meanwhile spins first,
-	 * and steals the slot if this one does not pick it.
-	 *
 	 * Race: the load of the watcher may pass the store of the slot (x86
 	 * reorders them), and read a watcher that is resigning and does not
 	 * see the slot. Its resignation fences after it (watch_resign()),
@@ -334,9 +342,8 @@ static void def_thread_handoff(struct pc_thread *t)
 	 * the queue's push wakes as any push does.
 	 */
 	atomic_signal_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(&pc__rt.nr_vcores, memory_order_relaxed) > 1 &&
-	    (old || !atomic_load_explicit(&watcher.vcore, memory_order_relaxed)))
-		pc_sched_wake();
+	if (old || !atomic_load_explicit(&watcher.vcore, memory_order_relaxed))
+		wake_others();
 }
 
 static void def_thread_paused(struct pc_thread *t)
@@ -682,8 +689,7 @@ static struct pc_thread *take_next(struct rq *rq)
 	pc__spin_lock_masked(&rq->lock);
 	t = swap_locked(rq, t);
 	pc__spin_unlock_masked(&rq->lock);
-	if (atomic_load_explicit(&pc__rt.nr_vcores, memory_order_relaxed) > 1)
-		pc_sched_wake();
+	wake_others();
 	return t;
 }
 
