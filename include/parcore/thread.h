@@ -20,6 +20,14 @@
  *    thread underneath), not to the uthread: a uthread that yields may come
  *    back on another vcore and see that vcore's copy. Use the uthread-local
  *    keys below (pc_key_*) for data that must follow the uthread.
+ *  - The floating-point modes (fesetround(), the exception traps of
+ *    feenableexcept(); MXCSR's and the x87 control word's control bits,
+ *    FPCR on aarch64) belong to the uthread and follow it across
+ *    switches. A new uthread starts with the ABI's: round to nearest,
+ *    every trap masked. The exception flags (fetestexcept()) belong to
+ *    the vcore: a switch leaves them as they are, so a flag raised by one
+ *    uthread is seen by the next that runs there. Clear them, compute and
+ *    test them without a parcore call between that may switch.
  *
  * Multi-core mode: uthreads exist once the process has asked for cores with
  * pc_vcore_request(). The context that makes that first request (usually

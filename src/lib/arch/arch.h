@@ -6,8 +6,12 @@
  * a function call, so it saves only what the calling convention says a
  * callee must preserve, plus the floating-point control state:
  *
- *   x86-64 (SysV)  rbx rbp r12-r15, rsp, MXCSR, x87 control word
+ *   x86-64 (SysV)  rbx rbp r12-r15, rsp, MXCSR's control bits, x87
+ *                  control word
  *   aarch64        x19-x29, x30 (lr), sp, d8-d15, FPCR
+ *
+ * The FP status flags (MXCSR bits 0-5, the x87 status word, FPSR) are
+ * the thread's: a switch carries them over as they are.
  *
  * Vector and other floating-point registers are caller-saved, so nobody
  * needs them across a call: they are never saved here (seed 004).

@@ -71,7 +71,8 @@ name:					\
 
 /*
  * SAVE_FRAME into \from's ctx and move to \to's stack, with \from's
- * return address in r8 for RESTORE_PREDICTED. The saved sp is stored
+ * return address in r8 for RESTORE_PREDICTED and the live MXCSR in r10d
+ * for RESTORE_FRAME. The saved sp is stored
  * last, from \to's stack: a fast yield or block has published \from
  * already (context-switch.md), and once the store is seen another vcore
  * may resume it, so nothing may touch its stack after, neither a read
@@ -79,6 +80,7 @@ name:					\
  */
 .macro SAVE_AND_SWITCH from, to
 	SAVE_FRAME
+	movl	(%rsp), %r10d		/* the live MXCSR, for RESTORE_FRAME */
 	movq	56(%rsp), %r8
 	movq	%rsp, %r9
 	movq	(\to), %rsp
@@ -86,13 +88,26 @@ name:					\
 .endm
 
 /*
- * Pop the frame at rsp up to its return address. The FP control words
- * are loaded whatever the current ones are: here ldmxcsr and fldcw cost
- * under a nanosecond, and reading the current MXCSR back to compare
- * (stmxcsr) costs 3.5 (context-switch.md, "The FP control words").
+ * Pop the frame at rsp up to its return address; r10d holds the live
+ * MXCSR. Of the saved MXCSR only the control bits are loaded, and only
+ * if they differ from the live ones: the status flags (bits 0-5) are
+ * the vcore's and carry across switches, as the x87 status word does
+ * and as aarch64's FPSR does. On some Xeons a stmxcsr after an ldmxcsr
+ * that changed the flags costs about 50 ns, so loading each uthread's
+ * own flags made a switch round trip between a uthread that had done
+ * inexact arithmetic and one that had not 110 ns instead of 9
+ * (context-switch.md, "The FP control words"). The x87 control word is
+ * loaded whatever the current one is: fldcw costs under a nanosecond.
  */
 .macro RESTORE_FRAME
+	movl	(%rsp), %r11d
+	xorl	%r10d, %r11d
+	andl	$~0x3f, %r11d		/* the control bits that differ */
+	jz	.Lsame_mxcsr\@
+	xorl	%r11d, %r10d		/* the live flags, the saved controls */
+	movl	%r10d, (%rsp)
 	ldmxcsr	(%rsp)
+.Lsame_mxcsr\@:
 	fldcw	4(%rsp)
 	addq	$8, %rsp
 	popq	%r15
@@ -103,8 +118,13 @@ name:					\
 	popq	%rbp
 .endm
 
-/* Resume the frame at rsp; rax = the word passed. */
+/*
+ * Resume the frame at rsp; rax = the word passed. The live MXCSR goes
+ * through the red zone below the frame, which a signal frame skips.
+ */
 .macro RESTORE
+	stmxcsr	-8(%rsp)
+	movl	-8(%rsp), %r10d
 	RESTORE_FRAME
 	popq	%rcx
 	JMP_RESUME(%rcx)
