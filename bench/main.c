@@ -227,11 +227,12 @@ static void bench_event_poll_latency(struct bench_ctx *c,
  * Contended mutex, @k contenders on 2 cores: uthreads on 2 vcores,
  * pthreads on the CPUs there are, goroutines on 2 Ps. The targets are
  * at 8 (issue: at least Go's throughput, twice pthread_mutex's). Beside
- * them, parcore's floor for any strict-FIFO lock (@floor, ours_sync.c).
+ * them, parcore's floor for any strict-FIFO lock (@floor, ours_sync.c)
+ * and the least a spinlock-queued hand-off costs (@ideal, queue_ideal.c).
  */
 static void bench_mutex(struct bench_ctx *c, struct bench_result *r,
 			unsigned int k, bench_child_fn ours,
-			bench_child_fn floor)
+			bench_child_fn floor, bench_child_fn ideal)
 {
 	static char what[3][128];
 	char *w = what[k == 2 ? 0 : k == 8 ? 1 : 2];
@@ -250,21 +251,28 @@ static void bench_mutex(struct bench_ctx *c, struct bench_result *r,
 	if (bench_run_forked(floor, &c->bt, c->timeout_s,
 			     "parcore's strict-FIFO floor", &p->v))
 		c->ours_failed = 1;
+	p = bench_add_peer(r, "queue_ideal", 0);
+	if (bench_run_forked(ideal, &c->bt, c->timeout_s,
+			     "the ideal queued hand-off", &p->v))
+		c->ours_failed = 1;
 }
 
 static void bench_mutex_2(struct bench_ctx *c, struct bench_result *r)
 {
-	bench_mutex(c, r, 2, ours_mutex_2, ours_fifo_floor_2);
+	bench_mutex(c, r, 2, ours_mutex_2, ours_fifo_floor_2,
+		    ours_queue_ideal_2);
 }
 
 static void bench_mutex_8(struct bench_ctx *c, struct bench_result *r)
 {
-	bench_mutex(c, r, 8, ours_mutex_8, ours_fifo_floor_8);
+	bench_mutex(c, r, 8, ours_mutex_8, ours_fifo_floor_8,
+		    ours_queue_ideal_8);
 }
 
 static void bench_mutex_64(struct bench_ctx *c, struct bench_result *r)
 {
-	bench_mutex(c, r, 64, ours_mutex_64, ours_fifo_floor_64);
+	bench_mutex(c, r, 64, ours_mutex_64, ours_fifo_floor_64,
+		    ours_queue_ideal_64);
 }
 
 /*

@@ -52,6 +52,15 @@ void ours_fifo_floor_2(void *arg, struct bench_value *v);
 void ours_fifo_floor_8(void *arg, struct bench_value *v);
 void ours_fifo_floor_64(void *arg, struct bench_value *v);
 
+/*
+ * The ideal spinlock-queued hand-off, queue_ideal.c: @k uthreads on one
+ * vcore in steady contention for a bare FIFO lock that switches straight
+ * to the next owner; ns per acquisition. Correct on one vcore only.
+ */
+void ours_queue_ideal_2(void *arg, struct bench_value *v);
+void ours_queue_ideal_8(void *arg, struct bench_value *v);
+void ours_queue_ideal_64(void *arg, struct bench_value *v);
+
 /* bench_spread() of 8 uthreads on 2 vcores taking one pc_mutex. */
 void ours_mutex_fairness_8(void *arg, struct bench_value *v);
 

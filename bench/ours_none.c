@@ -76,6 +76,42 @@ void ours_mutex_64(void *arg, struct bench_value *v)
 	compiled_out(v);
 }
 
+void ours_fifo_floor_2(void *arg, struct bench_value *v)
+{
+	(void)arg;
+	compiled_out(v);
+}
+
+void ours_fifo_floor_8(void *arg, struct bench_value *v)
+{
+	(void)arg;
+	compiled_out(v);
+}
+
+void ours_fifo_floor_64(void *arg, struct bench_value *v)
+{
+	(void)arg;
+	compiled_out(v);
+}
+
+void ours_queue_ideal_2(void *arg, struct bench_value *v)
+{
+	(void)arg;
+	compiled_out(v);
+}
+
+void ours_queue_ideal_8(void *arg, struct bench_value *v)
+{
+	(void)arg;
+	compiled_out(v);
+}
+
+void ours_queue_ideal_64(void *arg, struct bench_value *v)
+{
+	(void)arg;
+	compiled_out(v);
+}
+
 void ours_mutex_fairness_8(void *arg, struct bench_value *v)
 {
 	(void)arg;
