@@ -115,7 +115,9 @@ PC_EXPORT int pc_mutex_trylock(struct pc_mutex *m);
 /*
  * pc_mutex_unlock() - release @m: to the first waiter, which becomes the
  * owner, or free if nobody waits. A normal mutex may be released by a
- * thread other than the one that took it.
+ * thread other than the one that took it, once per acquisition: a
+ * release of a free mutex is -EPERM, but two releases of one acquisition
+ * at the same time are undefined, as for pthread_mutex_unlock().
  * Returns 0; -EPERM if @m is not locked, or (error-checking) is held by
  * another; -EINVAL for NULL.
  */

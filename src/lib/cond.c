@@ -96,6 +96,8 @@ static int give_up(struct pc__cond *c, struct pc_mutex *m,
 		bool queued, granted;
 
 		pc__spin_lock(ml);
+		/* A plain pop must not take @w while it is set up again. */
+		pc__mutex_pops_stop(m);
 		queued = atomic_load_explicit(&w->in, memory_order_relaxed) ==
 			 pc__mutex_queue(m);
 		if (queued) {
@@ -113,6 +115,7 @@ static int give_up(struct pc__cond *c, struct pc_mutex *m,
 				atomic_store(w->granted, w->waiting);
 		}
 		granted = atomic_load(w->granted) & PC_W_GRANTED;
+		pc__mutex_pops_resume(m);
 		pc__spin_unlock(ml);
 		if (queued) {
 			pc__waiter_block(w, false);

@@ -11,6 +11,12 @@
  * the next owner without the spinlock (pc__mutex_move()): logically the
  * queue's head, ahead of everything queued. Only the owner sets it, and
  * only its unlock, under the spinlock, takes it.
+ *
+ * The plain pop: with two waiters or more, an unlock pops the head
+ * without the spinlock (hand_off_plain(); docs/design/sync.md, "The
+ * plain pop"). Only an owner pops; a push touches only the tail; a
+ * holder of the spinlock that takes a waiter out of the queue, or looks
+ * whether one is still in it, first stops pops (pc__mutex_pops_stop()).
  */
 #include "internal.h"
 
@@ -25,7 +31,8 @@ struct pc__mutex {
 	atomic_uint state;
 	unsigned int kind;
 	struct pc__spinlock lock;
-	unsigned int pad;
+	atomic_ushort popping;  /* an unlock pops without the spinlock */
+	atomic_ushort removing; /* a holder of the spinlock stopped pops */
 	_Atomic(void *) owner;
 	struct pc__waitq q;
 	_Atomic(struct pc__waiter *) heir;
@@ -150,7 +157,8 @@ static bool take_or_queue(struct pc__mutex *m, struct pc__waiter *w,
 
 	pc__spin_lock(&m->lock);
 	got = take_or_mark_locked(m, w->tag, caller);
-	*first = !got && !m->q.head;
+	/* Atomic: a plain pop may be storing the head. */
+	*first = !got && !__atomic_load_n(&m->q.head, __ATOMIC_RELAXED);
 	if (!got) {
 		pc__waitq_push(&m->q, w);
 		if (own)
@@ -189,6 +197,34 @@ bool pc__mutex_move(struct pc_mutex *pm, struct pc__waiter *w, void *caller)
 }
 
 /*
+ * pc__mutex_pops_stop() - see internal.h. The slow side of the
+ * asymmetric fence with hand_off_plain(): the flag, the fence, then the
+ * look. Either the popper sees the flag and takes the spinlock's path,
+ * behind the caller, or this sees it popping and waits until its pop is
+ * done. The flag goes first, with a full barrier: a caller that finds no
+ * membarrier() (not yet registered) stored it before any vcore, and so
+ * any plain pop, could run.
+ */
+void pc__mutex_pops_stop(struct pc_mutex *pm)
+{
+	struct pc__mutex *m = M(pm);
+
+	atomic_store(&m->removing, 1);
+	if (!pc__asym_fence_ok())
+		return;
+	pc__asym_fence();
+	/* The popper may share this CPU (oversubscription): let it run. */
+	for (unsigned int i = 1;
+	     atomic_load_explicit(&m->popping, memory_order_acquire); i++)
+		pc__spin_pause(i);
+}
+
+void pc__mutex_pops_resume(struct pc_mutex *pm)
+{
+	atomic_store_explicit(&M(pm)->removing, 0, memory_order_release);
+}
+
+/*
  * A timed-out waiter leaves the queue, unless a hand-off took it out
  * first: then it is the owner, and waits for the grant to land.
  */
@@ -197,10 +233,12 @@ static int give_up(struct pc__mutex *m, struct pc__waiter *w)
 	bool left;
 
 	pc__spin_lock(&m->lock);
+	pc__mutex_pops_stop((struct pc_mutex *)m);
 	left = pc__waitq_remove(&m->q, w);
 	if (left && !m->q.head) /* the owner's, no waiters */
 		atomic_store_explicit(&m->state, M_LOCKED,
 				      memory_order_relaxed);
+	pc__mutex_pops_resume((struct pc_mutex *)m);
 	pc__spin_unlock(&m->lock);
 	if (left)
 		return pc__wait_failed(w);
@@ -305,6 +343,46 @@ static void hand_off(struct pc__mutex *m)
 		pc__waiter_grant(w);
 }
 
+/*
+ * The contended unlock's pop without the spinlock, when the head has a
+ * waiter behind it: a push then touches only that one's tail end, so
+ * the pop and the push share no word, and the queue does not empty. The
+ * popping flag and the remover's stop are the two sides of an asymmetric
+ * fence (pc__mutex_pops_stop()): a remover at work sends this to the
+ * spinlock's path. In a nopreempt section, which a remover's wait relies
+ * on. The spinlock's compare-and-swap here was the one locked
+ * instruction after the critical section, and waited for it to finish:
+ * 7 ns of an acquisition's 38 (sync.md). True if it handed @m on; false,
+ * with nothing changed, if hand_off() must.
+ */
+static bool hand_off_plain(struct pc__mutex *m)
+{
+	struct pc__waiter *w = NULL, *next = NULL;
+
+	if (!pc__asym_fence_ok())
+		return false;
+	pc__nopreempt_enter();
+	atomic_store_explicit(&m->popping, 1, memory_order_relaxed);
+	atomic_signal_fence(memory_order_seq_cst); /* the fence's fast side */
+	if (!atomic_load_explicit(&m->removing, memory_order_acquire))
+		w = __atomic_load_n(&m->q.head, __ATOMIC_ACQUIRE);
+	/* Acquire: the push that linked it published its fields. */
+	if (w)
+		next = __atomic_load_n(&w->next, __ATOMIC_ACQUIRE);
+	if (next) {
+		__atomic_store_n(&m->q.head, next, __ATOMIC_RELAXED);
+		next->prev = NULL;
+		atomic_store_explicit(&w->in, NULL, memory_order_relaxed);
+		atomic_store_explicit(&m->owner, w->tag, memory_order_relaxed);
+	}
+	atomic_store_explicit(&m->popping, 0, memory_order_release);
+	pc__nopreempt_exit();
+	if (!next)
+		return false;
+	pc__waiter_grant(w);
+	return true;
+}
+
 int pc_mutex_unlock(struct pc_mutex *pm)
 {
 	struct pc__mutex *m = M(pm);
@@ -338,6 +416,10 @@ int pc_mutex_unlock(struct pc_mutex *pm)
 		return 0;
 	if (expect == M_FREE)
 		return -EPERM;
+	if (expect == M_CONTENDED &&
+	    !atomic_load_explicit(&m->heir, memory_order_relaxed) &&
+	    hand_off_plain(m))
+		return 0;
 	hand_off(m);
 	return 0;
 }

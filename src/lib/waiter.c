@@ -72,10 +72,14 @@ void pc__waitq_push(struct pc__waitq *q, struct pc__waiter *w)
 	w->next = NULL;
 	w->prev = q->tail;
 	atomic_store_explicit(&w->in, q, memory_order_relaxed);
+	/*
+	 * Release: a mutex's plain pop reads the link without the queue's
+	 * lock, and then @w (mutex.c, hand_off_plain()).
+	 */
 	if (q->tail)
-		q->tail->next = w;
+		__atomic_store_n(&q->tail->next, w, __ATOMIC_RELEASE);
 	else
-		q->head = w;
+		__atomic_store_n(&q->head, w, __ATOMIC_RELEASE);
 	q->tail = w;
 }
 
