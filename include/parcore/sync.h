@@ -65,14 +65,15 @@ struct pc_mutex {
 	unsigned int _state;
 	unsigned int _kind;
 	int _lock;
-	unsigned int _pad;
+	unsigned int _removing;
 	void *_owner;
 	void *_head, *_tail;
 	void *_heir;
+	unsigned int _popping;
 };
-#define PC_MUTEX_INIT { 0, PC_MUTEX_NORMAL, 0, 0, NULL, NULL, NULL, NULL }
+#define PC_MUTEX_INIT { 0, PC_MUTEX_NORMAL, 0, 0, NULL, NULL, NULL, NULL, 0 }
 #define PC_MUTEX_ERRORCHECK_INIT                                          \
-	{ 0, PC_MUTEX_ERRORCHECK, 0, 0, NULL, NULL, NULL, NULL }
+	{ 0, PC_MUTEX_ERRORCHECK, 0, 0, NULL, NULL, NULL, NULL, 0 }
 
 /*
  * pc_mutex_init() - make @m an unlocked mutex of @kind (PC_MUTEX_NORMAL

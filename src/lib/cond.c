@@ -95,9 +95,9 @@ static int give_up(struct pc__cond *c, struct pc_mutex *m,
 	for (;;) {
 		bool queued, granted;
 
-		pc__spin_lock(ml);
 		/* A plain pop must not take @w while it is set up again. */
 		pc__mutex_pops_stop(m);
+		pc__spin_lock(ml);
 		queued = atomic_load_explicit(&w->in, memory_order_relaxed) ==
 			 pc__mutex_queue(m);
 		if (queued) {
@@ -115,8 +115,8 @@ static int give_up(struct pc__cond *c, struct pc_mutex *m,
 				atomic_store(w->granted, w->waiting);
 		}
 		granted = atomic_load(w->granted) & PC_W_GRANTED;
-		pc__mutex_pops_resume(m);
 		pc__spin_unlock(ml);
+		pc__mutex_pops_resume(m);
 		if (queued) {
 			pc__waiter_block(w, false);
 			return 0;

@@ -1104,11 +1104,11 @@ bool pc__mutex_move(struct pc_mutex *m, struct pc__waiter *w, void *caller);
 struct pc__spinlock *pc__mutex_spinlock(struct pc_mutex *m);
 struct pc__waitq *pc__mutex_queue(struct pc_mutex *m);
 /*
- * pc__mutex_pops_stop() / pc__mutex_pops_resume() - around a look at
- * @m's queue, or a change to it, other than a push at the tail, under
- * @m's spinlock: an unlock pops the head without the spinlock
- * (mutex.c), and the stop waits for a pop under way and keeps new ones
- * to the spinlock's path. The stop costs a membarrier().
+ * pc__mutex_pops_stop() / pc__mutex_pops_resume() - around the spinlock
+ * held for a look at @m's queue, or a change to it, other than a push
+ * at the tail: an unlock pops the head without the spinlock (mutex.c),
+ * and the stop waits for a pop under way and keeps new ones to the
+ * spinlock's path until the resume. The stop costs a membarrier().
  */
 void pc__mutex_pops_stop(struct pc_mutex *m);
 void pc__mutex_pops_resume(struct pc_mutex *m);

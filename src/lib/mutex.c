@@ -14,9 +14,9 @@
  *
  * The plain pop: with two waiters or more, an unlock pops the head
  * without the spinlock (hand_off_plain(); docs/design/sync.md, "The
- * plain pop"). Only an owner pops; a push touches only the tail; a
- * holder of the spinlock that takes a waiter out of the queue, or looks
- * whether one is still in it, first stops pops (pc__mutex_pops_stop()).
+ * plain pop"). Only an owner pops; a push touches only the tail; who
+ * takes a waiter out of the queue, or looks whether one is still in it,
+ * stops pops first (pc__mutex_pops_stop()), then takes the spinlock.
  */
 #include "internal.h"
 
@@ -31,11 +31,11 @@ struct pc__mutex {
 	atomic_uint state;
 	unsigned int kind;
 	struct pc__spinlock lock;
-	atomic_ushort popping;  /* an unlock pops without the spinlock */
-	atomic_ushort removing; /* a holder of the spinlock stopped pops */
+	atomic_uint removing; /* stops at work (pc__mutex_pops_stop()) */
 	_Atomic(void *) owner;
 	struct pc__waitq q;
 	_Atomic(struct pc__waiter *) heir;
+	atomic_uint popping; /* an unlock pops without the spinlock */
 };
 
 _Static_assert(sizeof(struct pc__mutex) == sizeof(struct pc_mutex),
@@ -44,7 +44,9 @@ _Static_assert(offsetof(struct pc__mutex, owner) ==
 		       offsetof(struct pc_mutex, _owner) &&
 	       offsetof(struct pc__mutex, q) == offsetof(struct pc_mutex, _head) &&
 	       offsetof(struct pc__mutex, heir) ==
-		       offsetof(struct pc_mutex, _heir),
+		       offsetof(struct pc_mutex, _heir) &&
+	       offsetof(struct pc__mutex, popping) ==
+		       offsetof(struct pc_mutex, _popping),
 	       "struct pc_mutex and struct pc__mutex differ");
 
 static struct pc__mutex *M(struct pc_mutex *m)
@@ -198,18 +200,22 @@ bool pc__mutex_move(struct pc_mutex *pm, struct pc__waiter *w, void *caller)
 
 /*
  * pc__mutex_pops_stop() - see internal.h. The slow side of the
- * asymmetric fence with hand_off_plain(): the flag, the fence, then the
- * look. Either the popper sees the flag and takes the spinlock's path,
- * behind the caller, or this sees it popping and waits until its pop is
- * done. The flag goes first, with a full barrier: a caller that finds no
- * membarrier() (not yet registered) stored it before any vcore, and so
- * any plain pop, could run.
+ * asymmetric fence with hand_off_plain(): the count, the fence, then the
+ * look. Either the popper sees the count and takes the spinlock's path,
+ * or this sees it popping and waits until its pop is done. Before the
+ * spinlock, not under it: a membarrier() here costs 11-14 us while
+ * another CPU runs one of the process's threads, and lockers would spin
+ * behind it. The count goes first, by an RMW (a full barrier), and only
+ * then the look whether membarrier() is registered: a plain thread may
+ * pop while it is being registered, and a popper that finds it
+ * registered after this found it not sees the count.
  */
 void pc__mutex_pops_stop(struct pc_mutex *pm)
 {
 	struct pc__mutex *m = M(pm);
 
-	atomic_store(&m->removing, 1);
+	atomic_fetch_add(&m->removing, 1);
+	atomic_signal_fence(memory_order_seq_cst); /* no load above it */
 	if (!pc__asym_fence_ok())
 		return;
 	pc__asym_fence();
@@ -221,7 +227,7 @@ void pc__mutex_pops_stop(struct pc_mutex *pm)
 
 void pc__mutex_pops_resume(struct pc_mutex *pm)
 {
-	atomic_store_explicit(&M(pm)->removing, 0, memory_order_release);
+	atomic_fetch_sub_explicit(&M(pm)->removing, 1, memory_order_release);
 }
 
 /*
@@ -232,14 +238,14 @@ static int give_up(struct pc__mutex *m, struct pc__waiter *w)
 {
 	bool left;
 
-	pc__spin_lock(&m->lock);
 	pc__mutex_pops_stop((struct pc_mutex *)m);
+	pc__spin_lock(&m->lock);
 	left = pc__waitq_remove(&m->q, w);
 	if (left && !m->q.head) /* the owner's, no waiters */
 		atomic_store_explicit(&m->state, M_LOCKED,
 				      memory_order_relaxed);
-	pc__mutex_pops_resume((struct pc_mutex *)m);
 	pc__spin_unlock(&m->lock);
+	pc__mutex_pops_resume((struct pc_mutex *)m);
 	if (left)
 		return pc__wait_failed(w);
 	pc__waiter_settle(w);
@@ -347,8 +353,8 @@ static void hand_off(struct pc__mutex *m)
  * The contended unlock's pop without the spinlock, when the head has a
  * waiter behind it: a push then touches only that one's tail end, so
  * the pop and the push share no word, and the queue does not empty. The
- * popping flag and the remover's stop are the two sides of an asymmetric
- * fence (pc__mutex_pops_stop()): a remover at work sends this to the
+ * popping flag and a remover's stop are the two sides of an asymmetric
+ * fence (pc__mutex_pops_stop()): a stop at work sends this to the
  * spinlock's path. In a nopreempt section, which a remover's wait relies
  * on. The spinlock's compare-and-swap here was the one locked
  * instruction after the critical section, and waited for it to finish:

@@ -28,7 +28,9 @@ struct timespec test_deadline_in(unsigned long long ns);
 
 /*
  * Waiters queued on a parcore/sync.h primitive now: its _lock and the
- * _head of the queue (counted under that spinlock).
+ * _head of the queue (counted under that spinlock). On a mutex only its
+ * holder may count: an unlock pops the head without the spinlock
+ * (mutex.c), and the walk could follow a waiter that has returned.
  */
 int test_waiters(int *lock, void **head);
 
