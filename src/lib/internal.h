@@ -575,7 +575,8 @@ static inline void pc__nopreempt_exit(void)
 extern int pc__pop_fence;
 static inline bool pc__asym_fence_ok(void)
 {
-	return !pc__pop_fence;
+	/* Atomic: a plain thread may read it while it is set up. */
+	return !__atomic_load_n(&pc__pop_fence, __ATOMIC_RELAXED);
 }
 void pc__asym_fence(void);
 

@@ -46,7 +46,9 @@ _Static_assert(offsetof(struct pc__mutex, owner) ==
 	       offsetof(struct pc__mutex, heir) ==
 		       offsetof(struct pc_mutex, _heir) &&
 	       offsetof(struct pc__mutex, popping) ==
-		       offsetof(struct pc_mutex, _popping),
+		       offsetof(struct pc_mutex, _popping) &&
+	       offsetof(struct pc__mutex, removing) ==
+		       offsetof(struct pc_mutex, _removing),
 	       "struct pc_mutex and struct pc__mutex differ");
 
 static struct pc__mutex *M(struct pc_mutex *m)
@@ -215,7 +217,6 @@ void pc__mutex_pops_stop(struct pc_mutex *pm)
 	struct pc__mutex *m = M(pm);
 
 	atomic_fetch_add(&m->removing, 1);
-	atomic_signal_fence(memory_order_seq_cst); /* no load above it */
 	if (!pc__asym_fence_ok())
 		return;
 	pc__asym_fence();

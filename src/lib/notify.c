@@ -501,7 +501,7 @@ static void notify_setup(void)
 #if defined(__x86_64__)
 	if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
 		    0, 0) == 0)
-		pc__pop_fence = 0;
+		__atomic_store_n(&pc__pop_fence, 0, __ATOMIC_RELAXED);
 #endif
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = notify_handler;
