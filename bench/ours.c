@@ -52,6 +52,24 @@ int ours_enter_vcores(int n, struct bench_value *v)
 	return 0;
 }
 
+/* ours_measure_made() - see ours.h. */
+void ours_measure_made(void *arg, struct bench_value *v, int made_err,
+		       bench_batch_fn fn, void *state)
+{
+	double ns;
+	int err;
+
+	if (made_err) {
+		ours_failed(v, "pc_thread_create", made_err);
+		return;
+	}
+	err = bench_measure(arg, fn, state, &ns);
+	if (err)
+		ours_failed(v, "measuring", err);
+	else
+		bench_value_set(v, ns);
+}
+
 /*
  * Direct switch. main and the partner each park in pc_thread_switch()
  * while the other runs. Start: main creates the partner and parks; the

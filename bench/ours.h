@@ -22,6 +22,14 @@ void ours_failed(struct bench_value *v, const char *call, int err);
 int ours_enter_vcores(int n, struct bench_value *v);
 
 /*
+ * The figure of @fn's batches (bench_measure()) into @v, once the
+ * uthreads it needs were made; @made_err: their pc_thread_create()'s
+ * error, if one failed, reported instead.
+ */
+void ours_measure_made(void *arg, struct bench_value *v, int made_err,
+		       bench_batch_fn fn, void *state);
+
+/*
  * pc_thread_switch() to @to, yielding while it is not suspended yet
  * (-EINVAL): on its first pass @to may not have parked. Returns the
  * switch's result. Inline: fifo_floor's ring takes it at every turn.

@@ -54,27 +54,6 @@ static int contention_batch(void *arg, uint64_t n)
 	return 0;
 }
 
-/*
- * The figure of @fn's batches into @v, once the uthreads it needs were
- * made; @made_err: their pc_thread_create()'s error, if one failed.
- */
-static void measure_made(void *arg, struct bench_value *v, int made_err,
-			 bench_batch_fn fn, void *state)
-{
-	double ns;
-	int err;
-
-	if (made_err) {
-		ours_failed(v, "pc_thread_create", made_err);
-		return;
-	}
-	err = bench_measure(arg, fn, state, &ns);
-	if (err)
-		ours_failed(v, "measuring", err);
-	else
-		bench_value_set(v, ns);
-}
-
 static void ours_mutex(void *arg, struct bench_value *v, unsigned int k)
 {
 	static struct contention c = { .m = PC_MUTEX_INIT,
@@ -91,7 +70,7 @@ static void ours_mutex(void *arg, struct bench_value *v, unsigned int k)
 		err = pc_thread_create(&t[made++], NULL, contender, &c);
 	if (err)
 		made--;
-	measure_made(arg, v, err, contention_batch, &c);
+	ours_measure_made(arg, v, err, contention_batch, &c);
 	atomic_store(&c.stop, 1);
 	for (unsigned int i = 0; i < made; i++)
 		pc_sem_post(&c.go);
@@ -190,7 +169,7 @@ static void ours_fifo_floor(void *arg, struct bench_value *v, unsigned int k)
 	}
 	if (err)
 		made--;
-	measure_made(arg, v, err, ring_batch, &r);
+	ours_measure_made(arg, v, err, ring_batch, &r);
 	r.stop = true;
 	for (unsigned int i = 0; i < made; i++) {
 		/* It sees stop, makes this one runnable again and exits. */

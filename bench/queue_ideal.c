@@ -143,7 +143,6 @@ static void ours_queue_ideal(void *arg, struct bench_value *v, unsigned int k)
 	static struct ideal q;
 	struct ideal_member members[BENCH_CONTENDERS_MAX];
 	unsigned int made = 0;
-	double ns;
 	int err = 0;
 
 	if (ours_enter_vcores(1, v))
@@ -155,15 +154,9 @@ static void ours_queue_ideal(void *arg, struct bench_value *v, unsigned int k)
 		err = pc_thread_create(&q.t[made], NULL, contend,
 				       &members[made]);
 	}
-	if (err) {
-		ours_failed(v, "pc_thread_create", err);
-		return; /* the process exits: nothing to join */
-	}
-	err = bench_measure(arg, ideal_batch, &q, &ns);
+	ours_measure_made(arg, v, err, ideal_batch, &q);
 	if (err)
-		ours_failed(v, "measuring", err);
-	else
-		bench_value_set(v, ns);
+		return; /* the stop needs all k; the process exits */
 	q.stop = true;
 	pc_thread_switch(q.owner);
 	for (unsigned int i = 0; i < made; i++)
