@@ -41,6 +41,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../common/sys.h"
 #include "arch/arch.h"
 
 struct pc__vcore;
@@ -649,20 +650,6 @@ static inline struct pc_thread *pc__thread_current(void)
 	return vc ? vc->current : NULL;
 }
 
-/* @h was handed what the caller released (sched.h: thread_handoff). */
-static inline void pc__sched_handoff(struct pc_thread *h)
-{
-	void (*handoff)(struct pc_thread *) = pc__rt.ops->thread_handoff;
-
-	if (!handoff || !pc__thread_current()) {
-		pc__sched_runnable(h);
-		return;
-	}
-	pc__nopreempt_enter();
-	handoff(h);
-	pc__nopreempt_exit();
-}
-
 /* ---- switching (context.c), after struct pc__vcore ---- */
 
 /* Sanitizer halves of the switches below (context.c); no-ops otherwise. */
@@ -827,6 +814,13 @@ struct pc_thread *pc__vcore_yield_target(struct pc__vcore *vc,
 bool pc__vcore_block_ready(struct pc__vcore *vc);
 struct pc_thread *pc__vcore_block_target(struct pc__vcore *vc,
 					 struct pc_thread *t);
+/*
+ * The two at once, for a block published already (a committed wait's):
+ * the pick, or NULL if the loop would do more than take the slot, or if
+ * the slot is empty. One call instead of two on every such block.
+ */
+struct pc_thread *pc__vcore_block_take(struct pc__vcore *vc,
+				       struct pc_thread *t);
 
 /* Makes the calling thread vcore 0 and enters _M (arbiter.c calls it). */
 int pc__vcore_start_first(void);
@@ -995,10 +989,6 @@ struct pc__waitq {
 void *pc__sync_self(void);
 /* A plain thread's tag: main's uthread keeps the one it had before. */
 void *pc__sync_thread_tag(void);
-/* Readies @w for the caller, owner @self (pc__sync_self(), not NULL). */
-void pc__waiter_init(struct pc__waiter *w, void *self);
-/* Gives uthread @w->t's wait a new number (a late canceller's CAS fails). */
-void pc__waiter_renumber(struct pc__waiter *w);
 /*
  * An outcome's CAS on @t's word, from *@v to @to, by anyone but a
  * granter (a timer, a cancellation): when *@v says BLOCKED, a granter
@@ -1007,7 +997,69 @@ void pc__waiter_renumber(struct pc__waiter *w);
  * Returns whether the CAS succeeded; if not, *@v is the word now.
  */
 bool pc__word_mark(struct pc_thread *t, uintptr_t *v, uintptr_t to);
-void pc__waitq_push(struct pc__waitq *q, struct pc__waiter *w);
+/* Gives uthread @w->t's wait a new number (a late canceller's CAS fails). */
+static inline void pc__waiter_renumber(struct pc__waiter *w)
+{
+	w->waiting = (uintptr_t)++w->t->wait_gen << PC_W_SHIFT;
+}
+
+/*
+ * Readies @w for the caller, owner @self (pc__sync_self(), not NULL).
+ * A uthread waits on a word in its TCB, not on its stack: the vcore that
+ * blocks it publishes the block in the word (waiter.c's
+ * block_publish()), and a grant, a timer or a cancellation may act on it
+ * after the uthread has run on elsewhere and its stack frame is gone.
+ * The TCB outlives the wait; the wait's number in the word keeps a late
+ * CAS from touching a later wait. Inline, as the next three: on a
+ * contended mutex's path the calls cost 2 ns of 33 (sync.md, "Cost").
+ */
+static inline void pc__waiter_init(struct pc__waiter *w, void *self)
+{
+	w->next = NULL;
+	atomic_store_explicit(&w->in, NULL, memory_order_relaxed);
+	w->tag = self;
+	w->cancellable = true;
+	w->committed = false;
+	w->expired = false;
+	w->t = pc__thread_current();
+	if (w->t) {
+		w->granted = &w->t->granted;
+		pc__waiter_renumber(w);
+	} else {
+		w->granted = &w->own_word;
+		w->waiting = 0;
+	}
+	/*
+	 * Relaxed: a granter reaches @w only through the queue, which the
+	 * primitive's lock publishes (one locked instruction fewer on the
+	 * contended path).
+	 */
+	atomic_store_explicit(w->granted, w->waiting, memory_order_relaxed);
+}
+
+static inline void pc__waitq_push(struct pc__waitq *q, struct pc__waiter *w)
+{
+	w->next = NULL;
+	w->prev = q->tail;
+	atomic_store_explicit(&w->in, q, memory_order_relaxed);
+	/*
+	 * Release: a mutex's plain pop reads the link without the queue's
+	 * lock, and then @w (mutex.c, hand_off_plain()).
+	 */
+	if (q->tail)
+		__atomic_store_n(&q->tail->next, w, __ATOMIC_RELEASE);
+	else
+		__atomic_store_n(&q->head, w, __ATOMIC_RELEASE);
+	q->tail = w;
+}
+
+/* The word of a wait numbered @waiting, blocked, with no outcome yet. */
+static inline uintptr_t pc__waiter_blocked_word(uintptr_t waiting,
+						bool cancellable)
+{
+	return waiting | PC_W_BLOCKED | (cancellable ? PC_W_CANCELLABLE : 0);
+}
+
 /*
  * Under the lock of the primitive whose queue uthread waiter @w has just
  * joined: publishes its block before anyone can see it queued, so that
@@ -1021,8 +1073,39 @@ void pc__waitq_push(struct pc__waitq *q, struct pc__waiter *w);
  * none) has passed: the block then publishes itself by a CAS as it
  * leaves, and a wait that times out at once sets its outcome with a CAS
  * instead of the markers' fence.
+ *
+ * Under the primitive's lock, so the word's plain store overlaps no
+ * outcome: a granter has yet to find @w queued, its timer is not armed,
+ * and a canceller marks only a word that says BLOCKED, after this store.
+ * What a taker restores (errno, the cleared stack pointer that makes it
+ * wait for the save) is written before it, and a granter's acquire load
+ * of the word sees it. A wait past its deadline is not committed: a
+ * committed one marks itself timed out by the markers' protocol, whose
+ * membarrier() made a timed wait that expires at once (a poll) take 470
+ * ns instead of 55.
  */
-bool pc__waiter_commit(struct pc__waiter *w, uint64_t deadline);
+static inline bool pc__waiter_commit(struct pc__waiter *w, uint64_t deadline)
+{
+	struct pc_thread *t = w->t;
+	struct pc__vcore *vc;
+
+	if (!PC_COMMIT_BLOCK || !t || !pc__asym_fence_ok())
+		return false;
+	if (deadline != UINT64_MAX && pc__now_ns() >= deadline) {
+		w->expired = true; /* pc__waiter_block_until() reads no clock */
+		return false;
+	}
+	vc = pc__vcore_self();
+	pc__nopreempt_enter();
+	t->err = *vc->errno_loc;
+	t->ctx.sp = NULL;
+	atomic_store_explicit(w->granted,
+			      pc__waiter_blocked_word(w->waiting,
+						      w->cancellable),
+			      memory_order_release);
+	w->committed = true;
+	return true;
+}
 struct pc__waiter *pc__waitq_pop(struct pc__waitq *q);
 /* Unlinks @w if it is queued in @q (in constant time); false if not. */
 bool pc__waitq_remove(struct pc__waitq *q, struct pc__waiter *w);
@@ -1044,6 +1127,11 @@ void pc__waiter_block(struct pc__waiter *w, bool spin);
  */
 int pc__waiter_block_until(struct pc__waiter *w, uint64_t deadline,
 			   bool spin);
+/*
+ * pc__waiter_block_until() for a committed waiter @w, without a
+ * deadline: 0 if granted, -ETIMEDOUT if cancelled.
+ */
+int pc__waiter_wait_committed(struct pc__waiter *w);
 void pc__waiter_settle(struct pc__waiter *w);
 /*
  * What a wait that left its queue without a grant returns: -ECANCELED if
@@ -1066,6 +1154,11 @@ bool pc__deadline_ns(const struct timespec *ts, uint64_t *ns);
  * @w may be gone once this returns.
  */
 void pc__waiter_grant(struct pc__waiter *w);
+/*
+ * pc__waiter_grant() (@handoff) or pc__waiter_wake() from inside a
+ * nopreempt section of the caller's (none for a plain thread).
+ */
+void pc__waiter_grant_in(struct pc__waiter *w, bool handoff);
 /*
  * The same for a waiter that is one of several released at once (a
  * barrier's, a wait group's, readers of a rwlock): no hand-off hint to
@@ -1184,6 +1277,8 @@ struct pc_thread *pc__sched_default_yield(int vcoreid, struct pc_thread *y);
  */
 bool pc__sched_default_next_ready(int vcoreid);
 struct pc_thread *pc__sched_default_take_next(int vcoreid);
+/* The two at once, for a block published already: the pick, or NULL. */
+struct pc_thread *pc__sched_default_take_ready(int vcoreid);
 
 extern atomic_bool pc__autoscale_on;
 /*

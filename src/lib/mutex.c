@@ -264,6 +264,7 @@ static int lock_until(struct pc_mutex *pm, uint64_t deadline,
 	struct pc__waiter w;
 	void *self;
 	bool first;
+	int err;
 
 	self = pc__sync_self();
 	if (!self)
@@ -277,9 +278,11 @@ static int lock_until(struct pc_mutex *pm, uint64_t deadline,
 	if (take_or_queue(m, &w, self, true, deadline, &first))
 		return 0;
 	/* Returns as the owner, or timed out. */
-	if (pc__waiter_block_until(&w, deadline, first))
-		return give_up(m, &w);
-	return 0;
+	if (w.committed && deadline == UINT64_MAX)
+		err = pc__waiter_wait_committed(&w);
+	else
+		err = pc__waiter_block_until(&w, deadline, first);
+	return err ? give_up(m, &w) : 0;
 }
 
 int pc_mutex_lock(struct pc_mutex *pm)
@@ -357,10 +360,10 @@ static void hand_off(struct pc__mutex *m)
  * popping flag and a remover's stop are the two sides of an asymmetric
  * fence (pc__mutex_pops_stop()): a stop at work sends this to the
  * spinlock's path. In a nopreempt section, which a remover's wait relies
- * on. The spinlock's compare-and-swap here was the one locked
- * instruction after the critical section, and waited for it to finish:
- * 7 ns of an acquisition's 38 (sync.md). True if it handed @m on; false,
- * with nothing changed, if hand_off() must.
+ * on, and which the grant shares. The spinlock's compare-and-swap here
+ * was the one locked instruction after the critical section, and waited
+ * for it to finish: 7 ns of an acquisition's 38 (sync.md). True if it
+ * handed @m on; false, with nothing changed, if hand_off() must.
  */
 static bool hand_off_plain(struct pc__mutex *m)
 {
@@ -383,11 +386,10 @@ static bool hand_off_plain(struct pc__mutex *m)
 		atomic_store_explicit(&m->owner, w->tag, memory_order_relaxed);
 	}
 	atomic_store_explicit(&m->popping, 0, memory_order_release);
+	if (next)
+		pc__waiter_grant_in(w, true);
 	pc__nopreempt_exit();
-	if (!next)
-		return false;
-	pc__waiter_grant(w);
-	return true;
+	return next;
 }
 
 int pc_mutex_unlock(struct pc_mutex *pm)

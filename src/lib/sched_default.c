@@ -876,6 +876,14 @@ struct pc_thread *pc__sched_default_take_next(int vcoreid)
 	return pc__unhandle_raw(t);
 }
 
+/* pc__sched_default_take_ready() - see internal.h. */
+struct pc_thread *pc__sched_default_take_ready(int vcoreid)
+{
+	if (!pc__sched_default_next_ready(vcoreid))
+		return NULL;
+	return pc__sched_default_take_next(vcoreid);
+}
+
 /* Appends the chain @head..@tail of @n uthreads to vcore @v's queue. */
 static void push_chain(int v, struct pc_thread *head, struct pc_thread *tail,
 		       int n)

@@ -621,14 +621,27 @@ bool pc__vcore_block_ready(struct pc__vcore *vc)
  * its own save would never end (a TSan run of stress_provision hung so,
  * a uthread spinning in a nopreempt section): it runs on instead.
  */
-struct pc_thread *pc__vcore_block_target(struct pc__vcore *vc,
-					 struct pc_thread *t)
+static struct pc_thread *block_pick(struct pc__vcore *vc, struct pc_thread *t,
+				    struct pc_thread *to)
 {
-	struct pc_thread *to = pc__sched_default_take_next(vc->id);
-
 	if (to && to != t)
 		fast_pick(vc, to);
 	return to;
+}
+
+struct pc_thread *pc__vcore_block_target(struct pc__vcore *vc,
+					 struct pc_thread *t)
+{
+	return block_pick(vc, t, pc__sched_default_take_next(vc->id));
+}
+
+/* pc__vcore_block_take() - see internal.h. */
+struct pc_thread *pc__vcore_block_take(struct pc__vcore *vc,
+				       struct pc_thread *t)
+{
+	if (chores_due(vc, 0))
+		return NULL;
+	return block_pick(vc, t, pc__sched_default_take_ready(vc->id));
 }
 
 /* ---- vcore creation ---- */

@@ -35,54 +35,6 @@ void *pc__sync_self(void)
 	return t->sync_tag ? t->sync_tag : t;
 }
 
-/*
- * A uthread waits on a word in its TCB, not on its stack: the vcore that
- * blocks it publishes the block in the word (block_publish()), and a
- * grant, a timer or a cancellation may act on it after the uthread has
- * run on elsewhere and its stack frame is gone. The TCB outlives the
- * wait; the wait's number in the word keeps a late CAS from touching a
- * later wait.
- */
-void pc__waiter_init(struct pc__waiter *w, void *self)
-{
-	w->next = NULL;
-	atomic_store_explicit(&w->in, NULL, memory_order_relaxed);
-	w->tag = self;
-	w->cancellable = true;
-	w->committed = false;
-	w->expired = false;
-	w->t = pc__thread_current();
-	if (w->t) {
-		w->granted = &w->t->granted;
-		pc__waiter_renumber(w);
-	} else {
-		w->granted = &w->own_word;
-		w->waiting = 0;
-	}
-	/*
-	 * Relaxed: a granter reaches @w only through the queue, which the
-	 * primitive's lock publishes (one locked instruction fewer on the
-	 * contended path).
-	 */
-	atomic_store_explicit(w->granted, w->waiting, memory_order_relaxed);
-}
-
-void pc__waitq_push(struct pc__waitq *q, struct pc__waiter *w)
-{
-	w->next = NULL;
-	w->prev = q->tail;
-	atomic_store_explicit(&w->in, q, memory_order_relaxed);
-	/*
-	 * Release: a mutex's plain pop reads the link without the queue's
-	 * lock, and then @w (mutex.c, hand_off_plain()).
-	 */
-	if (q->tail)
-		__atomic_store_n(&q->tail->next, w, __ATOMIC_RELEASE);
-	else
-		__atomic_store_n(&q->head, w, __ATOMIC_RELEASE);
-	q->tail = w;
-}
-
 struct pc__waiter *pc__waitq_pop(struct pc__waitq *q)
 {
 	struct pc__waiter *w = q->head;
@@ -151,12 +103,6 @@ static bool spin_for_grant(struct pc__waiter *w)
 	}
 }
 
-/* pc__waiter_renumber() - see internal.h. */
-void pc__waiter_renumber(struct pc__waiter *w)
-{
-	w->waiting = (uintptr_t)++w->t->wait_gen << PC_W_SHIFT;
-}
-
 /*
  * A uthread's block, in vcore context once it is saved: BLOCKED goes
  * into the word by a CAS from "no outcome", so the outcome's setter, an
@@ -195,12 +141,6 @@ static bool mark_cancelled(struct pc_thread *t, uintptr_t blocked)
 	return true;
 }
 
-/* The word of a wait numbered @waiting, blocked, with no outcome yet. */
-static uintptr_t blocked_word(uintptr_t waiting, bool cancellable)
-{
-	return waiting | PC_W_BLOCKED | (cancellable ? PC_W_CANCELLABLE : 0);
-}
-
 /*
  * A blocker's look for a cancellation requested before its block showed:
  * true if it found one and marked its wait, @blocked, cancelled itself.
@@ -222,7 +162,7 @@ static bool cancel_pending(struct pc_thread *t, uintptr_t blocked)
 
 static bool block_publish(struct pc_thread *t, const struct block_req *r)
 {
-	uintptr_t v = r->waiting, blocked = blocked_word(v, r->cancellable);
+	uintptr_t v = r->waiting, blocked = pc__waiter_blocked_word(v, r->cancellable);
 
 	if (!atomic_compare_exchange_strong(r->word, &v, blocked))
 		return false;
@@ -252,16 +192,15 @@ static void loop_cb(struct pc_thread *t, void *unused)
 
 /*
  * The leave of a uthread whose block is published, with errno saved and
- * in a nopreempt section of depth 1, when the loop would only run the
- * hand-off slot (pc__vcore_block_ready()): straight to the slot's
- * uthread. The pick may be @t itself, made runnable already: it runs
- * on. If a stealer emptied the slot: through the loop, errno saved
- * already.
+ * in a nopreempt section of depth 1, once the pick @to of the 2LS's
+ * hand-off slot is made (pc__vcore_block_target() or _take()): straight
+ * to the slot's uthread. The pick may be @t itself, made runnable
+ * already: it runs on. If there is none (a stealer emptied the slot, or
+ * the loop has more to do): through the loop, errno saved already.
  */
-static int leave_published(struct pc__vcore *vc, struct pc_thread *t)
+static int leave_to(struct pc__vcore *vc, struct pc_thread *t,
+		    struct pc_thread *to)
 {
-	struct pc_thread *to = pc__vcore_block_target(vc, t);
-
 	if (to == t) {
 		pc__nopreempt_exit();
 		return 0;
@@ -291,7 +230,7 @@ static int block_fast(struct pc__vcore *vc, struct pc_thread *t,
 		pc__nopreempt_exit();
 		return 0;
 	}
-	return leave_published(vc, t);
+	return leave_to(vc, t, pc__vcore_block_target(vc, t));
 }
 
 /* Blocks uthread @w->t until its wait has an outcome. */
@@ -320,39 +259,6 @@ static void arm_timer(struct pc_thread *t, uint64_t deadline)
 }
 
 /*
- * pc__waiter_commit() - see internal.h. Under the primitive's lock, so
- * the word's plain store overlaps no outcome: a granter has yet to find
- * @w queued, its timer is not armed, and a canceller marks only a word
- * that says BLOCKED, after this store. What a taker restores (errno, the
- * cleared stack pointer that makes it wait for the save) is written
- * before it, and a granter's acquire load of the word sees it. A wait
- * past its deadline is not committed: a committed one marks itself timed
- * out by the markers' protocol, whose membarrier() made a timed wait
- * that expires at once (a poll) take 470 ns instead of 55.
- */
-bool pc__waiter_commit(struct pc__waiter *w, uint64_t deadline)
-{
-	struct pc_thread *t = w->t;
-	struct pc__vcore *vc;
-
-	if (!PC_COMMIT_BLOCK || !t || !pc__asym_fence_ok())
-		return false;
-	if (deadline != UINT64_MAX && pc__now_ns() >= deadline) {
-		w->expired = true; /* pc__waiter_block_until() reads no clock */
-		return false;
-	}
-	vc = pc__vcore_self();
-	pc__nopreempt_enter();
-	t->err = *vc->errno_loc;
-	t->ctx.sp = NULL;
-	atomic_store_explicit(w->granted,
-			      blocked_word(w->waiting, w->cancellable),
-			      memory_order_release);
-	w->committed = true;
-	return true;
-}
-
-/*
  * A committed waiter's look for a cancellation, the fast side of the
  * asymmetric fence: its word's store, then this load; pc_sync_cancel()
  * stores its request, fences, then loads the word. True if it marked its
@@ -361,42 +267,41 @@ bool pc__waiter_commit(struct pc__waiter *w, uint64_t deadline)
 static bool cancel_self(struct pc__waiter *w)
 {
 	atomic_signal_fence(memory_order_seq_cst);
-	return cancel_pending(w->t, blocked_word(w->waiting, w->cancellable));
+	return cancel_pending(w->t, pc__waiter_blocked_word(w->waiting, w->cancellable));
 }
 
 /*
  * A committed uthread's leave, published already: to the hand-off
- * slot's uthread when the loop would only run that (leave_published()),
- * else through the loop. The section pc__waiter_commit() raised is the
- * only one left, unless the caller blocks inside one of its own: the
- * leave then ends it too, as any leave does (pc__leave_prepare()).
+ * slot's uthread when the loop would only run that, else through the
+ * loop (leave_to()). The section pc__waiter_commit() raised is the only
+ * one left, unless the caller blocks inside one of its own: the leave
+ * then ends it too, as any leave does (pc__leave_prepare()).
  */
 static int leave_committed(struct pc_thread *t)
 {
 	struct pc__vcore *vc = pc__vcore_self();
 
-	if (PC_FAST_BLOCK && vc->irq.nopreempt == 1 &&
-	    pc__vcore_block_ready(vc))
-		return leave_published(vc, t);
-	vc->irq.nopreempt = 1;
-	atomic_signal_fence(memory_order_seq_cst);
-	pc__leave_arm(vc, t, loop_cb, NULL);
-	return pc__thread_leave_raised(vc, t);
+	if (!PC_FAST_BLOCK || vc->irq.nopreempt != 1) {
+		vc->irq.nopreempt = 1;
+		atomic_signal_fence(memory_order_seq_cst);
+		return leave_to(vc, t, NULL);
+	}
+	return leave_to(vc, t, pc__vcore_block_take(vc, t));
 }
 
 /*
  * A committed wait: the uthread leaves once, unless it sets the outcome
  * itself (a cancellation it finds pending); else whoever sets it makes
  * the uthread run, and it returns with it. The deadline was still ahead
- * at the commit: if it has passed since, the timer fires at once.
+ * at the commit: if it has passed since, the timer fires at once. A
+ * committed word says whether the wait is cancellable: so does @w.
  */
-static int wait_committed(struct pc__waiter *w, uint64_t deadline,
-			  bool cancellable)
+static int wait_committed(struct pc__waiter *w, uint64_t deadline)
 {
 	struct pc_thread *t = w->t;
 	uintptr_t v;
 
-	if (cancellable && cancel_self(w)) {
+	if (w->cancellable && cancel_self(w)) {
 		pc__nopreempt_exit();
 	} else if (deadline == UINT64_MAX) {
 		leave_committed(t);
@@ -411,6 +316,16 @@ static int wait_committed(struct pc__waiter *w, uint64_t deadline,
 }
 
 /*
+ * pc__waiter_wait_committed() - see internal.h. Its own entry point, one
+ * frame fewer between the primitive and the switch than through
+ * pc__waiter_block_until(): 3 ns of a contended mutex's 31 (sync.md).
+ */
+int pc__waiter_wait_committed(struct pc__waiter *w)
+{
+	return wait_committed(w, UINT64_MAX);
+}
+
+/*
  * pc__waiter_block() - see internal.h. A uthread blocks with
  * block_once(); a plain thread waits on a futex (the word's low half:
  * both targets are little-endian).
@@ -421,7 +336,7 @@ void pc__waiter_block(struct pc__waiter *w, bool spin)
 
 	if (w->committed) {
 		PC_ASSERT(!w->cancellable); /* as its word says */
-		wait_committed(w, UINT64_MAX, false);
+		wait_committed(w, UINT64_MAX);
 		return;
 	}
 	if (spin && PC_SYNC_SPIN_NS && spin_for_grant(w))
@@ -460,7 +375,7 @@ int pc__waiter_block_until(struct pc__waiter *w, uint64_t deadline,
 	uintptr_t v;
 
 	if (w->committed)
-		return wait_committed(w, deadline, cancellable);
+		return wait_committed(w, deadline);
 	if (spin && PC_SYNC_SPIN_NS && spin_for_grant(w))
 		return 0;
 	for (;;) {
@@ -564,14 +479,14 @@ void pc__waiter_settle(struct pc__waiter *w)
  * marker raises `marking`, fences, and waits while `granting` is up: a
  * plain store never overlaps a marker's CAS. True if it granted; false,
  * with nothing changed, if the word or a marker sends it to the RMW.
- * Its window is a nopreempt section, which a marker's wait relies on.
+ * Its window is in the caller's nopreempt section, which a marker's wait
+ * relies on.
  */
 static bool grant_plain(struct pc_thread *t, atomic_uintptr_t *word)
 {
 	uintptr_t v;
 	bool granted = false;
 
-	pc__nopreempt_enter();
 	atomic_store_explicit(&t->granting, 1, memory_order_relaxed);
 	atomic_signal_fence(memory_order_seq_cst); /* the fence's fast side */
 	if (!atomic_load_explicit(&t->marking, memory_order_relaxed)) {
@@ -589,7 +504,6 @@ static bool grant_plain(struct pc_thread *t, atomic_uintptr_t *word)
 		}
 	}
 	atomic_store_explicit(&t->granting, 0, memory_order_release);
-	pc__nopreempt_exit();
 	return granted;
 }
 
@@ -615,18 +529,35 @@ bool pc__word_mark(struct pc_thread *t, uintptr_t *v, uintptr_t to)
 }
 
 /*
- * pc__waiter_grant() and pc__waiter_wake() - see internal.h. Who waits is
- * read before the grant is published: from then on the waiter may return
- * and its stack, which holds @w, be reused. A uthread's word is in its
- * TCB, and one RMW both sets the outcome and tells whether the uthread
- * had blocked (block_publish()): if it had, it is still stopped, and
- * this grant makes it run; if not, it sees GRANTED itself. Found blocked
- * already, it is granted with a plain store instead (grant_plain()). A
- * futex wake on a reused stack address wakes nobody, or someone who
- * rechecks. A waiter that timed out is not woken: it is awake, or its
- * timer woke it, and it settles under the primitive's lock.
+ * A granted uthread that had blocked goes to the 2LS: with @handoff and
+ * a uthread caller, to its hand-off (sched.h: thread_handoff), else as
+ * runnable. In the caller's nopreempt section, as 2LS calls from
+ * uthread context are.
  */
-static void grant(struct pc__waiter *w, bool handoff)
+static void grant_run(struct pc_thread *t, bool handoff)
+{
+	void (*run)(struct pc_thread *) = pc__rt.ops->thread_handoff;
+
+	if (!handoff || !run || !pc__thread_current())
+		run = pc__rt.ops->thread_runnable;
+	run(pc__handle(t));
+}
+
+/*
+ * pc__waiter_grant_in() - see internal.h. Who waits is read before the
+ * grant is published: from then on the waiter may return and its stack,
+ * which holds @w, be reused. A uthread's word is in its TCB, and one RMW
+ * both sets the outcome and tells whether the uthread had blocked
+ * (block_publish()): if it had, it is still stopped, and this grant
+ * makes it run; if not, it sees GRANTED itself. Found blocked already,
+ * it is granted with a plain store instead (grant_plain()). A futex wake
+ * on a reused stack address wakes nobody, or someone who rechecks. A
+ * waiter that timed out is not woken: it is awake, or its timer woke it,
+ * and it settles under the primitive's lock. One nopreempt section, the
+ * caller's, holds the plain grant's window and the 2LS's call: a section
+ * each cost a contended mutex's hand-off 1.6 ns of 34 (sync.md).
+ */
+void pc__waiter_grant_in(struct pc__waiter *w, bool handoff)
 {
 	struct pc_thread *t = w->t;
 	atomic_uintptr_t *word = w->granted;
@@ -640,22 +571,23 @@ static void grant(struct pc__waiter *w, bool handoff)
 		return;
 	if (!t)
 		pc__futex_wake((uint32_t *)word, 1);
-	else if (!(old & PC_W_BLOCKED))
-		return; /* not stopped yet: its block_publish() fails */
-	else if (handoff)
-		pc__sched_handoff(pc__handle(t));
-	else
-		pc__sched_runnable(pc__handle(t));
+	else if (old & PC_W_BLOCKED)
+		grant_run(t, handoff);
+	/* else not stopped yet: its block_publish() fails */
 }
 
 void pc__waiter_grant(struct pc__waiter *w)
 {
-	grant(w, true);
+	pc__nopreempt_enter();
+	pc__waiter_grant_in(w, true);
+	pc__nopreempt_exit();
 }
 
 void pc__waiter_wake(struct pc__waiter *w)
 {
-	grant(w, false);
+	pc__nopreempt_enter();
+	pc__waiter_grant_in(w, false);
+	pc__nopreempt_exit();
 }
 
 struct pc__waiter *pc__waitq_take_all(struct pc__waitq *q)
