@@ -71,8 +71,9 @@ name:					\
 
 /*
  * SAVE_FRAME into \from's ctx and move to \to's stack, with \from's
- * return address in r8 for RESTORE_PREDICTED and the live MXCSR in r10d
- * for RESTORE_FRAME. The saved sp is stored
+ * return address in r8 for RESTORE_PREDICTED, and the live MXCSR in r10d
+ * and x87 control word in r11d for RESTORE_FRAME (two loads: one load of
+ * both words, stored apart, missed the store forwarding, 3 ns a switch). The saved sp is stored
  * last, from \to's stack: a fast yield or block has published \from
  * already (context-switch.md), and once the store is seen another vcore
  * may resume it, so nothing may touch its stack after, neither a read
@@ -81,6 +82,7 @@ name:					\
 .macro SAVE_AND_SWITCH from, to
 	SAVE_FRAME
 	movl	(%rsp), %r10d		/* the live MXCSR, for RESTORE_FRAME */
+	movzwl	4(%rsp), %r11d		/* the live FCW, for RESTORE_FRAME */
 	movq	56(%rsp), %r8
 	movq	%rsp, %r9
 	movq	(\to), %rsp
@@ -89,17 +91,23 @@ name:					\
 
 /*
  * Pop the frame at rsp up to its return address; r10d holds the live
- * MXCSR. Of the saved MXCSR only the control bits are loaded, and only
- * if they differ from the live ones: the status flags (bits 0-5) are
+ * MXCSR and r11d the live x87 control word. The saved control
+ * word is loaded only if it differs from the live one: an fldcw on every
+ * switch was 1 ns of a contended mutex's 30 (sync.md). Of the saved
+ * MXCSR only the control bits are loaded, and only if they differ from
+ * the live ones: the status flags (bits 0-5) are
  * the vcore's and carry across switches, as the x87 status word does
  * and as aarch64's FPSR does. On some Xeons a stmxcsr after an ldmxcsr
  * that changed the flags costs about 50 ns, so loading each uthread's
  * own flags made a switch round trip between a uthread that had done
  * inexact arithmetic and one that had not 110 ns instead of 9
- * (context-switch.md, "The FP control words"). The x87 control word is
- * loaded whatever the current one is: fldcw costs under a nanosecond.
+ * (context-switch.md, "The FP control words").
  */
 .macro RESTORE_FRAME
+	cmpw	4(%rsp), %r11w
+	je	.Lsame_fcw\@
+	fldcw	4(%rsp)
+.Lsame_fcw\@:
 	movl	(%rsp), %r11d
 	xorl	%r10d, %r11d
 	andl	$~0x3f, %r11d		/* the control bits that differ */
@@ -108,7 +116,6 @@ name:					\
 	movl	%r10d, (%rsp)
 	ldmxcsr	(%rsp)
 .Lsame_mxcsr\@:
-	fldcw	4(%rsp)
 	addq	$8, %rsp
 	popq	%r15
 	popq	%r14
@@ -119,12 +126,15 @@ name:					\
 .endm
 
 /*
- * Resume the frame at rsp; rax = the word passed. The live MXCSR goes
- * through the red zone below the frame, which a signal frame skips.
+ * Resume the frame at rsp; rax = the word passed. The live MXCSR and
+ * control word go through the red zone below the frame, which a signal
+ * frame skips.
  */
 .macro RESTORE
 	stmxcsr	-8(%rsp)
+	fnstcw	-4(%rsp)
 	movl	-8(%rsp), %r10d
+	movzwl	-4(%rsp), %r11d
 	RESTORE_FRAME
 	popq	%rcx
 	JMP_RESUME(%rcx)
