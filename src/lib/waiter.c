@@ -258,26 +258,21 @@ static void arm_timer(struct pc_thread *t, uint64_t deadline)
 	pc__timer_add(pc__vcore_self(), t);
 }
 
-/*
- * A committed waiter's look for a cancellation, the fast side of the
- * asymmetric fence: its word's store, then this load; pc_sync_cancel()
- * stores its request, fences, then loads the word. True if it marked its
- * own wait cancelled: no one else will make it run.
- */
-static bool cancel_self(struct pc__waiter *w)
+/* pc__waiter_cancel_mark() - see internal.h. */
+bool pc__waiter_cancel_mark(struct pc__waiter *w)
 {
-	atomic_signal_fence(memory_order_seq_cst);
-	return cancel_pending(w->t, pc__waiter_blocked_word(w->waiting, w->cancellable));
+	return cancel_pending(w->t, pc__waiter_blocked_word(w->waiting,
+							    w->cancellable));
 }
 
 /*
- * A committed uthread's leave, published already: to the hand-off
- * slot's uthread when the loop would only run that, else through the
- * loop (leave_to()). The section pc__waiter_commit() raised is the only
- * one left, unless the caller blocks inside one of its own: the leave
- * then ends it too, as any leave does (pc__leave_prepare()).
+ * pc__waiter_leave_committed() - see internal.h: to the hand-off slot's
+ * uthread when the loop would only run that, else through the loop
+ * (leave_to()). The section pc__waiter_commit() raised is the only one
+ * left, unless the caller blocks inside one of its own: the leave then
+ * ends it too, as any leave does (pc__leave_prepare()).
  */
-static int leave_committed(struct pc_thread *t)
+int pc__waiter_leave_committed(struct pc_thread *t)
 {
 	struct pc__vcore *vc = pc__vcore_self();
 
@@ -290,39 +285,24 @@ static int leave_committed(struct pc_thread *t)
 }
 
 /*
- * A committed wait: the uthread leaves once, unless it sets the outcome
- * itself (a cancellation it finds pending); else whoever sets it makes
- * the uthread run, and it returns with it. The deadline was still ahead
- * at the commit: if it has passed since, the timer fires at once. A
- * committed word says whether the wait is cancellable: so does @w.
+ * A committed wait with a deadline: the untimed one's, with a timer
+ * around the leave (pc__waiter_wait_committed()). The deadline was still
+ * ahead at the commit: if it has passed since, the timer fires at once.
  */
 static int wait_committed(struct pc__waiter *w, uint64_t deadline)
 {
 	struct pc_thread *t = w->t;
-	uintptr_t v;
 
-	if (w->cancellable && cancel_self(w)) {
+	if (deadline == UINT64_MAX)
+		return pc__waiter_wait_committed(w);
+	if (pc__waiter_cancel_self(w)) {
 		pc__nopreempt_exit();
-	} else if (deadline == UINT64_MAX) {
-		leave_committed(t);
 	} else {
 		arm_timer(t, deadline);
-		leave_committed(t);
+		pc__waiter_leave_committed(t);
 		pc__timer_cancel(t);
 	}
-	v = atomic_load(w->granted);
-	PC_ASSERT(v & (PC_W_GRANTED | PC_W_TIMEDOUT));
-	return (v & PC_W_GRANTED) ? 0 : -ETIMEDOUT;
-}
-
-/*
- * pc__waiter_wait_committed() - see internal.h. Its own entry point, one
- * frame fewer between the primitive and the switch than through
- * pc__waiter_block_until(): 3 ns of a contended mutex's 31 (sync.md).
- */
-int pc__waiter_wait_committed(struct pc__waiter *w)
-{
-	return wait_committed(w, UINT64_MAX);
+	return pc__waiter_committed_outcome(w);
 }
 
 /*
@@ -421,7 +401,7 @@ void pc__waiter_keep_cancel(struct pc__waiter *w)
 
 /*
  * pc_sync_cancel() - see parcore/sync.h. The request first, then the
- * word (the Dekker pair of block_publish(), and of cancel_self() for a
+ * word (the Dekker pair of block_publish(), and of pc__waiter_cancel_self() for a
  * committed wait): blocked in a cancellable wait with no outcome yet,
  * the uthread is marked cancelled and made to run. A wait that ended
  * meanwhile changed the word, and the CAS fails; one not blocked yet
@@ -443,7 +423,7 @@ int pc_sync_cancel(struct pc_thread *h)
 	v = atomic_load(&t->granted);
 	if ((v & PC_W_BITS) != want && pc__asym_fence_ok()) {
 		/*
-		 * The slow side of cancel_self()'s fence: a wait committed
+		 * The slow side of pc__waiter_cancel_self()'s fence: a wait committed
 		 * just now may not show yet. One that shows needs none.
 		 */
 		pc__asym_fence();
