@@ -153,7 +153,7 @@ static bool take_or_mark_locked(struct pc__mutex *m, void *self,
  * Under the spinlock: an unlock that finds CONTENDED takes the spinlock
  * and finds @w queued.
  */
-static bool take_or_queue(struct pc__mutex *m, struct pc__waiter *w,
+static PC_INLINE_HOT bool take_or_queue(struct pc__mutex *m, struct pc__waiter *w,
 			  void *caller, bool own, uint64_t deadline,
 			  bool *first)
 {

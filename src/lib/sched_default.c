@@ -419,7 +419,7 @@ static struct pc_thread *steal_from(struct rq *victim, struct rq *mine)
  *    empty slot, which no stealer writes, and exchanges a full one;
  *  - no membarrier (aarch64): the owner always takes by exchange.
  */
-static struct pc_thread *slot_take(struct rq *rq)
+static PC_INLINE_HOT struct pc_thread *slot_take(struct rq *rq)
 {
 	struct pc_thread *t;
 
@@ -673,7 +673,7 @@ void pc__sched_default_idle_ends(int vcoreid)
  * looks at the slots only (a second reader's interleaving). Moved to the
  * queue, it is woken for as any push is, as in def_thread_handoff().
  */
-static struct pc_thread *take_next(struct rq *rq)
+static PC_INLINE_HOT struct pc_thread *take_next(struct rq *rq)
 {
 	struct pc_thread *t;
 
