@@ -378,6 +378,7 @@ static inline void pc__thread_wait_saved(struct pc_thread *t)
 	if (PC_UNLIKELY(!__atomic_load_n(&t->ctx.sp, __ATOMIC_ACQUIRE)))
 		pc__thread_wait_saved_slow(t);
 }
+
 /* What pc__thread_run() counts when vcore @vc starts on @t (ticks.md). */
 void pc__thread_run_begin(struct pc__vcore *vc, struct pc_thread *t);
 
@@ -988,13 +989,24 @@ struct pc__waitq {
 	struct pc__waiter *head, *tail;
 };
 
+/* A plain thread's tag: main's uthread keeps the one it had before. */
+void *pc__sync_thread_tag(void);
 /*
  * The caller as an owner: its TCB in a uthread, else a tag of its
  * thread. NULL in vcore context, which must not block.
  */
-void *pc__sync_self(void);
-/* A plain thread's tag: main's uthread keeps the one it had before. */
-void *pc__sync_thread_tag(void);
+static inline void *pc__sync_self(void)
+{
+	struct pc__vcore *vc = pc__vcore_self();
+	struct pc_thread *t;
+
+	if (!vc)
+		return pc__sync_thread_tag();
+	t = vc->current;
+	if (!t)
+		return NULL; /* vcore context */
+	return t->sync_tag ? t->sync_tag : t;
+}
 /*
  * An outcome's CAS on @t's word, from *@v to @to, by anyone but a
  * granter (a timer, a cancellation): when *@v says BLOCKED, a granter

@@ -863,7 +863,7 @@ bool pc__sched_default_next_ready(int vcoreid)
  * counted as a pick (steal_next() watches the count); NULL if a stealer
  * emptied the slot since pc__sched_default_next_ready().
  */
-struct pc_thread *pc__sched_default_take_next(int vcoreid)
+static PC_INLINE_HOT struct pc_thread *take_counted(int vcoreid)
 {
 	struct rq *rq = &rqs[vcoreid];
 	struct pc_thread *t = take_next(rq);
@@ -876,12 +876,17 @@ struct pc_thread *pc__sched_default_take_next(int vcoreid)
 	return pc__unhandle_raw(t);
 }
 
+struct pc_thread *pc__sched_default_take_next(int vcoreid)
+{
+	return take_counted(vcoreid);
+}
+
 /* pc__sched_default_take_ready() - see internal.h. */
 struct pc_thread *pc__sched_default_take_ready(int vcoreid)
 {
 	if (!pc__sched_default_next_ready(vcoreid))
 		return NULL;
-	return pc__sched_default_take_next(vcoreid);
+	return take_counted(vcoreid);
 }
 
 /* Appends the chain @head..@tail of @n uthreads to vcore @v's queue. */

@@ -22,19 +22,6 @@ void *pc__sync_owner(void)
 	return self ? self : (void *)((uintptr_t)pc__vcore_self() | 1);
 }
 
-void *pc__sync_self(void)
-{
-	struct pc__vcore *vc = pc__vcore_self();
-	struct pc_thread *t;
-
-	if (!vc)
-		return pc__sync_thread_tag();
-	t = vc->current;
-	if (!t)
-		return NULL; /* vcore context */
-	return t->sync_tag ? t->sync_tag : t;
-}
-
 struct pc__waiter *pc__waitq_pop(struct pc__waitq *q)
 {
 	struct pc__waiter *w = q->head;
