@@ -85,7 +85,7 @@ int pc_mutex_destroy(struct pc_mutex *m)
 /*
  * A load before the CAS: on a held mutex a failed CAS is a locked
  * instruction for nothing, one of about a dozen on the path of a
- * contended acquisition (docs/design/sync.md, "Cost").
+ * contended acquisition (docs/design/sync.md, "What strict FIFO costs").
  */
 static bool take_free(struct pc__mutex *m, void *self)
 {

@@ -522,7 +522,7 @@ static void grant_run(struct pc_thread *t, bool handoff)
  * waiter that timed out is not woken: it is awake, or its timer woke it,
  * and it settles under the primitive's lock. One nopreempt section, the
  * caller's, holds the plain grant's window and the 2LS's call: a section
- * each cost a contended mutex's hand-off 1.6 ns of 34 (sync.md).
+ * each cost a contended mutex's hand-off 1.0 ns of 34 (sync.md).
  */
 void pc__waiter_grant_in(struct pc__waiter *w, bool handoff)
 {
