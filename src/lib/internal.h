@@ -824,8 +824,10 @@ struct pc_thread *pc__vcore_block_target(struct pc__vcore *vc,
 					 struct pc_thread *t);
 /*
  * The two at once, for a block published already (a committed wait's):
- * the pick, or NULL if the loop would do more than take the slot, or if
- * the slot is empty. One call instead of two on every such block.
+ * the pick, which may be @t itself, as for pc__vcore_block_target(); or
+ * NULL if the loop would do more than take the slot, or if the slot is
+ * empty (a stealer may have emptied it). One call instead of two on
+ * every such block.
  */
 struct pc_thread *pc__vcore_block_take(struct pc__vcore *vc,
 				       struct pc_thread *t);

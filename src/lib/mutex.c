@@ -153,9 +153,10 @@ static bool take_or_mark_locked(struct pc__mutex *m, void *self,
  * Under the spinlock: an unlock that finds CONTENDED takes the spinlock
  * and finds @w queued.
  */
-static PC_INLINE_HOT bool take_or_queue(struct pc__mutex *m, struct pc__waiter *w,
-			  void *caller, bool own, uint64_t deadline,
-			  bool *first)
+static PC_INLINE_HOT bool take_or_queue(struct pc__mutex *m,
+					struct pc__waiter *w, void *caller,
+					bool own, uint64_t deadline,
+					bool *first)
 {
 	bool got;
 
@@ -360,10 +361,12 @@ static void hand_off(struct pc__mutex *m)
  * popping flag and a remover's stop are the two sides of an asymmetric
  * fence (pc__mutex_pops_stop()): a stop at work sends this to the
  * spinlock's path. In a nopreempt section, which a remover's wait relies
- * on, and which the grant shares. The spinlock's compare-and-swap here
- * was the one locked instruction after the critical section, and waited
- * for it to finish: 7 ns of an acquisition's 38 (sync.md). True if it
- * handed @m on; false, with nothing changed, if hand_off() must.
+ * on, and which the grant shares (with, for a plain thread's waiter, a
+ * futex wake: a system call in the section). The spinlock's
+ * compare-and-swap here was the one locked instruction after the
+ * critical section, and waited for it to finish: 7 ns of an
+ * acquisition's 38 (sync.md). True if it handed @m on; false, with
+ * nothing changed, if hand_off() must.
  */
 static bool hand_off_plain(struct pc__mutex *m)
 {

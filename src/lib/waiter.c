@@ -149,7 +149,8 @@ static bool cancel_pending(struct pc_thread *t, uintptr_t blocked)
 
 static bool block_publish(struct pc_thread *t, const struct block_req *r)
 {
-	uintptr_t v = r->waiting, blocked = pc__waiter_blocked_word(v, r->cancellable);
+	uintptr_t v = r->waiting;
+	uintptr_t blocked = pc__waiter_blocked_word(v, r->cancellable);
 
 	if (!atomic_compare_exchange_strong(r->word, &v, blocked))
 		return false;
@@ -388,9 +389,10 @@ void pc__waiter_keep_cancel(struct pc__waiter *w)
 
 /*
  * pc_sync_cancel() - see parcore/sync.h. The request first, then the
- * word (the Dekker pair of block_publish(), and of pc__waiter_cancel_self() for a
- * committed wait): blocked in a cancellable wait with no outcome yet,
- * the uthread is marked cancelled and made to run. A wait that ended
+ * word (the Dekker pair of block_publish(), and of
+ * pc__waiter_cancel_self() for a committed wait): blocked in a
+ * cancellable wait with no outcome yet, the uthread is marked cancelled
+ * and made to run. A wait that ended
  * meanwhile changed the word, and the CAS fails; one not blocked yet
  * sees the request as it blocks.
  */
@@ -410,8 +412,9 @@ int pc_sync_cancel(struct pc_thread *h)
 	v = atomic_load(&t->granted);
 	if ((v & PC_W_BITS) != want && pc__asym_fence_ok()) {
 		/*
-		 * The slow side of pc__waiter_cancel_self()'s fence: a wait committed
-		 * just now may not show yet. One that shows needs none.
+		 * The slow side of pc__waiter_cancel_self()'s fence: a
+		 * wait committed just now may not show yet. One that shows
+		 * needs none.
 		 */
 		pc__asym_fence();
 		v = atomic_load(&t->granted);
