@@ -514,6 +514,16 @@ static void grant_run(struct pc_thread *t, bool handoff)
 }
 
 /*
+ * A plain thread's waiter is woken by a futex. Out of line: inlined, the
+ * system call's registers made every grant to a uthread save and
+ * restore three.
+ */
+static __attribute__((noinline)) void wake_thread(atomic_uintptr_t *word)
+{
+	pc__futex_wake((uint32_t *)word, 1);
+}
+
+/*
  * pc__waiter_grant_in() - see internal.h. Who waits is read before the
  * grant is published: from then on the waiter may return and its stack,
  * which holds @w, be reused. A uthread's word is in its TCB, and one RMW
@@ -540,7 +550,7 @@ void pc__waiter_grant_in(struct pc__waiter *w, bool handoff)
 	if (old & PC_W_TIMEDOUT)
 		return;
 	if (!t)
-		pc__futex_wake((uint32_t *)word, 1);
+		wake_thread(word);
 	else if (old & PC_W_BLOCKED)
 		grant_run(t, handoff);
 	/* else not stopped yet: its block_publish() fails */
