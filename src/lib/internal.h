@@ -379,7 +379,6 @@ static inline void pc__thread_wait_saved(struct pc_thread *t)
 	if (PC_UNLIKELY(!__atomic_load_n(&t->ctx.sp, __ATOMIC_ACQUIRE)))
 		pc__thread_wait_saved_slow(t);
 }
-
 /* What pc__thread_run() counts when vcore @vc starts on @t (ticks.md). */
 void pc__thread_run_begin(struct pc__vcore *vc, struct pc_thread *t);
 

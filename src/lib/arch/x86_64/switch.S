@@ -91,13 +91,12 @@ name:					\
 
 /*
  * Pop the frame at rsp up to its return address; r10d holds the live
- * MXCSR and r11d the live x87 control word. The saved control
- * word is loaded only if it differs from the live one: an fldcw on every
- * switch was 1 ns of a contended mutex's 30 (sync.md). Of the saved
- * MXCSR only the control bits are loaded, and only if they differ from
- * the live ones: the status flags (bits 0-5) are
- * the vcore's and carry across switches, as the x87 status word does
- * and as aarch64's FPSR does. On some Xeons a stmxcsr after an ldmxcsr
+ * MXCSR and r11d the live x87 control word. The saved control word is
+ * loaded only if it differs from the live one: an fldcw on every switch
+ * was 1 ns of a contended mutex's 30 (sync.md). Of the saved MXCSR only
+ * the control bits are loaded, and only if they differ from the live
+ * ones: the status flags (bits 0-5) are the vcore's and carry across
+ * switches, as the x87 status word does and as aarch64's FPSR does. On some Xeons a stmxcsr after an ldmxcsr
  * that changed the flags costs about 50 ns, so loading each uthread's
  * own flags made a switch round trip between a uthread that had done
  * inexact arithmetic and one that had not 110 ns instead of 9
