@@ -79,7 +79,6 @@ static int enqueue(struct pc__cond *c, struct pc_mutex *m,
 static int give_up(struct pc__cond *c, struct pc_mutex *m,
 		   struct pc__waiter *w)
 {
-	struct pc__spinlock *ml = pc__mutex_spinlock(m);
 	bool left;
 
 	pc__spin_lock(&c->lock);
@@ -96,8 +95,7 @@ static int give_up(struct pc__cond *c, struct pc_mutex *m,
 		bool queued, granted;
 
 		/* A plain pop must not take @w while it is set up again. */
-		pc__mutex_pops_stop(m);
-		pc__spin_lock(ml);
+		pc__mutex_queue_lock(m);
 		queued = atomic_load_explicit(&w->in, memory_order_relaxed) ==
 			 pc__mutex_queue(m);
 		if (queued) {
@@ -115,8 +113,7 @@ static int give_up(struct pc__cond *c, struct pc_mutex *m,
 				atomic_store(w->granted, w->waiting);
 		}
 		granted = atomic_load(w->granted) & PC_W_GRANTED;
-		pc__spin_unlock(ml);
-		pc__mutex_pops_resume(m);
+		pc__mutex_queue_unlock(m);
 		if (queued) {
 			pc__waiter_block(w, false);
 			return 0;

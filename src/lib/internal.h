@@ -1254,18 +1254,17 @@ void *pc__sync_owner(void);
  * it: the caller then grants @w.
  */
 bool pc__mutex_move(struct pc_mutex *m, struct pc__waiter *w, void *caller);
-/* @m's spinlock and waiter queue (cond.c settles a timed-out waiter). */
-struct pc__spinlock *pc__mutex_spinlock(struct pc_mutex *m);
+/* @m's waiter queue (cond.c settles a timed-out waiter). */
 struct pc__waitq *pc__mutex_queue(struct pc_mutex *m);
 /*
- * pc__mutex_pops_stop() / pc__mutex_pops_resume() - around the spinlock
- * held for a look at @m's queue, or a change to it, other than a push
- * at the tail: an unlock pops the head without the spinlock (mutex.c),
- * and the stop waits for a pop under way and keeps new ones to the
- * spinlock's path until the resume. The stop costs a membarrier().
+ * pc__mutex_queue_lock() / pc__mutex_queue_unlock() - @m's spinlock, for
+ * a look at its queue, or a change to it, other than a push at the tail:
+ * an unlock pops the head without the spinlock (mutex.c), so the lock
+ * first waits for a pop under way and keeps new ones to the spinlock's
+ * path until the unlock. The lock costs a membarrier().
  */
-void pc__mutex_pops_stop(struct pc_mutex *m);
-void pc__mutex_pops_resume(struct pc_mutex *m);
+void pc__mutex_queue_lock(struct pc_mutex *m);
+void pc__mutex_queue_unlock(struct pc_mutex *m);
 
 /* ---- ticks (tick.c; docs/design/ticks.md) ---- */
 

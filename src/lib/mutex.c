@@ -16,7 +16,8 @@
  * without the spinlock (hand_off_plain(); docs/design/sync.md, "The
  * plain pop"). Only an owner pops; a push touches only the tail; who
  * takes a waiter out of the queue, or looks whether one is still in it,
- * stops pops first (pc__mutex_pops_stop()), then takes the spinlock.
+ * stops pops first (pops_stop()), then takes the spinlock
+ * (pc__mutex_queue_lock()).
  */
 #include "internal.h"
 
@@ -31,7 +32,7 @@ struct pc__mutex {
 	atomic_uint state;
 	unsigned int kind;
 	struct pc__spinlock lock;
-	atomic_uint removing; /* stops at work (pc__mutex_pops_stop()) */
+	atomic_uint removing; /* stops at work (pops_stop()) */
 	_Atomic(void *) owner;
 	struct pc__waitq q;
 	_Atomic(struct pc__waiter *) heir;
@@ -54,11 +55,6 @@ _Static_assert(offsetof(struct pc__mutex, owner) ==
 static struct pc__mutex *M(struct pc_mutex *m)
 {
 	return (struct pc__mutex *)m;
-}
-
-struct pc__spinlock *pc__mutex_spinlock(struct pc_mutex *m)
-{
-	return &M(m)->lock;
 }
 
 struct pc__waitq *pc__mutex_queue(struct pc_mutex *m)
@@ -202,8 +198,8 @@ bool pc__mutex_move(struct pc_mutex *pm, struct pc__waiter *w, void *caller)
 }
 
 /*
- * pc__mutex_pops_stop() - see internal.h. The slow side of the
- * asymmetric fence with hand_off_plain(): the count, the fence, then the
+ * The stop of pc__mutex_queue_lock(), the slow side of the asymmetric
+ * fence with hand_off_plain(): the count, the fence, then the
  * look. Either the popper sees the count and takes the spinlock's path,
  * or this sees it popping and waits until its pop is done. Before the
  * spinlock, not under it: a membarrier() here costs 11-14 us while
@@ -213,10 +209,8 @@ bool pc__mutex_move(struct pc_mutex *pm, struct pc__waiter *w, void *caller)
  * pop while it is being registered, and a popper that finds it
  * registered after this found it not sees the count.
  */
-void pc__mutex_pops_stop(struct pc_mutex *pm)
+static void pops_stop(struct pc__mutex *m)
 {
-	struct pc__mutex *m = M(pm);
-
 	atomic_fetch_add(&m->removing, 1);
 	if (!pc__asym_fence_ok())
 		return;
@@ -227,8 +221,16 @@ void pc__mutex_pops_stop(struct pc_mutex *pm)
 		pc__spin_pause(i);
 }
 
-void pc__mutex_pops_resume(struct pc_mutex *pm)
+/* pc__mutex_queue_lock() and pc__mutex_queue_unlock() - see internal.h. */
+void pc__mutex_queue_lock(struct pc_mutex *pm)
 {
+	pops_stop(M(pm));
+	pc__spin_lock(&M(pm)->lock);
+}
+
+void pc__mutex_queue_unlock(struct pc_mutex *pm)
+{
+	pc__spin_unlock(&M(pm)->lock);
 	atomic_fetch_sub_explicit(&M(pm)->removing, 1, memory_order_release);
 }
 
@@ -240,14 +242,12 @@ static int give_up(struct pc__mutex *m, struct pc__waiter *w)
 {
 	bool left;
 
-	pc__mutex_pops_stop((struct pc_mutex *)m);
-	pc__spin_lock(&m->lock);
+	pc__mutex_queue_lock((struct pc_mutex *)m);
 	left = pc__waitq_remove(&m->q, w);
 	if (left && !m->q.head) /* the owner's, no waiters */
 		atomic_store_explicit(&m->state, M_LOCKED,
 				      memory_order_relaxed);
-	pc__spin_unlock(&m->lock);
-	pc__mutex_pops_resume((struct pc_mutex *)m);
+	pc__mutex_queue_unlock((struct pc_mutex *)m);
 	if (left)
 		return pc__wait_failed(w);
 	pc__waiter_settle(w);
@@ -361,7 +361,7 @@ static __attribute__((noinline)) void hand_off(struct pc__mutex *m)
  * waiter behind it: a push then touches only that one's tail end, so
  * the pop and the push share no word, and the queue does not empty. The
  * popping flag and a remover's stop are the two sides of an asymmetric
- * fence (pc__mutex_pops_stop()): a stop at work sends this to the
+ * fence (pops_stop()): a stop at work sends this to the
  * spinlock's path. In a nopreempt section, which a remover's wait relies
  * on, and which the grant shares (with, for a plain thread's waiter, a
  * futex wake: a system call in the section). The spinlock's

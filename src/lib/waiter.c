@@ -392,9 +392,8 @@ void pc__waiter_keep_cancel(struct pc__waiter *w)
  * word (the Dekker pair of block_publish(), and of
  * pc__waiter_cancel_self() for a committed wait): blocked in a
  * cancellable wait with no outcome yet, the uthread is marked cancelled
- * and made to run. A wait that ended
- * meanwhile changed the word, and the CAS fails; one not blocked yet
- * sees the request as it blocks.
+ * and made to run. A wait that ended meanwhile changed the word, and the
+ * CAS fails; one not blocked yet sees the request as it blocks.
  */
 int pc_sync_cancel(struct pc_thread *h)
 {
