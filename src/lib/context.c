@@ -204,45 +204,6 @@ void pc__thread_leave_forever(struct pc_thread *t, pc__vcore_cb cb)
 
 /* ---- vcore context -> uthread ---- */
 
-/*
- * Another uthread starts a fresh quantum (ticks.md). Resuming the same one
- * (after a notification, or a yield with nothing queued) does not: its
- * quantum goes on. Direct switches do not count, so a group of coroutines
- * shares one quantum.
- */
-static inline void run_begin(struct pc__vcore *vc, struct pc_thread *t)
-{
-	if (vc->last_run == t)
-		return;
-	vc->last_run = t;
-	atomic_store_explicit(&vc->nr_runs,
-			      atomic_load_explicit(&vc->nr_runs,
-						   memory_order_relaxed) +
-				      1,
-			      memory_order_relaxed);
-	if (__atomic_load_n(&pc_pause_pending, __ATOMIC_RELAXED))
-		__atomic_store_n(&pc_pause_pending, 0, __ATOMIC_RELAXED);
-	/*
-	 * Race: a warning's flag (revoke.c), set as this vcore picked @t,
-	 * was just cleared: a warned vcore's uthread pauses too. (A
-	 * store-load reorder can still lose it; the deadline then acts as
-	 * for a uthread that never pauses.)
-	 */
-	if (PC_UNLIKELY(atomic_load_explicit(
-		    &vc->arb->preempt_pending,
-		    memory_order_relaxed)))
-		__atomic_store_n(&pc_pause_pending, 1, __ATOMIC_RELAXED);
-	if (atomic_load_explicit(&vc->tick_due, memory_order_relaxed))
-		atomic_store_explicit(&vc->tick_due, 0, memory_order_relaxed);
-	pc__ticker_kick();
-}
-
-/* pc__thread_run_begin() - see internal.h. */
-void pc__thread_run_begin(struct pc__vcore *vc, struct pc_thread *t)
-{
-	run_begin(vc, t);
-}
-
 /* pc__thread_wait_saved_slow() - see internal.h. */
 void pc__thread_wait_saved_slow(struct pc_thread *t)
 {
@@ -260,7 +221,7 @@ void pc__thread_run(struct pc_thread *t)
 	struct pc__vcore *vc = pc__vcore_self();
 
 	pc__thread_wait_saved(t);
-	run_begin(vc, t);
+	pc__vcore_run_begin(vc, t);
 	vc->current = t;
 	atomic_store_explicit(&t->last_vcore, vc->id, memory_order_relaxed);
 	*vc->errno_loc = t->err;

@@ -379,8 +379,6 @@ static inline void pc__thread_wait_saved(struct pc_thread *t)
 	if (PC_UNLIKELY(!__atomic_load_n(&t->ctx.sp, __ATOMIC_ACQUIRE)))
 		pc__thread_wait_saved_slow(t);
 }
-/* What pc__thread_run() counts when vcore @vc starts on @t (ticks.md). */
-void pc__thread_run_begin(struct pc__vcore *vc, struct pc_thread *t);
 
 /* Prepares @t's saved context to start the uthread's entry function. */
 void pc__thread_ctx_init(struct pc_thread *t);
@@ -802,6 +800,11 @@ static inline struct pc__vcore *pc__vcore_get(int id)
 /* The vcore loop: never returns. Vcore context. */
 __attribute__((noreturn)) void pc__vcore_loop(struct pc__vcore *vc);
 /*
+ * What vcore @vc counts as it starts a run of @t (ticks.md): a pick of
+ * the loop's (pc__thread_run()) or of a fast yield or block.
+ */
+void pc__vcore_run_begin(struct pc__vcore *vc, struct pc_thread *t);
+/*
  * A yield of @t, running on @vc, without the loop (a fast yield): if the
  * loop has nothing else to do and the 2LS would just swap @t for another,
  * queues @t (with its context marked unsaved) and returns the one to
@@ -812,24 +815,28 @@ struct pc_thread *pc__vcore_yield_target(struct pc__vcore *vc,
 					 struct pc_thread *t);
 /*
  * A block without the loop (waiter.c's fast block): whether the loop's
- * pass on @vc would do nothing but take the 2LS's hand-off slot; and,
- * once the blocking uthread @t is published, that pick, counted as the
- * loop's run would be: @t itself if it was made runnable meanwhile, or
- * NULL (the slot was stolen meanwhile). Uthread context, in a nopreempt
- * section of depth 1.
+ * pass on @vc would do nothing but take the 2LS's hand-off slot.
  */
 bool pc__vcore_block_ready(struct pc__vcore *vc);
-struct pc_thread *pc__vcore_block_target(struct pc__vcore *vc,
-					 struct pc_thread *t);
 /*
- * The two at once, for a block published already (a committed wait's):
- * the pick, which may be @t itself, as for pc__vcore_block_target(); or
- * NULL if the loop would do more than take the slot, or if the slot is
- * empty (a stealer may have emptied it). One call instead of two on
- * every such block.
+ * How pc__vcore_block_leave() picks: the hand-off slot, as the fast
+ * block does once pc__vcore_block_ready() said yes and the block is
+ * published (PICK); the same with that check made first, for a block
+ * published already, a committed wait's (TAKE); or nothing (LOOP).
  */
-struct pc_thread *pc__vcore_block_take(struct pc__vcore *vc,
-				       struct pc_thread *t);
+enum pc__block_how { PC_BLOCK_PICK, PC_BLOCK_TAKE, PC_BLOCK_LOOP };
+/*
+ * The leave of uthread @t, published blocked, with errno saved and in a
+ * nopreempt section of depth 1: straight to the uthread of the 2LS's
+ * hand-off slot, picked as @how says and counted as the loop's run would
+ * be; or, with no pick (a stealer emptied the slot, or the loop has more
+ * to do), through the loop. The pick may be @t itself, made runnable
+ * since it was published (a timer, a plain thread's grant): it runs on.
+ * Returns 0 when @t runs again. Tail position only, as
+ * pc__thread_leave().
+ */
+int pc__vcore_block_leave(struct pc__vcore *vc, struct pc_thread *t,
+			  enum pc__block_how how);
 
 /* Makes the calling thread vcore 0 and enters _M (arbiter.c calls it). */
 int pc__vcore_start_first(void);

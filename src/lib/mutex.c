@@ -117,7 +117,7 @@ static bool held_by(struct pc__mutex *m, void *self)
  * instruction fewer per signal). Once CONTENDED, only a holder of the
  * spinlock changes it.
  */
-static bool take_or_mark_locked(struct pc__mutex *m, void *self,
+static PC_INLINE_HOT bool take_or_mark_locked(struct pc__mutex *m, void *self,
 				void *caller)
 {
 	unsigned int v = atomic_load(&m->state);

@@ -573,15 +573,55 @@ void pc__vcore_loop(struct pc__vcore *vc)
 }
 
 /*
+ * Another uthread starts a fresh quantum (ticks.md). Resuming the same one
+ * (after a notification, or a yield with nothing queued) does not: its
+ * quantum goes on. Direct switches do not count, so a group of coroutines
+ * shares one quantum.
+ */
+static PC_INLINE_HOT void run_begin(struct pc__vcore *vc, struct pc_thread *t)
+{
+	if (vc->last_run == t)
+		return;
+	vc->last_run = t;
+	atomic_store_explicit(&vc->nr_runs,
+			      atomic_load_explicit(&vc->nr_runs,
+						   memory_order_relaxed) +
+				      1,
+			      memory_order_relaxed);
+	if (__atomic_load_n(&pc_pause_pending, __ATOMIC_RELAXED))
+		__atomic_store_n(&pc_pause_pending, 0, __ATOMIC_RELAXED);
+	/*
+	 * Race: a warning's flag (revoke.c), set as this vcore picked @t,
+	 * was just cleared: a warned vcore's uthread pauses too. (A
+	 * store-load reorder can still lose it; the deadline then acts as
+	 * for a uthread that never pauses.)
+	 */
+	if (PC_UNLIKELY(atomic_load_explicit(
+		    &vc->arb->preempt_pending,
+		    memory_order_relaxed)))
+		__atomic_store_n(&pc_pause_pending, 1, __ATOMIC_RELAXED);
+	if (atomic_load_explicit(&vc->tick_due, memory_order_relaxed))
+		atomic_store_explicit(&vc->tick_due, 0, memory_order_relaxed);
+	pc__ticker_kick();
+}
+
+/* pc__vcore_run_begin() - see internal.h. */
+void pc__vcore_run_begin(struct pc__vcore *vc, struct pc_thread *t)
+{
+	run_begin(vc, t);
+}
+
+/*
  * A pick made without the loop, by a fast yield or block: counted as the
  * loop's pass, and @to's run begun once it is saved (it may be another
  * fast yielder or blocker, queued or published before its save).
  */
-static void fast_pick(struct pc__vcore *vc, struct pc_thread *to)
+static PC_INLINE_HOT void fast_pick(struct pc__vcore *vc,
+				   struct pc_thread *to)
 {
 	count_pass(vc);
 	pc__thread_wait_saved(to);
-	pc__thread_run_begin(vc, to);
+	run_begin(vc, to);
 }
 
 /*
@@ -612,36 +652,55 @@ bool pc__vcore_block_ready(struct pc__vcore *vc)
 }
 
 /*
- * pc__vcore_block_target() - see internal.h; the protocol and its races:
+ * The pick of pc__vcore_block_leave(); the protocol and its races:
  * docs/design/sync.md, "Fast block". The slot's uthread may be another
  * fast blocker's, published before it was saved: wait for its save.
  * The pick may also be @t itself: made runnable since it published its
- * block (a timer, a plain thread's grant) and queued on this vcore, it
- * is the queue's head that the slot's run limit puts first. Waiting for
- * its own save would never end (a TSan run of stress_provision hung so,
- * a uthread spinning in a nopreempt section): it runs on instead.
+ * block and queued on this vcore, it is the queue's head that the slot's
+ * run limit puts first. Waiting for its own save would never end (a
+ * TSan run of stress_provision hung so, a uthread spinning in a
+ * nopreempt section): it runs on instead.
  */
-static struct pc_thread *block_pick(struct pc__vcore *vc, struct pc_thread *t,
-				    struct pc_thread *to)
+static PC_INLINE_HOT struct pc_thread *
+block_pick(struct pc__vcore *vc, struct pc_thread *t, enum pc__block_how how)
 {
+	struct pc_thread *to;
+
+	if (how == PC_BLOCK_LOOP || (how == PC_BLOCK_TAKE && chores_due(vc, 0)))
+		return NULL;
+	to = how == PC_BLOCK_TAKE ? pc__sched_default_take_ready(vc->id)
+				  : pc__sched_default_take_next(vc->id);
 	if (to && to != t)
 		fast_pick(vc, to);
 	return to;
 }
 
-struct pc_thread *pc__vcore_block_target(struct pc__vcore *vc,
-					 struct pc_thread *t)
+/* A blocked uthread's way through the loop: it is published. */
+static void loop_cb(struct pc_thread *t, void *unused)
 {
-	return block_pick(vc, t, pc__sched_default_take_next(vc->id));
+	(void)t;
+	(void)unused;
+	pc__vcore_loop(pc__vcore_self());
 }
 
-/* pc__vcore_block_take() - see internal.h. */
-struct pc_thread *pc__vcore_block_take(struct pc__vcore *vc,
-				       struct pc_thread *t)
+/*
+ * pc__vcore_block_leave() - see internal.h. One function from the pick
+ * to the switch, which it enters by a tail call: a committed block went
+ * through three frames here (sync.md).
+ */
+int pc__vcore_block_leave(struct pc__vcore *vc, struct pc_thread *t,
+			  enum pc__block_how how)
 {
-	if (chores_due(vc, 0))
-		return NULL;
-	return block_pick(vc, t, pc__sched_default_take_ready(vc->id));
+	struct pc_thread *to = block_pick(vc, t, how);
+
+	if (to == t) {
+		pc__nopreempt_exit();
+		return 0;
+	}
+	if (to)
+		return pc__thread_switch_raised(vc, t, to);
+	pc__leave_arm(vc, t, loop_cb, NULL);
+	return pc__thread_leave_raised(vc, t);
 }
 
 /* ---- vcore creation ---- */

@@ -170,35 +170,6 @@ static void block_cb(struct pc_thread *t, void *arg)
 	pc__vcore_loop(pc__vcore_self());
 }
 
-/* A fast block's way through the loop: the uthread is published. */
-static void loop_cb(struct pc_thread *t, void *unused)
-{
-	(void)t;
-	(void)unused;
-	pc__vcore_loop(pc__vcore_self());
-}
-
-/*
- * The leave of a uthread whose block is published, with errno saved and
- * in a nopreempt section of depth 1, once the pick @to of the 2LS's
- * hand-off slot is made (pc__vcore_block_target() or _take()): straight
- * to the slot's uthread. The pick may be @t itself, made runnable
- * already: it runs on. If there is none (a stealer emptied the slot, or
- * the loop has more to do): through the loop, errno saved already.
- */
-static int leave_to(struct pc__vcore *vc, struct pc_thread *t,
-		    struct pc_thread *to)
-{
-	if (to == t) {
-		pc__nopreempt_exit();
-		return 0;
-	}
-	if (to)
-		return pc__thread_switch_raised(vc, t, to);
-	pc__leave_arm(vc, t, loop_cb, NULL);
-	return pc__thread_leave_raised(vc, t);
-}
-
 /*
  * A fast block (docs/design/sync.md), in a nopreempt section of depth 1
  * and ready (pc__vcore_block_ready()): the uthread publishes its block
@@ -218,7 +189,7 @@ static int block_fast(struct pc__vcore *vc, struct pc_thread *t,
 		pc__nopreempt_exit();
 		return 0;
 	}
-	return leave_to(vc, t, pc__vcore_block_target(vc, t));
+	return pc__vcore_block_leave(vc, t, PC_BLOCK_PICK);
 }
 
 /* Blocks uthread @w->t until its wait has an outcome. */
@@ -256,9 +227,9 @@ bool pc__waiter_cancel_mark(struct pc__waiter *w)
 /*
  * pc__waiter_leave_committed() - see internal.h: to the hand-off slot's
  * uthread when the loop would only run that, else through the loop
- * (leave_to()). The section pc__waiter_commit() raised is the only one
- * left, unless the caller blocks inside one of its own: the leave then
- * ends it too, as any leave does (pc__leave_prepare()).
+ * (pc__vcore_block_leave()). The section pc__waiter_commit() raised is
+ * the only one left, unless the caller blocks inside one of its own: the
+ * leave then ends it too, as any leave does (pc__leave_prepare()).
  */
 int pc__waiter_leave_committed(struct pc_thread *t)
 {
@@ -267,9 +238,9 @@ int pc__waiter_leave_committed(struct pc_thread *t)
 	if (!PC_FAST_BLOCK || vc->irq.nopreempt != 1) {
 		vc->irq.nopreempt = 1;
 		atomic_signal_fence(memory_order_seq_cst);
-		return leave_to(vc, t, NULL);
+		return pc__vcore_block_leave(vc, t, PC_BLOCK_LOOP);
 	}
-	return leave_to(vc, t, pc__vcore_block_take(vc, t));
+	return pc__vcore_block_leave(vc, t, PC_BLOCK_TAKE);
 }
 
 /*
