@@ -70,10 +70,14 @@ struct pc_mutex {
 	void *_head, *_tail;
 	void *_heir;
 	unsigned int _popping;
+	unsigned int _biased;
+	unsigned short _bias, _bias_bar;
+	unsigned int _streak;
 };
-#define PC_MUTEX_INIT { 0, PC_MUTEX_NORMAL, 0, 0, NULL, NULL, NULL, NULL, 0 }
+#define PC_MUTEX_INIT                                                     \
+	{ 0, PC_MUTEX_NORMAL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0 }
 #define PC_MUTEX_ERRORCHECK_INIT                                          \
-	{ 0, PC_MUTEX_ERRORCHECK, 0, 0, NULL, NULL, NULL, NULL, 0 }
+	{ 0, PC_MUTEX_ERRORCHECK, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0 }
 
 /*
  * pc_mutex_init() - make @m an unlocked mutex of @kind (PC_MUTEX_NORMAL

@@ -1172,9 +1172,23 @@ static inline bool pc__waiter_cancel_self(struct pc__waiter *w)
 }
 /*
  * The leave of committed waiter @t, published already; returns 0 when
- * it runs again, with its outcome set.
+ * it runs again, with its outcome set: to the hand-off slot's uthread
+ * when the loop would only run that, else through the loop
+ * (pc__vcore_block_leave()). The section pc__waiter_commit() raised is
+ * the only one left, unless the caller blocks inside one of its own: the
+ * leave then ends it too, as any leave does (pc__leave_prepare()).
  */
-int pc__waiter_leave_committed(struct pc_thread *t);
+static inline int pc__waiter_leave_committed(struct pc_thread *t)
+{
+	struct pc__vcore *vc = pc__vcore_self();
+
+	if (!PC_FAST_BLOCK || vc->irq.nopreempt != 1) {
+		vc->irq.nopreempt = 1;
+		atomic_signal_fence(memory_order_seq_cst);
+		return pc__vcore_block_leave(vc, t, PC_BLOCK_LOOP);
+	}
+	return pc__vcore_block_leave(vc, t, PC_BLOCK_TAKE);
+}
 /* A committed wait's outcome, once it runs again: 0 or -ETIMEDOUT. */
 static inline int pc__waiter_committed_outcome(struct pc__waiter *w)
 {
@@ -1264,14 +1278,16 @@ bool pc__mutex_move(struct pc_mutex *m, struct pc__waiter *w, void *caller);
 /* @m's waiter queue (cond.c settles a timed-out waiter). */
 struct pc__waitq *pc__mutex_queue(struct pc_mutex *m);
 /*
- * pc__mutex_queue_lock() / pc__mutex_queue_unlock() - @m's spinlock, for
- * a look at its queue, or a change to it, other than a push at the tail:
- * an unlock pops the head without the spinlock (mutex.c), so the lock
+ * pc__mutex_queue_lock() / pc__mutex_queue_unlock() - @m's queue, for a
+ * look at it, or a change to it, other than a push at the tail: an
+ * unlock pops the head without the spinlock (mutex.c), so the lock
  * first waits for a pop under way and keeps new ones to the spinlock's
- * path until the unlock. The lock costs a membarrier().
+ * path until the unlock. The lock costs a membarrier(). It returns how
+ * the queue was taken (the spinlock, or the bias of the caller's vcore),
+ * for the unlock.
  */
-void pc__mutex_queue_lock(struct pc_mutex *m);
-void pc__mutex_queue_unlock(struct pc_mutex *m);
+bool pc__mutex_queue_lock(struct pc_mutex *m);
+void pc__mutex_queue_unlock(struct pc_mutex *m, bool biased);
 
 /* ---- ticks (tick.c; docs/design/ticks.md) ---- */
 

@@ -18,6 +18,12 @@
  * takes a waiter out of the queue, or looks whether one is still in it,
  * stops pops first (pops_stop()), then takes the spinlock
  * (pc__mutex_queue_lock()).
+ *
+ * The bias: once one vcore's uthreads have queued on a mutex many times
+ * in a row, they take its queue without the spinlock's compare-and-swap,
+ * with a flag and a compiler barrier (queue_enter()); whoever takes the
+ * spinlock from elsewhere revokes the bias first, with a membarrier()
+ * (docs/design/sync.md, "The biased queue").
  */
 #include "internal.h"
 
@@ -37,6 +43,11 @@ struct pc__mutex {
 	struct pc__waitq q;
 	_Atomic(struct pc__waiter *) heir;
 	atomic_uint popping; /* an unlock pops without the spinlock */
+	atomic_uint biased;  /* the bias vcore holds the queue */
+	atomic_ushort bias;  /* 0, or the id + 1 of the vcore biased */
+	/* Under the spinlock: */
+	unsigned short bias_bar; /* doublings of BIAS_STREAK_MIN (revokes) */
+	unsigned int streak; /* (vcore id + 1) << 16 | its pushes in a row */
 };
 
 _Static_assert(sizeof(struct pc__mutex) == sizeof(struct pc_mutex),
@@ -49,8 +60,24 @@ _Static_assert(offsetof(struct pc__mutex, owner) ==
 	       offsetof(struct pc__mutex, popping) ==
 		       offsetof(struct pc_mutex, _popping) &&
 	       offsetof(struct pc__mutex, removing) ==
-		       offsetof(struct pc_mutex, _removing),
+		       offsetof(struct pc_mutex, _removing) &&
+	       offsetof(struct pc__mutex, biased) ==
+		       offsetof(struct pc_mutex, _biased) &&
+	       offsetof(struct pc__mutex, bias) ==
+		       offsetof(struct pc_mutex, _bias) &&
+	       offsetof(struct pc__mutex, streak) ==
+		       offsetof(struct pc_mutex, _streak),
 	       "struct pc_mutex and struct pc__mutex differ");
+
+/*
+ * Pushes in a row from one vcore's uthreads before the mutex is biased
+ * to it, doubled at each revocation up to BIAS_BAR_MAX times: a
+ * revocation costs a membarrier() (11-14 us while another CPU runs one
+ * of the process's threads), and a mutex shared across vcores must not
+ * pay it often.
+ */
+#define BIAS_STREAK_MIN 16u
+#define BIAS_BAR_MAX 11u
 
 static struct pc__mutex *M(struct pc_mutex *m)
 {
@@ -142,6 +169,96 @@ static PC_INLINE_HOT bool take_or_mark_locked(struct pc__mutex *m, void *self,
 }
 
 /*
+ * The bias's slow side, by a holder of the spinlock that is not on the
+ * bias vcore: the store, the fence, then the look, as pops_stop()'s
+ * (either the bias vcore's queue_enter() sees the bias gone and takes
+ * the spinlock, or this sees it in and waits for it to leave). Out of
+ * line: it is rare by design.
+ */
+static __attribute__((noinline)) void bias_revoke(struct pc__mutex *m)
+{
+	atomic_store_explicit(&m->bias, 0, memory_order_relaxed);
+	if (m->bias_bar < BIAS_BAR_MAX)
+		m->bias_bar++;
+	m->streak = 0;
+	pc__asym_fence();
+	/* The holder may share this CPU (oversubscription): let it run. */
+	for (unsigned int i = 1;
+	     atomic_load_explicit(&m->biased, memory_order_acquire); i++)
+		pc__spin_pause(i);
+}
+
+/*
+ * Takes @m's queue in a nopreempt section, and sets *@me to the calling
+ * vcore's id + 1 (0 for a plain thread). On the bias vcore: the flag,
+ * then the look whether the bias still stands, the fast side of the
+ * fence with bias_revoke(), and true. Two holders on that vcore never
+ * overlap, since each holds its section (a plain store suffices), and
+ * one there never overlaps one elsewhere, who revokes first. Else the
+ * spinlock, revoking another vcore's bias, and false. The section comes
+ * first: the vcore read must stay the one the holder runs on.
+ */
+static PC_INLINE_HOT bool queue_enter(struct pc__mutex *m, unsigned int *me)
+{
+	struct pc__vcore *vc;
+	unsigned int b;
+
+	pc__nopreempt_enter();
+	vc = pc__vcore_self();
+	*me = vc ? (unsigned int)vc->id + 1 : 0;
+	b = atomic_load_explicit(&m->bias, memory_order_relaxed);
+	if (b && b == *me) {
+		atomic_store_explicit(&m->biased, 1, memory_order_relaxed);
+		atomic_signal_fence(memory_order_seq_cst); /* the fast side */
+		if (atomic_load_explicit(&m->bias, memory_order_relaxed) == b)
+			return true;
+		atomic_store_explicit(&m->biased, 0, memory_order_release);
+	}
+	pc__spin_lock_masked(&m->lock);
+	b = atomic_load_explicit(&m->bias, memory_order_relaxed);
+	if (PC_UNLIKELY(b && b != *me))
+		bias_revoke(m);
+	return false;
+}
+
+/* Leaves @m's queue, taken as queue_enter() said (@biased). */
+static PC_INLINE_HOT void queue_exit(struct pc__mutex *m, bool biased)
+{
+	if (biased)
+		atomic_store_explicit(&m->biased, 0, memory_order_release);
+	else
+		pc__spin_unlock_masked(&m->lock);
+	pc__nopreempt_exit();
+}
+
+/*
+ * A push under the spinlock by vcore @me - 1 (0: a plain thread, which
+ * ends a streak): counts the streak, and biases @m to that vcore once
+ * the streak reaches the bar. Only with membarrier(), which the
+ * revocation needs.
+ */
+static void bias_set(struct pc__mutex *m, unsigned int me)
+{
+	m->streak = 0;
+	atomic_store_explicit(&m->bias, (unsigned short)me,
+			      memory_order_relaxed);
+}
+
+static void bias_count(struct pc__mutex *m, unsigned int me)
+{
+	unsigned int s = m->streak;
+
+	if (!me || !pc__asym_fence_ok())
+		m->streak = 0;
+	else if (s >> 16 != me)
+		m->streak = me << 16 | 1;
+	else if ((s & 0xffff) + 1 < BIAS_STREAK_MIN << m->bias_bar)
+		m->streak = s + 1;
+	else
+		bias_set(m, me);
+}
+
+/*
  * Gives @m to @w if it is free, else queues @w for it; @caller is who
  * calls, as an owner. Returns true if @w got it: the caller then grants
  * @w, unless it is @w's own uthread (@own), which instead publishes its
@@ -154,9 +271,10 @@ static PC_INLINE_HOT bool take_or_queue(struct pc__mutex *m,
 					bool own, uint64_t deadline,
 					bool *first)
 {
-	bool got;
+	unsigned int me;
+	bool biased, got;
 
-	pc__spin_lock(&m->lock);
+	biased = queue_enter(m, &me);
 	got = take_or_mark_locked(m, w->tag, caller);
 	/* Atomic: a plain pop may be storing the head. */
 	*first = !got && !__atomic_load_n(&m->q.head, __ATOMIC_RELAXED);
@@ -164,8 +282,10 @@ static PC_INLINE_HOT bool take_or_queue(struct pc__mutex *m,
 		pc__waitq_push(&m->q, w);
 		if (own)
 			pc__waiter_commit(w, deadline);
+		if (!biased)
+			bias_count(m, me);
 	}
-	pc__spin_unlock(&m->lock);
+	queue_exit(m, biased);
 	return got;
 }
 
@@ -222,15 +342,17 @@ static void pops_stop(struct pc__mutex *m)
 }
 
 /* pc__mutex_queue_lock() and pc__mutex_queue_unlock() - see internal.h. */
-void pc__mutex_queue_lock(struct pc_mutex *pm)
+bool pc__mutex_queue_lock(struct pc_mutex *pm)
 {
+	unsigned int me;
+
 	pops_stop(M(pm));
-	pc__spin_lock(&M(pm)->lock);
+	return queue_enter(M(pm), &me);
 }
 
-void pc__mutex_queue_unlock(struct pc_mutex *pm)
+void pc__mutex_queue_unlock(struct pc_mutex *pm, bool biased)
 {
-	pc__spin_unlock(&M(pm)->lock);
+	queue_exit(M(pm), biased);
 	atomic_fetch_sub_explicit(&M(pm)->removing, 1, memory_order_release);
 }
 
@@ -240,14 +362,14 @@ void pc__mutex_queue_unlock(struct pc_mutex *pm)
  */
 static int give_up(struct pc__mutex *m, struct pc__waiter *w)
 {
-	bool left;
+	bool biased, left;
 
-	pc__mutex_queue_lock((struct pc_mutex *)m);
+	biased = pc__mutex_queue_lock((struct pc_mutex *)m);
 	left = pc__waitq_remove(&m->q, w);
 	if (left && !m->q.head) /* the owner's, no waiters */
 		atomic_store_explicit(&m->state, M_LOCKED,
 				      memory_order_relaxed);
-	pc__mutex_queue_unlock((struct pc_mutex *)m);
+	pc__mutex_queue_unlock((struct pc_mutex *)m, biased);
 	if (left)
 		return pc__wait_failed(w);
 	pc__waiter_settle(w);
@@ -335,8 +457,10 @@ int pc_mutex_trylock(struct pc_mutex *pm)
 static __attribute__((noinline)) void hand_off(struct pc__mutex *m)
 {
 	struct pc__waiter *w;
+	unsigned int me;
+	bool biased;
 
-	pc__spin_lock(&m->lock);
+	biased = queue_enter(m, &me);
 	w = atomic_load_explicit(&m->heir, memory_order_relaxed);
 	if (w) {
 		atomic_store_explicit(&m->heir, NULL, memory_order_relaxed);
@@ -351,7 +475,7 @@ static __attribute__((noinline)) void hand_off(struct pc__mutex *m)
 		/* Its last waiter timed out while this unlock waited. */
 		atomic_store_explicit(&m->state, M_FREE, memory_order_release);
 	}
-	pc__spin_unlock(&m->lock);
+	queue_exit(m, biased);
 	if (w)
 		pc__waiter_grant(w);
 }

@@ -225,25 +225,6 @@ bool pc__waiter_cancel_mark(struct pc__waiter *w)
 }
 
 /*
- * pc__waiter_leave_committed() - see internal.h: to the hand-off slot's
- * uthread when the loop would only run that, else through the loop
- * (pc__vcore_block_leave()). The section pc__waiter_commit() raised is
- * the only one left, unless the caller blocks inside one of its own: the
- * leave then ends it too, as any leave does (pc__leave_prepare()).
- */
-int pc__waiter_leave_committed(struct pc_thread *t)
-{
-	struct pc__vcore *vc = pc__vcore_self();
-
-	if (!PC_FAST_BLOCK || vc->irq.nopreempt != 1) {
-		vc->irq.nopreempt = 1;
-		atomic_signal_fence(memory_order_seq_cst);
-		return pc__vcore_block_leave(vc, t, PC_BLOCK_LOOP);
-	}
-	return pc__vcore_block_leave(vc, t, PC_BLOCK_TAKE);
-}
-
-/*
  * A committed wait with a deadline: the untimed one's, with a timer
  * around the leave (pc__waiter_wait_committed()). The deadline was still
  * ahead at the commit: if it has passed since, the timer fires at once.

@@ -113,6 +113,17 @@ struct timespec test_deadline_in(unsigned long long ns)
 	return ts;
 }
 
+int test_mutex_waiters(struct pc_mutex *m)
+{
+	bool biased = pc__mutex_queue_lock(m);
+	int n = 0;
+
+	for (struct pc__waiter *w = m->_head; w; w = w->next)
+		n++;
+	pc__mutex_queue_unlock(m, biased);
+	return n;
+}
+
 int test_waiters(int *lock, void **head)
 {
 	struct pc__spinlock *l = (struct pc__spinlock *)lock;

@@ -22,16 +22,18 @@ void test_dump_on_hang(void);
 void test_errno_set(int v);
 int test_errno_get(void);
 
+struct pc_mutex;
 struct timespec;
 /* The CLOCK_MONOTONIC deadline @ns from now, for the timed waits. */
 struct timespec test_deadline_in(unsigned long long ns);
 
 /*
  * Waiters queued on a parcore/sync.h primitive now: its _lock and the
- * _head of the queue (counted under that spinlock). On a mutex only its
- * holder may count: an unlock pops the head without the spinlock
- * (mutex.c), and the walk could follow a waiter that has returned.
+ * _head of the queue (counted under that spinlock). Not for a mutex,
+ * whose queue is taken otherwise (mutex.c): test_mutex_waiters().
  */
 int test_waiters(int *lock, void **head);
+/* Waiters queued on mutex @m now, counted with its queue taken. */
+int test_mutex_waiters(struct pc_mutex *m);
 
 #endif

@@ -98,7 +98,7 @@ static int queued_on(intptr_t which)
 	switch (which) {
 	case 0:
 	case 2:
-		return test_waiters(&m._lock, &m._head) +
+		return test_mutex_waiters(&m) +
 		       test_waiters(&c._lock, &c._head);
 	case 1:
 		return test_waiters(&s._lock, &s._head);
@@ -297,7 +297,7 @@ TEST(cancellations_racing_hand_offs_lose_and_duplicate_nothing)
 
 		ASSERT_EQ(pc_mutex_lock(&race_m), 0);
 		ASSERT_EQ(pc_thread_create(&t, NULL, lock_race, NULL), 0);
-		while (test_waiters(&race_m._lock, &race_m._head) < 1 &&
+		while (test_mutex_waiters(&race_m) < 1 &&
 		       atomic_load(&cancelled) + atomic_load(&owned) == i)
 			pc_thread_yield();
 		cancel_and(t, i, unlock_race_m);

@@ -4,6 +4,7 @@
  * that order, and a woken waiter already owns it), exact counts under
  * contention from uthreads on 8 vcores and pthreads together, a signal
  * that moves its waiter onto the mutex's queue, and every error return.
+ * The races of timed waits and of the queue: test_sync_races.c.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -21,7 +22,7 @@
 /* Waiters queued on @m now, its heir included (mutex.c). */
 static int queued(struct pc_mutex *m)
 {
-	return test_waiters(&m->_lock, &m->_head) +
+	return test_mutex_waiters(m) +
 	       (__atomic_load_n(&m->_heir, __ATOMIC_RELAXED) != NULL);
 }
 
@@ -624,166 +625,6 @@ TEST(timed_waits_give_up_and_leave_everything_as_it_was)
 }
 
 /*
- * Time-outs racing with hand-offs, thousands of times: deadlines of 0 to
- * 50 us against a mutex and a semaphore held for about as long. A
- * success must own the mutex alone (counted inside) and hold a unit; a
- * time-out must own nothing. At the end the counts match, the mutex is
- * free and every unit is back.
- */
-#define RACERS 12
-#define RACE_ROUNDS 3000
-#define RACE_UNITS 2
-
-static struct pc_mutex race_m = PC_MUTEX_INIT;
-static struct pc_sem race_s = PC_SEM_INIT(RACE_UNITS);
-static long race_count;            /* under race_m */
-static atomic_int race_inside, race_units_out;
-static atomic_long race_ok, race_timeouts;
-
-static void hold_briefly(uint32_t r)
-{
-	uint64_t until = test_now_ns() + r % 20000;
-
-	while (test_now_ns() < until)
-		;
-	if (r % 4 == 0)
-		pc_thread_yield(); /* a no-op from a pthread's side */
-}
-
-static void race_round(uint32_t r)
-{
-	struct timespec d = test_deadline_in(r % 50000);
-	int rc;
-
-	rc = r % 2 ? pc_mutex_timedlock(&race_m, &d)
-		   : pc_sem_timedwait(&race_s, &d);
-	if (rc == -ETIMEDOUT) {
-		atomic_fetch_add(&race_timeouts, 1);
-		return;
-	}
-	ASSERT_EQ(rc, 0);
-	atomic_fetch_add(&race_ok, 1);
-	if (r % 2) {
-		ASSERT_EQ(atomic_fetch_add(&race_inside, 1), 0);
-		race_count++;
-		hold_briefly(r >> 8);
-		atomic_fetch_sub(&race_inside, 1);
-		ASSERT_EQ(pc_mutex_unlock(&race_m), 0);
-	} else {
-		ASSERT_LT(atomic_fetch_add(&race_units_out, 1), RACE_UNITS);
-		hold_briefly(r >> 8);
-		atomic_fetch_sub(&race_units_out, 1);
-		ASSERT_EQ(pc_sem_post(&race_s), 0);
-	}
-}
-
-static void *racer(void *arg)
-{
-	uint32_t rnd = (uint32_t)(uintptr_t)arg * 2654435761u + 7;
-
-	for (int i = 0; i < RACE_ROUNDS; i++)
-		race_round(test_xorshift(&rnd));
-	return NULL;
-}
-
-TEST(time_outs_racing_with_hand_offs_lose_and_double_nothing)
-{
-	struct pc_thread *t[RACERS];
-	pthread_t p[2];
-	long mutex_ok;
-
-	test_enter(8);
-	for (uintptr_t i = 0; i < 2; i++)
-		ASSERT_EQ(pthread_create(&p[i], NULL, racer,
-					 (void *)(RACERS + i)),
-			  0);
-	for (uintptr_t i = 0; i < RACERS; i++)
-		ASSERT_EQ(pc_thread_create(&t[i], NULL, racer, (void *)i), 0);
-	for (int i = 0; i < RACERS; i++)
-		ASSERT_EQ(pc_thread_join(t[i], NULL), 0);
-	for (int i = 0; i < 2; i++)
-		ASSERT_EQ(pthread_join(p[i], NULL), 0);
-	ASSERT_EQ(atomic_load(&race_ok) + atomic_load(&race_timeouts),
-		  (RACERS + 2) * RACE_ROUNDS);
-	ASSERT_GT(atomic_load(&race_timeouts), 0);
-	mutex_ok = race_count;
-	ASSERT_GT(mutex_ok, 0);
-	ASSERT_EQ(pc_mutex_destroy(&race_m), 0);
-	ASSERT_EQ(pc_sem_value(&race_s), RACE_UNITS);
-	ASSERT_EQ(pc_sem_destroy(&race_s), 0);
-	printf("%ld successes (%ld on the mutex), %ld time-outs\n",
-	       atomic_load(&race_ok), mutex_ok, atomic_load(&race_timeouts));
-}
-
-/* Consumers that wait with deadlines still get every item once. */
-static struct pc_mutex tq_m = PC_MUTEX_INIT;
-static struct pc_cond tq_c = PC_COND_INIT;
-static int tq_items;   /* under tq_m */
-static long tq_taken;  /* under tq_m */
-static atomic_long tq_timeouts;
-
-#define TQ_ITEMS 20000
-
-static void *tq_consumer(void *arg)
-{
-	long want = (long)(intptr_t)arg;
-
-	ASSERT_EQ(pc_mutex_lock(&tq_m), 0);
-	for (long got = 0; got < want;) {
-		struct timespec d = test_deadline_in(test_now_ns() % 30000);
-		int rc = 0;
-
-		while (tq_items == 0 && rc == 0)
-			rc = pc_cond_timedwait(&tq_c, &tq_m, &d);
-		if (rc == -ETIMEDOUT && tq_items == 0) {
-			atomic_fetch_add(&tq_timeouts, 1);
-			continue;
-		}
-		ASSERT_TRUE(rc == 0 || rc == -ETIMEDOUT);
-		tq_items--;
-		tq_taken++;
-		got++;
-	}
-	ASSERT_EQ(pc_mutex_unlock(&tq_m), 0);
-	return NULL;
-}
-
-static void *tq_producer(void *arg)
-{
-	(void)arg;
-	for (int i = 0; i < TQ_ITEMS; i++) {
-		ASSERT_EQ(pc_mutex_lock(&tq_m), 0);
-		tq_items++;
-		ASSERT_EQ(pc_cond_signal(&tq_c), 0);
-		ASSERT_EQ(pc_mutex_unlock(&tq_m), 0);
-		if (i % 16 == 0)
-			pc_thread_yield();
-	}
-	return NULL;
-}
-
-TEST(condition_waits_with_deadlines_lose_no_item)
-{
-	struct pc_thread *c[6], *p[3];
-
-	test_enter(8);
-	for (int i = 0; i < 6; i++)
-		ASSERT_EQ(pc_thread_create(&c[i], NULL, tq_consumer,
-					   (void *)(intptr_t)(TQ_ITEMS / 2)),
-			  0);
-	for (int i = 0; i < 3; i++)
-		ASSERT_EQ(pc_thread_create(&p[i], NULL, tq_producer, NULL), 0);
-	for (int i = 0; i < 3; i++)
-		ASSERT_EQ(pc_thread_join(p[i], NULL), 0);
-	for (int i = 0; i < 6; i++)
-		ASSERT_EQ(pc_thread_join(c[i], NULL), 0);
-	ASSERT_EQ(tq_taken, 3L * TQ_ITEMS);
-	ASSERT_EQ(tq_items, 0);
-	ASSERT_EQ(pc_cond_destroy(&tq_c), 0);
-	printf("%ld condition time-outs\n", atomic_load(&tq_timeouts));
-}
-
-/*
  * Grants made by a uthread that a notification interrupts, while event
  * handlers post semaphores in vcore context: the grant's call into the
  * 2LS must not be stopped halfway (a 2LS whose lock a handler then wants
@@ -866,79 +707,4 @@ TEST(grants_interrupted_by_notifications_that_post_do_not_deadlock)
 		ASSERT_EQ(pc_sem_post(&hs), 0); /* the waiters' last round */
 	for (int i = 0; i < 6; i++)
 		ASSERT_EQ(pc_thread_join(t[i], NULL), 0);
-}
-
-/*
- * Timed condition waits from plain threads and uthreads together, woken
- * by broadcasts: every waiter returns holding the mutex, and each one
- * that was there for a broadcast returns 0 (never a lost signal).
- */
-static struct pc_mutex bc_m = PC_MUTEX_INIT;
-static struct pc_cond bc_c = PC_COND_INIT;
-static unsigned int bc_round; /* under bc_m: broadcasts made */
-static atomic_int bc_inside;
-static atomic_long bc_woken, bc_timeouts;
-
-#define BC_ROUNDS 300
-
-static void *bc_waiter(void *arg)
-{
-	(void)arg;
-	for (;;) {
-		unsigned int seen;
-		int rc = 0;
-
-		ASSERT_EQ(pc_mutex_lock(&bc_m), 0);
-		seen = bc_round;
-		if (seen >= BC_ROUNDS) {
-			ASSERT_EQ(pc_mutex_unlock(&bc_m), 0);
-			return NULL;
-		}
-		while (bc_round == seen && rc == 0) {
-			struct timespec d = test_deadline_in(test_now_ns() % 200000);
-
-			rc = pc_cond_timedwait(&bc_c, &bc_m, &d);
-			ASSERT_EQ(atomic_fetch_add(&bc_inside, 1), 0);
-			atomic_fetch_sub(&bc_inside, 1);
-		}
-		if (rc == -ETIMEDOUT)
-			atomic_fetch_add(&bc_timeouts, 1);
-		else
-			atomic_fetch_add(&bc_woken, 1);
-		ASSERT_EQ(pc_mutex_unlock(&bc_m), 0);
-	}
-}
-
-static void *bc_pthread_waiter(void *arg)
-{
-	return bc_waiter(arg);
-}
-
-TEST(timed_condition_waits_of_threads_and_uthreads_meet_broadcasts)
-{
-	struct pc_thread *t[6];
-	pthread_t p[2];
-
-	test_enter(4);
-	for (int i = 0; i < 6; i++)
-		ASSERT_EQ(pc_thread_create(&t[i], NULL, bc_waiter, NULL), 0);
-	for (int i = 0; i < 2; i++)
-		ASSERT_EQ(pthread_create(&p[i], NULL, bc_pthread_waiter, NULL),
-			  0);
-	for (int r = 0; r < BC_ROUNDS; r++) {
-		pc_thread_sleep(test_now_ns() % 100000);
-		ASSERT_EQ(pc_mutex_lock(&bc_m), 0);
-		bc_round++;
-		ASSERT_EQ(pc_cond_broadcast(&bc_c), 0);
-		ASSERT_EQ(pc_mutex_unlock(&bc_m), 0);
-	}
-	for (int i = 0; i < 6; i++)
-		ASSERT_EQ(pc_thread_join(t[i], NULL), 0);
-	for (int i = 0; i < 2; i++)
-		ASSERT_EQ(pthread_join(p[i], NULL), 0);
-	ASSERT_GT(atomic_load(&bc_woken), 0);
-	ASSERT_EQ(pc_cond_destroy(&bc_c), 0);
-	ASSERT_EQ(pc_mutex_destroy(&bc_m), 0);
-	printf("%ld woken by broadcasts, %ld timed out\n",
-	       atomic_load(&bc_woken), atomic_load(&bc_timeouts));
 }
