@@ -1093,7 +1093,9 @@ static inline uintptr_t pc__waiter_blocked_word(uintptr_t waiting,
  * joined: publishes its block before anyone can see it queued, so that
  * the block needs no RMW (docs/design/sync.md, "The committed block").
  * From here until it leaves, the uthread runs in a nopreempt section of
- * its own, raised here (the caller drops its lock as usual), and whoever
+ * its own, raised here (the caller drops its lock as usual), or with
+ * pc__waiter_commit_in(), the caller's own, which it then leaves raised
+ * as it drops its lock (the lock's section becomes the wait's); whoever
  * sets its outcome makes it run, possibly before it has left: it then
  * must leave, in pc__waiter_block() or pc__waiter_block_until(), unless
  * it set the outcome itself there. False, with nothing done, for a plain
@@ -1112,10 +1114,10 @@ static inline uintptr_t pc__waiter_blocked_word(uintptr_t waiting,
  * membarrier() made a timed wait that expires at once (a poll) take 470
  * ns instead of 55.
  */
-static inline bool pc__waiter_commit(struct pc__waiter *w, uint64_t deadline)
+static inline bool pc__waiter_commit_in(struct pc__waiter *w,
+					uint64_t deadline)
 {
 	struct pc_thread *t = w->t;
-	struct pc__vcore *vc;
 
 	if (!PC_COMMIT_BLOCK || !t || !pc__asym_fence_ok())
 		return false;
@@ -1123,15 +1125,21 @@ static inline bool pc__waiter_commit(struct pc__waiter *w, uint64_t deadline)
 		w->expired = true; /* pc__waiter_block_until() reads no clock */
 		return false;
 	}
-	vc = pc__vcore_self();
-	pc__nopreempt_enter();
-	t->err = *vc->errno_loc;
+	t->err = *pc__vcore_self()->errno_loc;
 	t->ctx.sp = NULL;
 	atomic_store_explicit(w->granted,
 			      pc__waiter_blocked_word(w->waiting,
 						      w->cancellable),
 			      memory_order_release);
 	w->committed = true;
+	return true;
+}
+
+static inline bool pc__waiter_commit(struct pc__waiter *w, uint64_t deadline)
+{
+	if (!pc__waiter_commit_in(w, deadline))
+		return false;
+	pc__nopreempt_enter();
 	return true;
 }
 struct pc__waiter *pc__waitq_pop(struct pc__waitq *q);

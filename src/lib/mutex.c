@@ -221,13 +221,21 @@ static PC_INLINE_HOT bool queue_enter(struct pc__mutex *m, unsigned int *me)
 	return false;
 }
 
-/* Leaves @m's queue, taken as queue_enter() said (@biased). */
-static PC_INLINE_HOT void queue_exit(struct pc__mutex *m, bool biased)
+/*
+ * Leaves @m's queue, taken as queue_enter() said (@biased); the section
+ * stays, for the caller to end (or to block in: take_or_queue()).
+ */
+static PC_INLINE_HOT void queue_release(struct pc__mutex *m, bool biased)
 {
 	if (biased)
 		atomic_store_explicit(&m->biased, 0, memory_order_release);
 	else
 		pc__spin_unlock_masked(&m->lock);
+}
+
+static PC_INLINE_HOT void queue_exit(struct pc__mutex *m, bool biased)
+{
+	queue_release(m, biased);
 	pc__nopreempt_exit();
 }
 
@@ -262,7 +270,8 @@ static void bias_count(struct pc__mutex *m, unsigned int me)
  * Gives @m to @w if it is free, else queues @w for it; @caller is who
  * calls, as an owner. Returns true if @w got it: the caller then grants
  * @w, unless it is @w's own uthread (@own), which instead publishes its
- * block as it queues, for a wait until @deadline (pc__waiter_commit()).
+ * block as it queues, for a wait until @deadline, the queue's nopreempt
+ * section left raised for the wait (pc__waiter_commit_in()).
  * Under the spinlock: an unlock that finds CONTENDED takes the spinlock
  * and finds @w queued.
  */
@@ -272,7 +281,7 @@ static PC_INLINE_HOT bool take_or_queue(struct pc__mutex *m,
 					bool *first)
 {
 	unsigned int me;
-	bool biased, got;
+	bool biased, got, committed = false;
 
 	biased = queue_enter(m, &me);
 	got = take_or_mark_locked(m, w->tag, caller);
@@ -281,11 +290,13 @@ static PC_INLINE_HOT bool take_or_queue(struct pc__mutex *m,
 	if (!got) {
 		pc__waitq_push(&m->q, w);
 		if (own)
-			pc__waiter_commit(w, deadline);
+			committed = pc__waiter_commit_in(w, deadline);
 		if (!biased)
 			bias_count(m, me);
 	}
-	queue_exit(m, biased);
+	queue_release(m, biased);
+	if (!committed)
+		pc__nopreempt_exit();
 	return got;
 }
 
