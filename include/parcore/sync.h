@@ -19,7 +19,9 @@
  *    same FIFO as the uthreads;
  *  - vcore context (an event handler): it must not block, so the calls
  *    that may wait return -EPERM there; the try calls, unlocks, post,
- *    signal, broadcast, pc_wg_add() and pc_wg_done() work.
+ *    signal, broadcast, pc_wg_add() and pc_wg_done() work;
+ *  - not a signal handler of the program's own: none of these calls is
+ *    async-signal-safe.
  *
  * Timed waits take an absolute CLOCK_MONOTONIC deadline. A waiter whose
  * deadline passes as ownership reaches it keeps what it was given and
@@ -70,14 +72,13 @@ struct pc_mutex {
 	void *_head, *_tail;
 	void *_heir;
 	unsigned int _popping;
-	unsigned int _biased;
 	unsigned short _bias, _bias_bar;
 	unsigned int _streak;
 };
 #define PC_MUTEX_INIT                                                     \
-	{ 0, PC_MUTEX_NORMAL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0 }
+	{ 0, PC_MUTEX_NORMAL, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, 0 }
 #define PC_MUTEX_ERRORCHECK_INIT                                          \
-	{ 0, PC_MUTEX_ERRORCHECK, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0 }
+	{ 0, PC_MUTEX_ERRORCHECK, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, 0 }
 
 /*
  * pc_mutex_init() - make @m an unlocked mutex of @kind (PC_MUTEX_NORMAL

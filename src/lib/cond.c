@@ -92,10 +92,11 @@ static int give_up(struct pc__cond *c, struct pc_mutex *m,
 	}
 	pc__waiter_keep_cancel(w); /* signaled first: it returns 0 */
 	for (;;) {
-		bool biased, queued, granted;
+		struct pc__vcore *held;
+		bool queued, granted;
 
 		/* A plain pop must not take @w while it is set up again. */
-		biased = pc__mutex_queue_lock(m);
+		held = pc__mutex_queue_lock(m);
 		queued = atomic_load_explicit(&w->in, memory_order_relaxed) ==
 			 pc__mutex_queue(m);
 		if (queued) {
@@ -113,7 +114,7 @@ static int give_up(struct pc__cond *c, struct pc_mutex *m,
 				atomic_store(w->granted, w->waiting);
 		}
 		granted = atomic_load(w->granted) & PC_W_GRANTED;
-		pc__mutex_queue_unlock(m, biased);
+		pc__mutex_queue_unlock(m, held);
 		if (queued) {
 			pc__waiter_block(w, false);
 			return 0;

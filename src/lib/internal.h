@@ -413,6 +413,11 @@ struct pc__vcore {
 	int cpu;
 	struct pc_thread *current; /* the uthread running here, or NULL */
 	struct pc__irq irq;        /* notify.c; this thread only */
+	/*
+	 * The mutex whose queue a uthread here holds by its bias, or NULL
+	 * (mutex.c): written by this thread only, read by a revoker.
+	 */
+	_Atomic(void *) bias_hold;
 	/* A notified uthread, resumed first by the next loop pass. */
 	struct pc_thread *resume;
 	bool resume_movable; /* it stopped where it may change vcores */
@@ -1291,11 +1296,11 @@ struct pc__waitq *pc__mutex_queue(struct pc_mutex *m);
  * unlock pops the head without the spinlock (mutex.c), so the lock
  * first waits for a pop under way and keeps new ones to the spinlock's
  * path until the unlock. The lock costs a membarrier(). It returns how
- * the queue was taken (the spinlock, or the bias of the caller's vcore),
- * for the unlock.
+ * the queue was taken, for the unlock: NULL for the spinlock, else the
+ * caller's vcore, which holds it by its bias.
  */
-bool pc__mutex_queue_lock(struct pc_mutex *m);
-void pc__mutex_queue_unlock(struct pc_mutex *m, bool biased);
+struct pc__vcore *pc__mutex_queue_lock(struct pc_mutex *m);
+void pc__mutex_queue_unlock(struct pc_mutex *m, struct pc__vcore *held);
 
 /* ---- ticks (tick.c; docs/design/ticks.md) ---- */
 

@@ -21,9 +21,10 @@
  *
  * The bias: once one vcore's uthreads have queued on a mutex many times
  * in a row, they take its queue without the spinlock's compare-and-swap,
- * with a flag and a compiler barrier (queue_enter()); whoever takes the
- * spinlock from elsewhere revokes the bias first, with a membarrier()
- * (docs/design/sync.md, "The biased queue").
+ * with a store to their vcore's word and a compiler barrier
+ * (queue_enter()); whoever takes the spinlock from elsewhere revokes the
+ * bias first, with a membarrier() (docs/design/sync.md, "The biased
+ * queue").
  */
 #include "internal.h"
 
@@ -43,7 +44,6 @@ struct pc__mutex {
 	struct pc__waitq q;
 	_Atomic(struct pc__waiter *) heir;
 	atomic_uint popping; /* an unlock pops without the spinlock */
-	atomic_uint biased;  /* the bias vcore holds the queue */
 	atomic_ushort bias;  /* 0, or the id + 1 of the vcore biased */
 	/* Under the spinlock: */
 	unsigned short bias_bar; /* doublings of BIAS_STREAK_MIN (revokes) */
@@ -52,7 +52,13 @@ struct pc__mutex {
 
 _Static_assert(sizeof(struct pc__mutex) == sizeof(struct pc_mutex),
 	       "struct pc_mutex and struct pc__mutex differ");
-_Static_assert(offsetof(struct pc__mutex, owner) ==
+_Static_assert(offsetof(struct pc__mutex, state) ==
+		       offsetof(struct pc_mutex, _state) &&
+	       offsetof(struct pc__mutex, kind) ==
+		       offsetof(struct pc_mutex, _kind) &&
+	       offsetof(struct pc__mutex, lock) ==
+		       offsetof(struct pc_mutex, _lock) &&
+	       offsetof(struct pc__mutex, owner) ==
 		       offsetof(struct pc_mutex, _owner) &&
 	       offsetof(struct pc__mutex, q) == offsetof(struct pc_mutex, _head) &&
 	       offsetof(struct pc__mutex, heir) ==
@@ -61,10 +67,10 @@ _Static_assert(offsetof(struct pc__mutex, owner) ==
 		       offsetof(struct pc_mutex, _popping) &&
 	       offsetof(struct pc__mutex, removing) ==
 		       offsetof(struct pc_mutex, _removing) &&
-	       offsetof(struct pc__mutex, biased) ==
-		       offsetof(struct pc_mutex, _biased) &&
 	       offsetof(struct pc__mutex, bias) ==
 		       offsetof(struct pc_mutex, _bias) &&
+	       offsetof(struct pc__mutex, bias_bar) ==
+		       offsetof(struct pc_mutex, _bias_bar) &&
 	       offsetof(struct pc__mutex, streak) ==
 		       offsetof(struct pc_mutex, _streak),
 	       "struct pc_mutex and struct pc__mutex differ");
@@ -170,13 +176,21 @@ static PC_INLINE_HOT bool take_or_mark_locked(struct pc__mutex *m, void *self,
 
 /*
  * The bias's slow side, by a holder of the spinlock that is not on the
- * bias vcore: the store, the fence, then the look, as pops_stop()'s
- * (either the bias vcore's queue_enter() sees the bias gone and takes
- * the spinlock, or this sees it in and waits for it to leave). Out of
- * line: it is rare by design.
+ * bias vcore @b - 1: the store, the fence, then the look, as
+ * pops_stop()'s (either the bias vcore's queue_enter() sees the bias gone
+ * and takes the spinlock, or this sees it holding the queue and waits
+ * for it to leave). The look is at that vcore's own word, which no other
+ * thread writes: a stale fast side elsewhere, one that read an older
+ * bias before it lost its CPU, backs off by clearing its own word, not
+ * the holder's (a second reader's case: with one word per mutex, such a
+ * back-off cleared a new bias vcore's flag, and a revoker went on while
+ * that vcore held the queue). Out of line: it is rare by design.
  */
-static __attribute__((noinline)) void bias_revoke(struct pc__mutex *m)
+static __attribute__((noinline)) void bias_revoke(struct pc__mutex *m,
+						  unsigned int b)
 {
+	struct pc__vcore *vc = pc__vcore_get((int)b - 1);
+
 	atomic_store_explicit(&m->bias, 0, memory_order_relaxed);
 	if (m->bias_bar < BIAS_BAR_MAX)
 		m->bias_bar++;
@@ -184,21 +198,25 @@ static __attribute__((noinline)) void bias_revoke(struct pc__mutex *m)
 	pc__asym_fence();
 	/* The holder may share this CPU (oversubscription): let it run. */
 	for (unsigned int i = 1;
-	     atomic_load_explicit(&m->biased, memory_order_acquire); i++)
+	     vc && atomic_load_explicit(&vc->bias_hold, memory_order_acquire) ==
+			   (void *)m;
+	     i++)
 		pc__spin_pause(i);
 }
 
 /*
  * Takes @m's queue in a nopreempt section, and sets *@me to the calling
- * vcore's id + 1 (0 for a plain thread). On the bias vcore: the flag,
- * then the look whether the bias still stands, the fast side of the
- * fence with bias_revoke(), and true. Two holders on that vcore never
- * overlap, since each holds its section (a plain store suffices), and
- * one there never overlaps one elsewhere, who revokes first. Else the
- * spinlock, revoking another vcore's bias, and false. The section comes
- * first: the vcore read must stay the one the holder runs on.
+ * vcore's id + 1 (0 for a plain thread). On the bias vcore: its word
+ * names @m, then the look whether the bias still stands, the fast side
+ * of the fence with bias_revoke(); returns that vcore, whose word the
+ * release clears. Two holders on that vcore never overlap, since each
+ * holds its section (a plain store suffices), and one there never
+ * overlaps one elsewhere, who revokes first. Else the spinlock, revoking
+ * another vcore's bias, and NULL. The section comes first: the vcore
+ * read must stay the one the holder runs on.
  */
-static PC_INLINE_HOT bool queue_enter(struct pc__mutex *m, unsigned int *me)
+static PC_INLINE_HOT struct pc__vcore *queue_enter(struct pc__mutex *m,
+						   unsigned int *me)
 {
 	struct pc__vcore *vc;
 	unsigned int b;
@@ -208,34 +226,39 @@ static PC_INLINE_HOT bool queue_enter(struct pc__mutex *m, unsigned int *me)
 	*me = vc ? (unsigned int)vc->id + 1 : 0;
 	b = atomic_load_explicit(&m->bias, memory_order_relaxed);
 	if (b && b == *me) {
-		atomic_store_explicit(&m->biased, 1, memory_order_relaxed);
+		atomic_store_explicit(&vc->bias_hold, m, memory_order_relaxed);
 		atomic_signal_fence(memory_order_seq_cst); /* the fast side */
 		if (atomic_load_explicit(&m->bias, memory_order_relaxed) == b)
-			return true;
-		atomic_store_explicit(&m->biased, 0, memory_order_release);
+			return vc;
+		atomic_store_explicit(&vc->bias_hold, NULL,
+				      memory_order_release);
 	}
 	pc__spin_lock_masked(&m->lock);
 	b = atomic_load_explicit(&m->bias, memory_order_relaxed);
 	if (PC_UNLIKELY(b && b != *me))
-		bias_revoke(m);
-	return false;
+		bias_revoke(m, b);
+	return NULL;
 }
 
 /*
- * Leaves @m's queue, taken as queue_enter() said (@biased); the section
- * stays, for the caller to end (or to block in: take_or_queue()).
+ * Leaves @m's queue, taken as queue_enter() said (@held: the vcore that
+ * held it by the bias, or NULL); the section stays, for the caller to end
+ * (or to block in: take_or_queue()).
  */
-static PC_INLINE_HOT void queue_release(struct pc__mutex *m, bool biased)
+static PC_INLINE_HOT void queue_release(struct pc__mutex *m,
+					struct pc__vcore *held)
 {
-	if (biased)
-		atomic_store_explicit(&m->biased, 0, memory_order_release);
+	if (held)
+		atomic_store_explicit(&held->bias_hold, NULL,
+				      memory_order_release);
 	else
 		pc__spin_unlock_masked(&m->lock);
 }
 
-static PC_INLINE_HOT void queue_exit(struct pc__mutex *m, bool biased)
+static PC_INLINE_HOT void queue_exit(struct pc__mutex *m,
+				     struct pc__vcore *held)
 {
-	queue_release(m, biased);
+	queue_release(m, held);
 	pc__nopreempt_exit();
 }
 
@@ -280,10 +303,11 @@ static PC_INLINE_HOT bool take_or_queue(struct pc__mutex *m,
 					bool own, uint64_t deadline,
 					bool *first)
 {
+	struct pc__vcore *held;
 	unsigned int me;
-	bool biased, got, committed = false;
+	bool got, committed = false;
 
-	biased = queue_enter(m, &me);
+	held = queue_enter(m, &me);
 	got = take_or_mark_locked(m, w->tag, caller);
 	/* Atomic: a plain pop may be storing the head. */
 	*first = !got && !__atomic_load_n(&m->q.head, __ATOMIC_RELAXED);
@@ -291,10 +315,10 @@ static PC_INLINE_HOT bool take_or_queue(struct pc__mutex *m,
 		pc__waitq_push(&m->q, w);
 		if (own)
 			committed = pc__waiter_commit_in(w, deadline);
-		if (!biased)
+		if (!held)
 			bias_count(m, me);
 	}
-	queue_release(m, biased);
+	queue_release(m, held);
 	if (!committed)
 		pc__nopreempt_exit();
 	return got;
@@ -353,7 +377,7 @@ static void pops_stop(struct pc__mutex *m)
 }
 
 /* pc__mutex_queue_lock() and pc__mutex_queue_unlock() - see internal.h. */
-bool pc__mutex_queue_lock(struct pc_mutex *pm)
+struct pc__vcore *pc__mutex_queue_lock(struct pc_mutex *pm)
 {
 	unsigned int me;
 
@@ -361,9 +385,9 @@ bool pc__mutex_queue_lock(struct pc_mutex *pm)
 	return queue_enter(M(pm), &me);
 }
 
-void pc__mutex_queue_unlock(struct pc_mutex *pm, bool biased)
+void pc__mutex_queue_unlock(struct pc_mutex *pm, struct pc__vcore *held)
 {
-	queue_exit(M(pm), biased);
+	queue_exit(M(pm), held);
 	atomic_fetch_sub_explicit(&M(pm)->removing, 1, memory_order_release);
 }
 
@@ -373,14 +397,15 @@ void pc__mutex_queue_unlock(struct pc_mutex *pm, bool biased)
  */
 static int give_up(struct pc__mutex *m, struct pc__waiter *w)
 {
-	bool biased, left;
+	struct pc__vcore *held;
+	bool left;
 
-	biased = pc__mutex_queue_lock((struct pc_mutex *)m);
+	held = pc__mutex_queue_lock((struct pc_mutex *)m);
 	left = pc__waitq_remove(&m->q, w);
 	if (left && !m->q.head) /* the owner's, no waiters */
 		atomic_store_explicit(&m->state, M_LOCKED,
 				      memory_order_relaxed);
-	pc__mutex_queue_unlock((struct pc_mutex *)m, biased);
+	pc__mutex_queue_unlock((struct pc_mutex *)m, held);
 	if (left)
 		return pc__wait_failed(w);
 	pc__waiter_settle(w);
@@ -468,10 +493,10 @@ int pc_mutex_trylock(struct pc_mutex *pm)
 static __attribute__((noinline)) void hand_off(struct pc__mutex *m)
 {
 	struct pc__waiter *w;
+	struct pc__vcore *held;
 	unsigned int me;
-	bool biased;
 
-	biased = queue_enter(m, &me);
+	held = queue_enter(m, &me);
 	w = atomic_load_explicit(&m->heir, memory_order_relaxed);
 	if (w) {
 		atomic_store_explicit(&m->heir, NULL, memory_order_relaxed);
@@ -486,7 +511,7 @@ static __attribute__((noinline)) void hand_off(struct pc__mutex *m)
 		/* Its last waiter timed out while this unlock waited. */
 		atomic_store_explicit(&m->state, M_FREE, memory_order_release);
 	}
-	queue_exit(m, biased);
+	queue_exit(m, held);
 	if (w)
 		pc__waiter_grant(w);
 }

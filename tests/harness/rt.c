@@ -115,13 +115,18 @@ struct timespec test_deadline_in(unsigned long long ns)
 
 int test_mutex_waiters(struct pc_mutex *m)
 {
-	bool biased = pc__mutex_queue_lock(m);
+	struct pc__vcore *held = pc__mutex_queue_lock(m);
 	int n = 0;
 
 	for (struct pc__waiter *w = m->_head; w; w = w->next)
 		n++;
-	pc__mutex_queue_unlock(m, biased);
+	pc__mutex_queue_unlock(m, held);
 	return n;
+}
+
+bool test_asym_fence(void)
+{
+	return pc__asym_fence_ok();
 }
 
 int test_waiters(int *lock, void **head)

@@ -9,6 +9,8 @@
 #ifndef PARCORE_TEST_RT_H
 #define PARCORE_TEST_RT_H
 
+#include <stdbool.h>
+
 void test_enter(int nvcores);
 
 /* A case that enters otherwise: print the runtime's state if it hangs. */
@@ -35,5 +37,11 @@ struct timespec test_deadline_in(unsigned long long ns);
 int test_waiters(int *lock, void **head);
 /* Waiters queued on mutex @m now, counted with its queue taken. */
 int test_mutex_waiters(struct pc_mutex *m);
+/*
+ * Whether membarrier() serves parcore's asymmetric fences here (x86-64,
+ * registered once multi-core mode is entered): without it no mutex is
+ * biased, and the plain pop is not made (mutex.c).
+ */
+bool test_asym_fence(void);
 
 #endif
