@@ -1187,9 +1187,11 @@ static inline bool pc__waiter_cancel_self(struct pc__waiter *w)
  * The leave of committed waiter @t, published already; returns 0 when
  * it runs again, with its outcome set: to the hand-off slot's uthread
  * when the loop would only run that, else through the loop
- * (pc__vcore_block_leave()). The section pc__waiter_commit() raised is
- * the only one left, unless the caller blocks inside one of its own: the
- * leave then ends it too, as any leave does (pc__leave_prepare()).
+ * (pc__vcore_block_leave()). The commit's section (the one
+ * pc__waiter_commit() raised, or the lock's that pc__waiter_commit_in()
+ * kept) is the only one left, unless the caller blocks inside one of its
+ * own: the leave then ends it too, as any leave does
+ * (pc__leave_prepare()).
  */
 static inline int pc__waiter_leave_committed(struct pc_thread *t)
 {

@@ -150,8 +150,8 @@ static bool held_by(struct pc__mutex *m, void *self)
  * instruction fewer per signal). Once CONTENDED, only a holder of the
  * spinlock changes it.
  */
-static PC_INLINE_HOT bool take_or_mark_locked(struct pc__mutex *m, void *self,
-				void *caller)
+static PC_INLINE_HOT bool take_or_mark_locked(struct pc__mutex *m,
+					      void *self, void *caller)
 {
 	unsigned int v = atomic_load(&m->state);
 
@@ -262,12 +262,7 @@ static PC_INLINE_HOT void queue_exit(struct pc__mutex *m,
 	pc__nopreempt_exit();
 }
 
-/*
- * A push under the spinlock by vcore @me - 1 (0: a plain thread, which
- * ends a streak): counts the streak, and biases @m to that vcore once
- * the streak reaches the bar. Only with membarrier(), which the
- * revocation needs.
- */
+/* Biases @m to vcore @me - 1, under the spinlock. */
 static void bias_set(struct pc__mutex *m, unsigned int me)
 {
 	m->streak = 0;
@@ -275,6 +270,12 @@ static void bias_set(struct pc__mutex *m, unsigned int me)
 			      memory_order_relaxed);
 }
 
+/*
+ * A push under the spinlock by vcore @me - 1 (0: a plain thread, which
+ * ends a streak): counts the streak, and biases @m to that vcore once
+ * the streak reaches the bar. Only with membarrier(), which the
+ * revocation needs.
+ */
 static void bias_count(struct pc__mutex *m, unsigned int me)
 {
 	unsigned int s = m->streak;
