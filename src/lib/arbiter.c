@@ -43,6 +43,7 @@ static void pool_init(void)
 	}
 	if (!pc__rt.ops)
 		pc__rt.ops = pc_sched_default();
+	pc__sched_default_refresh();
 }
 
 int pc__vcore_cpu_for(int id)
@@ -327,6 +328,7 @@ int pc_sched_set(const struct pc_sched_ops *ops)
 		return -EBUSY;
 	pthread_once(&pool_once, pool_init);
 	pc__rt.ops = ops;
+	pc__sched_default_refresh();
 	pc__quantum_of_2ls(ops->quantum_ns);
 	atomic_store(&pc__rt.mode, PC_MODE_S);
 	return 0;

@@ -45,6 +45,7 @@ int pc_sched_default_autoscale(int min, int max)
 {
 	if (max == 0) {
 		atomic_store(&pc__autoscale_on, false);
+		pc__sched_default_refresh();
 		atomic_store(&pc__rt.idle_poll_ns, 0);
 		return 0;
 	}
@@ -60,6 +61,7 @@ int pc_sched_default_autoscale(int min, int max)
 	atomic_store(&last_change, pc__now_ns());
 	atomic_store(&pc__rt.idle_poll_ns, PC_AUTOSCALE_IDLE_NS / 2);
 	atomic_store(&pc__autoscale_on, true);
+	pc__sched_default_refresh();
 	return 0;
 }
 

@@ -1377,6 +1377,13 @@ struct pc_thread *pc__sched_default_take_next(int vcoreid);
 /* The two at once, for a block published already: the pick, or NULL. */
 struct pc_thread *pc__sched_default_take_ready(int vcoreid);
 
+/*
+ * Looks again whether the default 2LS may pick outside the loop (set up,
+ * its pick_next installed, no estimate fed): after the table, the 2LS's
+ * set-up or the estimate's switch changes.
+ */
+void pc__sched_default_refresh(void);
+
 extern atomic_bool pc__autoscale_on;
 /*
  * Tells the estimate what a pick found: a uthread, with @queued more in

@@ -228,6 +228,7 @@ static int def_init(int max_vcores)
 				      .rand = (uint32_t)i * 2654435761u + 1,
 				      .seen_vcore = -1 };
 	}
+	pc__sched_default_refresh();
 	return 0;
 }
 
@@ -808,12 +809,23 @@ static struct pc_thread *def_pick_next(int vcoreid)
  * the default 2LS is set up and picks itself, not a copy of its table
  * with its own pick_next, which must see every pick (a second reader's
  * wrapper counted 82,000 picks for 5.2 million yields), and no estimate
- * is fed from the picks.
+ * is fed from the picks. Kept in one flag, set again whenever one of the
+ * three changes (pc__sched_default_refresh()): their loads were eight
+ * instructions of every fast block and yield.
  */
+static atomic_bool own_picks;
+
 static bool picks_own(void)
 {
-	return rqs && pc__rt.ops->pick_next == def_pick_next &&
-	       !atomic_load_explicit(&pc__autoscale_on, memory_order_relaxed);
+	return atomic_load_explicit(&own_picks, memory_order_relaxed);
+}
+
+/* pc__sched_default_refresh() - see internal.h. */
+void pc__sched_default_refresh(void)
+{
+	atomic_store(&own_picks,
+		     rqs && pc__rt.ops && pc__rt.ops->pick_next == def_pick_next &&
+			     !atomic_load(&pc__autoscale_on));
 }
 
 /*
