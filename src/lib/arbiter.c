@@ -43,7 +43,6 @@ static void pool_init(void)
 	}
 	if (!pc__rt.ops)
 		pc__rt.ops = pc_sched_default();
-	pc__sched_default_refresh();
 }
 
 int pc__vcore_cpu_for(int id)
