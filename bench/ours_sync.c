@@ -15,10 +15,11 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+/* The lock, the data and the harness's words: a line each (as the peer's). */
 struct contention {
-	struct pc_mutex m;
-	uint64_t x; /* under m */
-	unsigned int k;
+	_Alignas(64) struct pc_mutex m;
+	_Alignas(64) uint64_t x; /* under m */
+	_Alignas(64) unsigned int k;
 	uint64_t per;       /* acquisitions per contender */
 	struct pc_sem go;   /* a unit per contender starts a batch */
 	struct pc_sem done; /* a unit per contender through it */

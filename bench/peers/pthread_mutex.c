@@ -2,46 +2,54 @@
  * pthread_mutex.c - the pthread peer of the contended-mutex benchmarks:
  * k pthreads (unpinned, on the CPUs there are) take one pthread_mutex
  * around bench_critical(), as ours_sync.c does with uthreads; made once,
- * handed their share per batch.
+ * handed their share per batch. Both waits block on semaphores, as
+ * parcore's side does: a thread polling with sched_yield() between
+ * acquisitions takes CPU time from the contenders (bench/README.md).
  */
 #include "peers.h"
 
+#include <errno.h>
 #include <pthread.h>
-#include <sched.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 
+/*
+ * The lock, the data under it and the harness's words each on a line of
+ * their own, as in ours_sync.c: where the linker put them decided this
+ * peer's time otherwise (bench/README.md).
+ */
 struct pcontention {
-	pthread_mutex_t m;
-	uint64_t x; /* under m */
-	unsigned int k;
-	atomic_uint_fast64_t round;
+	_Alignas(64) pthread_mutex_t m;
+	_Alignas(64) uint64_t x; /* under m */
+	_Alignas(64) unsigned int k;
 	uint64_t per;
-	atomic_uint done;
+	sem_t go;   /* a unit per contender starts a batch */
+	sem_t done; /* a unit per contender through it */
 	atomic_int stop;
 };
+
+static void sem_wait_intr(sem_t *s)
+{
+	while (sem_wait(s) && errno == EINTR)
+		;
+}
 
 static void *pcontender(void *arg)
 {
 	struct pcontention *c = arg;
-	uint64_t seen = 0;
 
 	for (;;) {
-		uint64_t r;
-
-		while ((r = atomic_load(&c->round)) == seen &&
-		       !atomic_load(&c->stop))
-			sched_yield();
+		sem_wait_intr(&c->go);
 		if (atomic_load(&c->stop))
 			return NULL;
-		seen = r;
 		for (uint64_t i = 0; i < c->per; i++) {
 			pthread_mutex_lock(&c->m);
 			bench_critical(&c->x);
 			pthread_mutex_unlock(&c->m);
 		}
-		atomic_fetch_add(&c->done, 1);
+		sem_post(&c->done);
 	}
 }
 
@@ -50,10 +58,10 @@ static int pcontention_batch(void *arg, uint64_t n)
 	struct pcontention *c = arg;
 
 	c->per = n / c->k ? n / c->k : 1;
-	atomic_store(&c->done, 0);
-	atomic_fetch_add(&c->round, 1);
-	while (atomic_load(&c->done) < c->k)
-		sched_yield();
+	for (unsigned int i = 0; i < c->k; i++)
+		sem_post(&c->go);
+	for (unsigned int i = 0; i < c->k; i++)
+		sem_wait_intr(&c->done);
 	return 0;
 }
 
@@ -67,7 +75,8 @@ void peer_pthread_mutex(const struct bench_timing *bt, unsigned int k,
 
 	c.k = k;
 	atomic_store(&c.stop, 0);
-	atomic_store(&c.round, 0);
+	sem_init(&c.go, 0, 0);
+	sem_init(&c.done, 0, 0);
 	while (made < k && !err)
 		if (!(err = pthread_create(&t[made], NULL, pcontender, &c)))
 			made++;
@@ -78,7 +87,11 @@ void peer_pthread_mutex(const struct bench_timing *bt, unsigned int k,
 				    "pthread_mutex contention");
 	atomic_store(&c.stop, 1);
 	for (unsigned int i = 0; i < made; i++)
+		sem_post(&c.go);
+	for (unsigned int i = 0; i < made; i++)
 		pthread_join(t[i], NULL);
+	sem_destroy(&c.go);
+	sem_destroy(&c.done);
 }
 
 /* ---- fairness ---- */
