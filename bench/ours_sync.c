@@ -21,17 +21,24 @@ struct contention {
 	_Alignas(64) uint64_t x; /* under m */
 	_Alignas(64) unsigned int k;
 	uint64_t per;       /* acquisitions per contender */
-	struct pc_sem go;   /* a unit per contender starts a batch */
-	struct pc_sem done; /* a unit per contender through it */
+	struct pc_sem done; /* a unit per contender through its share */
 	atomic_int stop;
+	/* Contender i's start: each does exactly one share per batch. */
+	struct pc_sem go[BENCH_CONTENDERS_MAX];
+};
+
+struct contender_arg {
+	struct contention *c;
+	unsigned int i;
 };
 
 static void *contender(void *arg)
 {
-	struct contention *c = arg;
+	struct contender_arg *a = arg;
+	struct contention *c = a->c;
 
 	for (;;) {
-		pc_sem_wait(&c->go);
+		pc_sem_wait(&c->go[a->i]);
 		if (atomic_load(&c->stop))
 			return NULL;
 		for (uint64_t i = 0; i < c->per; i++) {
@@ -49,7 +56,7 @@ static int contention_batch(void *arg, uint64_t n)
 
 	c->per = n / c->k ? n / c->k : 1;
 	for (unsigned int i = 0; i < c->k; i++)
-		pc_sem_post(&c->go);
+		pc_sem_post(&c->go[i]);
 	for (unsigned int i = 0; i < c->k; i++)
 		pc_sem_wait(&c->done);
 	return 0;
@@ -58,8 +65,8 @@ static int contention_batch(void *arg, uint64_t n)
 static void ours_mutex(void *arg, struct bench_value *v, unsigned int k)
 {
 	static struct contention c = { .m = PC_MUTEX_INIT,
-				       .go = PC_SEM_INIT(0),
 				       .done = PC_SEM_INIT(0) };
+	struct contender_arg a[BENCH_CONTENDERS_MAX];
 	struct pc_thread *t[BENCH_CONTENDERS_MAX];
 	unsigned int made = 0;
 	int err = 0;
@@ -67,16 +74,20 @@ static void ours_mutex(void *arg, struct bench_value *v, unsigned int k)
 	if (ours_enter_vcores(2, v))
 		return;
 	c.k = k;
-	while (made < k && !err)
-		err = pc_thread_create(&t[made++], NULL, contender, &c);
-	if (err)
-		made--;
+	for (unsigned int i = 0; i < k; i++)
+		pc_sem_init(&c.go[i], 0);
+	for (; made < k; made++) {
+		a[made] = (struct contender_arg){ &c, made };
+		err = pc_thread_create(&t[made], NULL, contender, &a[made]);
+		if (err)
+			break;
+	}
 	ours_measure_made(arg, v, err, contention_batch, &c);
 	atomic_store(&c.stop, 1);
-	for (unsigned int i = 0; i < made; i++)
-		pc_sem_post(&c.go);
-	for (unsigned int i = 0; i < made; i++)
+	for (unsigned int i = 0; i < made; i++) {
+		pc_sem_post(&c.go[i]);
 		pc_thread_join(t[i], NULL);
+	}
 }
 
 void ours_mutex_2(void *arg, struct bench_value *v)

@@ -25,9 +25,15 @@ struct pcontention {
 	_Alignas(64) uint64_t x; /* under m */
 	_Alignas(64) unsigned int k;
 	uint64_t per;
-	sem_t go;   /* a unit per contender starts a batch */
-	sem_t done; /* a unit per contender through it */
+	sem_t done; /* a unit per contender through its share */
 	atomic_int stop;
+	/* Contender i's start: each does exactly one share per batch. */
+	sem_t go[BENCH_CONTENDERS_MAX];
+};
+
+struct pcontender_arg {
+	struct pcontention *c;
+	unsigned int i;
 };
 
 static void sem_wait_intr(sem_t *s)
@@ -38,10 +44,11 @@ static void sem_wait_intr(sem_t *s)
 
 static void *pcontender(void *arg)
 {
-	struct pcontention *c = arg;
+	struct pcontender_arg *a = arg;
+	struct pcontention *c = a->c;
 
 	for (;;) {
-		sem_wait_intr(&c->go);
+		sem_wait_intr(&c->go[a->i]);
 		if (atomic_load(&c->stop))
 			return NULL;
 		for (uint64_t i = 0; i < c->per; i++) {
@@ -59,7 +66,7 @@ static int pcontention_batch(void *arg, uint64_t n)
 
 	c->per = n / c->k ? n / c->k : 1;
 	for (unsigned int i = 0; i < c->k; i++)
-		sem_post(&c->go);
+		sem_post(&c->go[i]);
 	for (unsigned int i = 0; i < c->k; i++)
 		sem_wait_intr(&c->done);
 	return 0;
@@ -69,28 +76,34 @@ void peer_pthread_mutex(const struct bench_timing *bt, unsigned int k,
 			struct bench_value *v)
 {
 	static struct pcontention c = { .m = PTHREAD_MUTEX_INITIALIZER };
+	struct pcontender_arg a[BENCH_CONTENDERS_MAX];
 	pthread_t t[BENCH_CONTENDERS_MAX];
 	unsigned int made = 0;
 	int err = 0;
 
 	c.k = k;
 	atomic_store(&c.stop, 0);
-	sem_init(&c.go, 0, 0);
 	sem_init(&c.done, 0, 0);
-	while (made < k && !err)
-		if (!(err = pthread_create(&t[made], NULL, pcontender, &c)))
-			made++;
+	for (unsigned int i = 0; i < k; i++)
+		sem_init(&c.go[i], 0, 0);
+	for (; made < k; made++) {
+		a[made] = (struct pcontender_arg){ &c, made };
+		err = pthread_create(&t[made], NULL, pcontender, &a[made]);
+		if (err)
+			break;
+	}
 	if (err)
 		bench_value_missing(v, "pthread_create: %s", strerror(err));
 	else
 		bench_measure_value(bt, pcontention_batch, &c, v,
 				    "pthread_mutex contention");
 	atomic_store(&c.stop, 1);
-	for (unsigned int i = 0; i < made; i++)
-		sem_post(&c.go);
-	for (unsigned int i = 0; i < made; i++)
+	for (unsigned int i = 0; i < made; i++) {
+		sem_post(&c.go[i]);
 		pthread_join(t[i], NULL);
-	sem_destroy(&c.go);
+	}
+	for (unsigned int i = 0; i < k; i++)
+		sem_destroy(&c.go[i]);
 	sem_destroy(&c.done);
 }
 
