@@ -76,6 +76,26 @@ int bench_pin_self(int cpu)
 	return -pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 }
 
+/* bench_pin_first() - see bench.h. */
+int bench_pin_first(cpu_set_t *saved)
+{
+	int cpu, err;
+
+	err = pthread_getaffinity_np(pthread_self(), sizeof(*saved), saved);
+	if (err)
+		return -err;
+	cpu = bench_cpu_nth(0);
+	if (cpu < 0)
+		return cpu;
+	err = bench_pin_self(cpu);
+	return err ? err : cpu;
+}
+
+void bench_unpin(const cpu_set_t *saved)
+{
+	pthread_setaffinity_np(pthread_self(), sizeof(*saved), saved);
+}
+
 /*
  * Run growing batches until one lasts an eighth of the aimed-for time,
  * then scale: a short first guess would be all clock noise. The batches

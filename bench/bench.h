@@ -16,6 +16,7 @@
 #ifndef PARCORE_BENCH_H
 #define PARCORE_BENCH_H
 
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -84,6 +85,17 @@ int bench_cpu_nth(int i);
 
 /* Pins the calling thread to @cpu. Returns 0 or -errno. */
 int bench_pin_self(int cpu);
+
+/*
+ * bench_pin_first() - pins the calling thread to the first CPU of its
+ * affinity mask, which it saves in @saved for bench_unpin(): a peer that
+ * runs on one CPU, as parcore's side runs on one vcore. Threads it then
+ * creates inherit the pin. Returns the CPU, or -errno.
+ */
+int bench_pin_first(cpu_set_t *saved);
+
+/* Gives the calling thread back the mask bench_pin_first() saved. */
+void bench_unpin(const cpu_set_t *saved);
 
 /*
  * bench_stamp() - a timestamp that two CPUs can compare, cheap enough to

@@ -67,24 +67,14 @@ void peer_pthread_cond_pingpong(const struct bench_timing *bt,
 	 * the peers that run after it in this process need every CPU (the
 	 * signal latency measured for tick_latency found only one).
 	 */
-	if (pthread_getaffinity_np(pthread_self(), sizeof(saved), &saved)) {
-		bench_value_missing(v, "pthread_getaffinity_np failed");
-		return;
-	}
-	pp.cpu = bench_cpu_nth(0);
+	pp.cpu = bench_pin_first(&saved);
 	if (pp.cpu < 0) {
-		bench_value_missing(v, "sched_getaffinity: %s",
-				    strerror(-pp.cpu));
-		return;
-	}
-	err = bench_pin_self(pp.cpu);
-	if (err) {
-		bench_value_missing(v, "pinning: %s", strerror(-err));
+		bench_value_missing(v, "pinning: %s", strerror(-pp.cpu));
 		return;
 	}
 	err = pthread_create(&pong, NULL, pong_thread, &pp);
 	if (err) {
-		pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved);
+		bench_unpin(&saved);
 		bench_value_missing(v, "pthread_create: %s", strerror(err));
 		return;
 	}
@@ -94,7 +84,7 @@ void peer_pthread_cond_pingpong(const struct bench_timing *bt,
 	pthread_cond_signal(&pp.c);
 	pthread_mutex_unlock(&pp.m);
 	pthread_join(pong, NULL);
-	pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved);
+	bench_unpin(&saved);
 	if (err || pp.pong_err)
 		bench_value_missing(v, "measuring: %s",
 				    strerror(-(err ? err : pp.pong_err)));
