@@ -42,13 +42,13 @@ uint64_t bench_fairness_window_ns(const struct bench_timing *bt)
 	return bt->batch_ns * 10;
 }
 
-double bench_spread(const uint64_t *got, unsigned int k)
+double bench_spread(const struct bench_count *got, unsigned int k)
 {
 	uint64_t lo = UINT64_MAX, hi = 0;
 
 	for (unsigned int i = 0; i < k; i++) {
-		lo = got[i] < lo ? got[i] : lo;
-		hi = got[i] > hi ? got[i] : hi;
+		lo = got[i].n < lo ? got[i].n : lo;
+		hi = got[i].n > hi ? got[i].n : hi;
 	}
 	return (double)hi / (double)(lo ? lo : 1);
 }
@@ -94,6 +94,21 @@ int bench_pin_first(cpu_set_t *saved)
 void bench_unpin(const cpu_set_t *saved)
 {
 	pthread_setaffinity_np(pthread_self(), sizeof(*saved), saved);
+}
+
+/* bench_attr_cpus() - see bench.h. */
+int bench_attr_cpus(pthread_attr_t *attr, int n)
+{
+	cpu_set_t set;
+	int err = pthread_attr_init(attr);
+
+	CPU_ZERO(&set);
+	for (int i = 0, cpu; !err && i < n && (cpu = bench_cpu_nth(i)) >= 0;
+	     i++)
+		CPU_SET(cpu, &set);
+	if (!err && CPU_COUNT(&set))
+		err = pthread_attr_setaffinity_np(attr, sizeof(set), &set);
+	return err;
 }
 
 /*

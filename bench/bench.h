@@ -16,6 +16,7 @@
 #ifndef PARCORE_BENCH_H
 #define PARCORE_BENCH_H
 
+#include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -96,6 +97,14 @@ int bench_pin_first(cpu_set_t *saved);
 
 /* Gives the calling thread back the mask bench_pin_first() saved. */
 void bench_unpin(const cpu_set_t *saved);
+
+/*
+ * bench_attr_cpus() - @attr, initialized, for threads that run on the
+ * first @n CPUs of the calling thread's affinity mask (all of them if it
+ * has fewer): the pthread peers of the benchmarks that run parcore on n
+ * vcores. Returns 0 or an error number; destroy @attr after use.
+ */
+int bench_attr_cpus(pthread_attr_t *attr, int n);
 
 /*
  * bench_stamp() - a timestamp that two CPUs can compare, cheap enough to
@@ -199,7 +208,17 @@ static inline void bench_critical(uint64_t *x)
  * fewest counted as at least 1): 1 is perfectly even.
  */
 uint64_t bench_fairness_window_ns(const struct bench_timing *bt);
-double bench_spread(const uint64_t *got, unsigned int k);
+
+/*
+ * One contender's count, on a cache line of its own: counts that share a
+ * line are written from both CPUs after every acquisition, which moved
+ * the peers' spreads (a second reader's runs).
+ */
+struct bench_count {
+	_Alignas(64) uint64_t n;
+};
+
+double bench_spread(const struct bench_count *got, unsigned int k);
 
 /* Contenders of the contended-lock benchmarks (mutex_2, _8, _64). */
 #define BENCH_CONTENDERS_MAX 64

@@ -336,11 +336,12 @@ void ours_chan_pingpong(void *arg, struct bench_value *v)
 
 /* ---- fairness ---- */
 
+/* A line each, as the peer's. */
 struct fairness {
-	struct pc_mutex m;
-	uint64_t x;                          /* under m */
-	uint64_t got[BENCH_CONTENDERS_MAX];  /* each contender's own */
-	atomic_int stop;
+	_Alignas(64) struct pc_mutex m;
+	_Alignas(64) uint64_t x; /* under m */
+	struct bench_count got[BENCH_CONTENDERS_MAX]; /* each contender's own */
+	_Alignas(64) atomic_int stop;
 };
 
 struct fair_arg {
@@ -357,7 +358,7 @@ static void *fair_contender(void *arg)
 		pc_mutex_lock(&f->m);
 		bench_critical(&f->x);
 		pc_mutex_unlock(&f->m);
-		f->got[a->i]++;
+		f->got[a->i].n++;
 	}
 	return NULL;
 }

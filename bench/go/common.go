@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -85,6 +86,24 @@ func rssBytes() int64 {
 		fail("unexpected /proc/self/statm: %q", b)
 	}
 	return pages * int64(os.Getpagesize())
+}
+
+// contention is a contended lock and the data under it, each on cache
+// lines of its own, as the C sides lay them out (bench/README.md): a
+// lock word on the data's line is pulled away by the other CPU's
+// contenders while the owner writes the data.
+type contention struct {
+	mu sync.Mutex
+	_  [64]byte
+	x  uint64
+	_  [64]byte
+}
+
+// count64 is one contender's count, on a line of its own
+// (struct bench_count in bench/bench.h).
+type count64 struct {
+	n uint64
+	_ [56]byte
 }
 
 // critical is bench_critical() of bench/bench.h: the contended locks'

@@ -15,8 +15,8 @@ func main() {
 	parseFlags()
 	runtime.GOMAXPROCS(2)
 
-	var mu sync.Mutex
-	var x uint64 = 1
+	c := &contention{x: 1}
+	mu, x := &c.mu, &c.x
 	k := int64(*count)
 	ns := measure(func(n int64) {
 		per := n / k
@@ -29,7 +29,7 @@ func main() {
 			go func() {
 				for i := int64(0); i < per; i++ {
 					mu.Lock()
-					critical(&x)
+					critical(x)
 					mu.Unlock()
 				}
 				wg.Done()

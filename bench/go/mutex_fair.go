@@ -16,19 +16,19 @@ func main() {
 	parseFlags()
 	runtime.GOMAXPROCS(2)
 
-	var mu sync.Mutex
-	var x uint64 = 1
+	c := &contention{x: 1}
+	mu, x := &c.mu, &c.x
 	var stop int32
-	got := make([]uint64, *count)
+	got := make([]count64, *count)
 	var wg sync.WaitGroup
 	wg.Add(*count)
 	for c := 0; c < *count; c++ {
 		go func(c int) {
 			for atomic.LoadInt32(&stop) == 0 {
 				mu.Lock()
-				critical(&x)
+				critical(x)
 				mu.Unlock()
-				got[c]++
+				got[c].n++
 			}
 			wg.Done()
 		}(c)
@@ -36,13 +36,13 @@ func main() {
 	time.Sleep(time.Duration(*batchNs * 10))
 	atomic.StoreInt32(&stop, 1)
 	wg.Wait()
-	lo, hi := got[0], got[0]
+	lo, hi := got[0].n, got[0].n
 	for _, g := range got {
-		if g < lo {
-			lo = g
+		if g.n < lo {
+			lo = g.n
 		}
-		if g > hi {
-			hi = g
+		if g.n > hi {
+			hi = g.n
 		}
 	}
 	if lo == 0 {

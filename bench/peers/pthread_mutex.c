@@ -1,6 +1,7 @@
 /*
  * pthread_mutex.c - the pthread peer of the contended-mutex benchmarks:
- * k pthreads (unpinned, on the CPUs there are) take one pthread_mutex
+ * k pthreads (on the first 2 CPUs, as parcore's side has 2 vcores and
+ * Go's 2 Ps; free to move between them) take one pthread_mutex
  * around bench_critical(), as ours_sync.c does with uthreads; made once,
  * handed their share per batch. Both waits block on semaphores, as
  * parcore's side does: a thread polling with sched_yield() between
@@ -78,9 +79,15 @@ void peer_pthread_mutex(const struct bench_timing *bt, unsigned int k,
 	static struct pcontention c = { .m = PTHREAD_MUTEX_INITIALIZER };
 	struct pcontender_arg a[BENCH_CONTENDERS_MAX];
 	pthread_t t[BENCH_CONTENDERS_MAX];
+	pthread_attr_t attr;
 	unsigned int made = 0;
-	int err = 0;
+	int err;
 
+	err = bench_attr_cpus(&attr, 2);
+	if (err) {
+		bench_value_missing(v, "thread attributes: %s", strerror(err));
+		return;
+	}
 	c.k = k;
 	atomic_store(&c.stop, 0);
 	sem_init(&c.done, 0, 0);
@@ -88,7 +95,7 @@ void peer_pthread_mutex(const struct bench_timing *bt, unsigned int k,
 		sem_init(&c.go[i], 0, 0);
 	for (; made < k; made++) {
 		a[made] = (struct pcontender_arg){ &c, made };
-		err = pthread_create(&t[made], NULL, pcontender, &a[made]);
+		err = pthread_create(&t[made], &attr, pcontender, &a[made]);
 		if (err)
 			break;
 	}
@@ -105,15 +112,17 @@ void peer_pthread_mutex(const struct bench_timing *bt, unsigned int k,
 	for (unsigned int i = 0; i < k; i++)
 		sem_destroy(&c.go[i]);
 	sem_destroy(&c.done);
+	pthread_attr_destroy(&attr);
 }
 
 /* ---- fairness ---- */
 
+/* A line each, as struct pcontention's and parcore's. */
 struct pfairness {
-	pthread_mutex_t m;
-	uint64_t x; /* under m */
-	uint64_t got[BENCH_CONTENDERS_MAX];
-	atomic_int stop;
+	_Alignas(64) pthread_mutex_t m;
+	_Alignas(64) uint64_t x; /* under m */
+	struct bench_count got[BENCH_CONTENDERS_MAX];
+	_Alignas(64) atomic_int stop;
 };
 
 struct pfair_arg {
@@ -130,7 +139,7 @@ static void *pfair_contender(void *arg)
 		pthread_mutex_lock(&f->m);
 		bench_critical(&f->x);
 		pthread_mutex_unlock(&f->m);
-		f->got[a->i]++;
+		f->got[a->i].n++;
 	}
 	return NULL;
 }
@@ -141,16 +150,23 @@ void peer_pthread_mutex_fairness(const struct bench_timing *bt,
 	static struct pfairness f = { .m = PTHREAD_MUTEX_INITIALIZER };
 	struct pfair_arg a[BENCH_CONTENDERS_MAX];
 	pthread_t t[BENCH_CONTENDERS_MAX];
+	pthread_attr_t attr;
 	unsigned int made = 0;
-	int err = 0;
+	int err;
 	struct timespec ts;
 	uint64_t ns = bench_fairness_window_ns(bt);
 
+	err = bench_attr_cpus(&attr, 2);
+	if (err) {
+		bench_value_missing(v, "thread attributes: %s", strerror(err));
+		return;
+	}
 	memset(f.got, 0, sizeof(f.got));
 	atomic_store(&f.stop, 0);
 	for (; made < k; made++) {
 		a[made] = (struct pfair_arg){ &f, made };
-		err = pthread_create(&t[made], NULL, pfair_contender, &a[made]);
+		err = pthread_create(&t[made], &attr, pfair_contender,
+				     &a[made]);
 		if (err)
 			break;
 	}
@@ -162,6 +178,7 @@ void peer_pthread_mutex_fairness(const struct bench_timing *bt,
 	atomic_store(&f.stop, 1);
 	for (unsigned int i = 0; i < made; i++)
 		pthread_join(t[i], NULL);
+	pthread_attr_destroy(&attr);
 	if (err)
 		bench_value_missing(v, "pthread_create: %s", strerror(err));
 	else
