@@ -4,8 +4,8 @@
  * Go's 2 Ps; free to move between them) take one pthread_mutex
  * around bench_critical(), as ours_sync.c does with uthreads; made once,
  * handed their share per batch. Both waits block on semaphores, as
- * parcore's side does: a thread polling with sched_yield() between
- * acquisitions takes CPU time from the contenders (bench/README.md).
+ * parcore's side does: a thread polling with sched_yield() for the end
+ * of a batch takes CPU time from the contenders (bench/README.md).
  */
 #include "peers.h"
 
