@@ -204,9 +204,14 @@ static __attribute__((noinline)) void bias_revoke(struct pc__mutex *m,
 		pc__spin_pause(i);
 }
 
+/* How the bias names vcore @vc: its id + 1; 0 for a plain thread. */
+static unsigned int bias_id(const struct pc__vcore *vc)
+{
+	return vc ? (unsigned int)vc->id + 1 : 0;
+}
+
 /*
- * Takes @m's queue in a nopreempt section, and sets *@me to the calling
- * vcore's id + 1 (0 for a plain thread). On the bias vcore: its word
+ * Takes @m's queue in a nopreempt section. On the bias vcore: its word
  * names @m, then the look whether the bias still stands, the fast side
  * of the fence with bias_revoke(); returns that vcore, whose word the
  * release clears. Two holders on that vcore never overlap, since each
@@ -215,17 +220,16 @@ static __attribute__((noinline)) void bias_revoke(struct pc__mutex *m,
  * another vcore's bias, and NULL. The section comes first: the vcore
  * read must stay the one the holder runs on.
  */
-static PC_INLINE_HOT struct pc__vcore *queue_enter(struct pc__mutex *m,
-						   unsigned int *me)
+static PC_INLINE_HOT struct pc__vcore *queue_enter(struct pc__mutex *m)
 {
 	struct pc__vcore *vc;
-	unsigned int b;
+	unsigned int me, b;
 
 	pc__nopreempt_enter();
 	vc = pc__vcore_self();
-	*me = vc ? (unsigned int)vc->id + 1 : 0;
+	me = bias_id(vc);
 	b = atomic_load_explicit(&m->bias, memory_order_relaxed);
-	if (b && b == *me) {
+	if (b && b == me) {
 		atomic_store_explicit(&vc->bias_hold, m, memory_order_relaxed);
 		atomic_signal_fence(memory_order_seq_cst); /* the fast side */
 		if (atomic_load_explicit(&m->bias, memory_order_relaxed) == b)
@@ -235,7 +239,7 @@ static PC_INLINE_HOT struct pc__vcore *queue_enter(struct pc__mutex *m,
 	}
 	pc__spin_lock_masked(&m->lock);
 	b = atomic_load_explicit(&m->bias, memory_order_relaxed);
-	if (PC_UNLIKELY(b && b != *me))
+	if (PC_UNLIKELY(b && b != me))
 		bias_revoke(m, b);
 	return NULL;
 }
@@ -271,14 +275,14 @@ static void bias_set(struct pc__mutex *m, unsigned int me)
 }
 
 /*
- * A push under the spinlock by vcore @me - 1 (0: a plain thread, which
- * ends a streak): counts the streak, and biases @m to that vcore once
- * the streak reaches the bar. Only with membarrier(), which the
- * revocation needs.
+ * A push under the spinlock, in its nopreempt section, by the caller's
+ * vcore (a plain thread ends a streak): counts the streak, and biases @m
+ * to that vcore once the streak reaches the bar. Only with membarrier(),
+ * which the revocation needs.
  */
-static void bias_count(struct pc__mutex *m, unsigned int me)
+static void bias_count(struct pc__mutex *m)
 {
-	unsigned int s = m->streak;
+	unsigned int s = m->streak, me = bias_id(pc__vcore_self());
 
 	if (!me || !pc__asym_fence_ok())
 		m->streak = 0;
@@ -305,10 +309,9 @@ static PC_INLINE_HOT bool take_or_queue(struct pc__mutex *m,
 					bool *first)
 {
 	struct pc__vcore *held;
-	unsigned int me;
 	bool got, committed = false;
 
-	held = queue_enter(m, &me);
+	held = queue_enter(m);
 	got = take_or_mark_locked(m, w->tag, caller);
 	/* Atomic: a plain pop may be storing the head. */
 	*first = !got && !__atomic_load_n(&m->q.head, __ATOMIC_RELAXED);
@@ -317,7 +320,7 @@ static PC_INLINE_HOT bool take_or_queue(struct pc__mutex *m,
 		if (own)
 			committed = pc__waiter_commit_in(w, deadline);
 		if (!held)
-			bias_count(m, me);
+			bias_count(m);
 	}
 	queue_release(m, held);
 	if (!committed)
@@ -380,10 +383,8 @@ static void pops_stop(struct pc__mutex *m)
 /* pc__mutex_queue_lock() and pc__mutex_queue_unlock() - see internal.h. */
 struct pc__vcore *pc__mutex_queue_lock(struct pc_mutex *pm)
 {
-	unsigned int me;
-
 	pops_stop(M(pm));
-	return queue_enter(M(pm), &me);
+	return queue_enter(M(pm));
 }
 
 void pc__mutex_queue_unlock(struct pc_mutex *pm, struct pc__vcore *held)
@@ -495,9 +496,8 @@ static __attribute__((noinline)) void hand_off(struct pc__mutex *m)
 {
 	struct pc__waiter *w;
 	struct pc__vcore *held;
-	unsigned int me;
 
-	held = queue_enter(m, &me);
+	held = queue_enter(m);
 	w = atomic_load_explicit(&m->heir, memory_order_relaxed);
 	if (w) {
 		atomic_store_explicit(&m->heir, NULL, memory_order_relaxed);

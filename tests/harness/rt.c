@@ -113,13 +113,21 @@ struct timespec test_deadline_in(unsigned long long ns)
 	return ts;
 }
 
+/* The waiters from @w on, with the queue they are in taken. */
+static int chain_length(const struct pc__waiter *w)
+{
+	int n = 0;
+
+	for (; w; w = w->next)
+		n++;
+	return n;
+}
+
 int test_mutex_waiters(struct pc_mutex *m)
 {
 	struct pc__vcore *held = pc__mutex_queue_lock(m);
-	int n = 0;
+	int n = chain_length(m->_head);
 
-	for (struct pc__waiter *w = m->_head; w; w = w->next)
-		n++;
 	pc__mutex_queue_unlock(m, held);
 	return n;
 }
@@ -132,11 +140,10 @@ bool test_asym_fence(void)
 int test_waiters(int *lock, void **head)
 {
 	struct pc__spinlock *l = (struct pc__spinlock *)lock;
-	int n = 0;
+	int n;
 
 	pc__spin_lock(l);
-	for (struct pc__waiter *w = *head; w; w = w->next)
-		n++;
+	n = chain_length(*head);
 	pc__spin_unlock(l);
 	return n;
 }
